@@ -1,0 +1,168 @@
+"""`reverie serve | prompt | status | console | keys | bench bridge`: the bridge's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import control as C
+
+
+def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:
+    """Add the bridge's subcommands to the `reverie` parser."""
+    serve = commands.add_parser("serve", help="run the daemon (prints its endpoints)")
+    serve.add_argument("--control", help="control endpoint (REQ/REP); default: a private ipc:// socket")
+    serve.add_argument("--events", help="event endpoint (PUB)")
+    serve.add_argument("--frames", help="frame-notice endpoint (ROUTER); always local")
+    serve.add_argument("--curve-keys", type=Path, help="folder from `reverie keys`; required for non-local binds")
+    serve.add_argument("--stylizer", default="identity", help="identity, module:Class or file.py:Class")
+    serve.add_argument("--presets", type=Path, help="TOML file of [preset.NAME] tables, added to the built-in ones")
+    serve.add_argument("--log-level", default="INFO")
+    serve.set_defaults(func=cmd_serve)
+
+    prompt = commands.add_parser("prompt", help="set the prompt of a running daemon")
+    prompt.add_argument("text")
+    prompt.add_argument("--transition", type=int, default=0, metavar="FRAMES", help="blend over this many frames")
+    _client_options(prompt)
+    prompt.set_defaults(func=cmd_prompt)
+
+    status = commands.add_parser("status", help="show a running daemon's state")
+    status.add_argument("--json", action="store_true", help="print the raw status map as JSON")
+    _client_options(status)
+    status.set_defaults(func=cmd_status)
+
+    console = commands.add_parser("console", help="interactive prompt console with live stats")
+    _client_options(console)
+    console.set_defaults(func=cmd_console)
+
+    keys = commands.add_parser("keys", help="generate CURVE keys for serving beyond localhost")
+    keys.add_argument("directory", type=Path)
+    keys.set_defaults(func=cmd_keys)
+
+    bench = benches.add_parser("bridge", help="transport round trip in two processes vs. a memcpy floor")
+    bench.add_argument("--json", action="store_true", help="print only the JSON summary line")
+    bench.add_argument("--size", default="1920x1080", help="WxH")
+    bench.add_argument("--frames", type=int, default=500)
+    bench.add_argument("--warmup", type=int, default=20)
+    bench.set_defaults(func=cmd_bench_bridge)
+
+
+def _client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--control", help="the daemon's control endpoint (default: $REVERIE_CONTROL or the local socket)")
+    parser.add_argument("--curve-keys", type=Path, help="folder with server.key and client.key_secret")
+    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the daemon")
+
+
+def _endpoints(args: argparse.Namespace) -> C.Endpoints:
+    default = C.Endpoints.default()
+    return C.Endpoints(
+        control=args.control or default.control,
+        events=args.events or default.events,
+        frames=args.frames or default.frames,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .daemon import Daemon, DaemonConfig
+    from .presets import builtin_presets, load_presets_file
+    from .stylizer import load_stylizer
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    presets = builtin_presets()
+    if args.presets:
+        presets.update(load_presets_file(args.presets))
+    config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, presets=presets)
+    try:
+        daemon = Daemon(load_stylizer(args.stylizer), config)
+    except (PermissionError, RuntimeError, ValueError, FileNotFoundError) as exc:
+        print(f"reverie serve: {exc}", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: daemon.stop())
+    eps = config.endpoints
+    print(f"reverie daemon pid {daemon.pid}, stylizer {daemon.stylizer.name}", flush=True)
+    print(f"  control {eps.control}\n  events  {eps.events}\n  frames  {eps.frames}", flush=True)
+    daemon.run()
+    return 0
+
+
+def _control_client(args: argparse.Namespace):
+    """A control-only connection: no game session, just requests."""
+    from .client import ControlClient
+
+    return ControlClient(args.control, timeout_s=args.timeout, curve_keys=args.curve_keys)
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    from .client import ReverieError
+
+    try:
+        with _control_client(args) as ctl:
+            ctl.set_prompt(args.text, args.transition)
+    except ReverieError as exc:
+        print(f"reverie prompt: {exc}", file=sys.stderr)
+        return 1
+    print(f"prompt set: {args.text!r} (transition {args.transition} frames)")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .client import ReverieError
+
+    try:
+        with _control_client(args) as ctl:
+            status = ctl.status()
+    except ReverieError as exc:
+        print(f"reverie status: {exc}", file=sys.stderr)
+        return 1
+    status.pop("ok", None)
+    print(json.dumps(status, indent=None if args.json else 2) if args.json else format_status(status))
+    return 0
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """A few human lines from the status map."""
+    settings, stats, game = status["settings"], status["stats"], status["session"]
+    who = "none" if game is None else f"{game['client']} (pid {game['pid']}) size {game['size']}"
+    lines = [
+        f"daemon pid {status['daemon_pid']}  protocol {'.'.join(map(str, status['version']))}  up {status['uptime_s']:.0f} s  stylizer {status['stylizer']}",
+        f"game    {who}",
+        f"prompt  {settings['prompt']!r}  steps {settings['steps']}  strength {settings['strength']}  seed {settings['seed']}",
+        f"stats   {format_stats(stats)}",
+    ]
+    return "\n".join(lines)
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} ms"
+
+    return (
+        f"{stats['fps']:.1f} fps  latency p50 {ms(stats['latency_p50_ms'])} p95 {ms(stats['latency_p95_ms'])}  "
+        f"frames {stats['frames']}  dropped {stats['dropped']}  failed {stats['failed']}"
+    )
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from .console import run_console
+
+    return run_console(args)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    C.generate_keys(args.directory)
+    print(f"CURVE keys written to {args.directory}:")
+    print(f"  daemon:  reverie serve --control tcp://0.0.0.0:5555 --curve-keys {args.directory}")
+    print(f"  clients: copy {args.directory}/server.key and client.key_secret; pass --curve-keys")
+    return 0
+
+
+def cmd_bench_bridge(args: argparse.Namespace) -> int:
+    from .bench import run_bridge_bench
+
+    return run_bridge_bench(args)

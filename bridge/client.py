@@ -1,0 +1,412 @@
+"""The game side in Python: connect, submit frames, read the newest output, steer the style.
+
+    with Client() as game:
+        game.set_prompt("winter night", transition_frames=30)
+        while running:
+            game.submit(color, depth, motion, reset=camera_cut)
+            shown = game.latest_output()  # newest stylized frame, or None at first
+
+`submit` never waits for the model: it writes into a free slot and returns. When the
+daemon goes away, calls raise `DaemonUnavailable` quickly; the next `submit` after it
+is back reconnects on its own. One client is used from one thread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import zmq
+
+from . import control as C
+from . import protocol as P
+from .shm_ring import FrameRing, RingError, pid_alive
+
+
+class ReverieError(Exception):
+    """Base of everything the client raises on purpose."""
+
+
+class DaemonUnavailable(ReverieError):
+    """The daemon is not running or not answering; the call did not take effect."""
+
+
+class ControlError(ReverieError):
+    """The daemon refused a request; `code` is one of protocol.ERR_*."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class FrameFormatError(ReverieError, ValueError):
+    """A plane has the wrong shape or dtype."""
+
+
+class FrameRejected(ReverieError):
+    """The daemon rejected a frame (NaN/inf in depth or motion, or the stylizer failed)."""
+
+
+class FrameDropped(ReverieError):
+    """A newer frame replaced this one before the daemon took it."""
+
+
+@dataclass
+class Output:
+    frame_id: int
+    image: np.ndarray  # (H, W, 4) uint8, a copy the caller owns
+    latency_ms: float  # game submit to output written, by the daemon's clock (same host)
+
+
+class ControlClient:
+    """Requests to a daemon without a game session: prompts, settings, status, events.
+    What `reverie prompt`, `reverie status` and the console use; works over CURVE too."""
+
+    def __init__(self, control: str | None = None, *, timeout_s: float = 2.0, curve_keys: Path | None = None):
+        self.control_endpoint = control or C.Endpoints.default().control
+        self.timeout_s = timeout_s
+        self.curve_keys = curve_keys
+        self._context = zmq.Context()
+        self._req: zmq.Socket | None = None
+        self._events_endpoint: str | None = None
+
+    def close(self) -> None:
+        if self._req is not None:
+            self._req.close(linger=0)
+            self._req = None
+        self._context.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, msg: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        """One request/reply. On timeout the REQ socket is rebuilt (lazy pirate) and
+        DaemonUnavailable raised, so a dead daemon never wedges the client."""
+        if self._req is None:
+            self._req = self._context.socket(zmq.REQ)
+            self._req.linger = 0
+            if self.curve_keys is not None:
+                C.secure_client(self._req, self.curve_keys)
+            self._req.connect(self.control_endpoint)
+        self._req.send(C.pack({"v": P.PROTOCOL_MAJOR, **msg}))
+        if not self._req.poll(int(1000 * (timeout_s or self.timeout_s))):
+            self._req.close(linger=0)
+            self._req = None
+            raise DaemonUnavailable(f"no reply from the Reverie daemon at {self.control_endpoint} (is `reverie serve` running?)")
+        reply = C.unpack(self._req.recv_multipart(), limit=P.MAX_SOCKET_BYTES)
+        if not reply.get("ok"):
+            err = reply.get("error", {})
+            raise ControlError(err.get("code", "?"), err.get("message", "?"))
+        return reply
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Any control op by name (see protocol.OPS); returns the reply map."""
+        return self._request({"op": op, **fields})
+
+    def set_prompt(self, text: str, transition_frames: int = 0) -> None:
+        self._request({"op": "set_prompt", "text": text, "transition_frames": transition_frames})
+
+    def set_params(self, steps: int | None = None, strength: float | None = None, seed: int | None = None) -> None:
+        fields = {k: v for k, v in (("steps", steps), ("strength", strength), ("seed", seed)) if v is not None}
+        self._request({"op": "set_params", **fields})
+
+    def load_preset(self, name: str) -> dict[str, Any]:
+        return self._request({"op": "load_preset", "name": name})["preset"]
+
+    def list_presets(self) -> list[dict[str, Any]]:
+        return self._request({"op": "list_presets"})["presets"]
+
+    def reset_history(self) -> None:
+        self._request({"op": "reset_history"})
+
+    def status(self) -> dict[str, Any]:
+        return self._request({"op": "status"})
+
+    def events(self, timeout_s: float = 1.0) -> Iterator[dict[str, Any]]:
+        """Subscribe to the daemon's event stream; yields events until `timeout_s` of silence.
+        Without a handshake the events endpoint is taken from the daemon's status."""
+        endpoint = self._events_endpoint or self._request({"op": "status"})["events"]
+        sub = self._context.socket(zmq.SUB)
+        sub.linger = 0
+        if self.curve_keys is not None:
+            C.secure_client(sub, self.curve_keys)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(endpoint)
+        try:
+            while sub.poll(int(timeout_s * 1000)):
+                yield C.unpack(sub.recv_multipart())
+        finally:
+            sub.close(linger=0)
+
+
+class Client(ControlClient):
+    """A game session with a Reverie daemon. See the module docstring."""
+
+    def __init__(
+        self,
+        control: str | None = None,
+        *,
+        name: str = "python",
+        timeout_s: float = 2.0,
+        slots: int = P.DEFAULT_SLOTS,
+        curve_keys: Path | None = None,
+        takeover: bool = False,
+        liveness_timeout_s: float = 1.0,
+        reconnect_interval_s: float = 0.5,
+    ):
+        super().__init__(control, timeout_s=timeout_s, curve_keys=curve_keys)
+        self.name = name
+        self.slots = slots
+        self.takeover = takeover
+        self.liveness_timeout_s = liveness_timeout_s
+        self.reconnect_interval_s = reconnect_interval_s
+        self._frames: zmq.Socket | None = None
+        self._session: str | None = None
+        self._ring: FrameRing | None = None
+        self._generation = 0
+        self._owned: set[int] = set()  # slots the game may write
+        self._in_flight: dict[int, tuple[int, int]] = {}  # slot -> (seq, frame_id)
+        self._newest_done: tuple[int, int] | None = None  # (slot, frame_id) of newest output
+        self._results: dict[int, tuple[str, str | None]] = {}  # frame_id -> (event, error), recent
+        self._seq = 0
+        self._next_frame_id = 1
+        self._last_attempt = -1e9
+        self._last_heartbeat = (0, 0.0)  # (heartbeat_ns seen, local time it changed)
+        self.last_error: str | None = None
+        try:
+            self._connect()
+        except BaseException:
+            super().close()
+            raise
+
+    # ------------------------------------------------------------ lifecycle
+    def _connect(self) -> None:
+        """Handshake; raises DaemonUnavailable if nobody answers within timeout_s."""
+        self._last_attempt = time.monotonic()
+        reply = self._request({"op": "hello", "client": self.name, "pid": os.getpid(), "takeover": self.takeover})
+        self._session = reply["session"]
+        self._events_endpoint = reply["events"]
+        frames = self._context.socket(zmq.DEALER)
+        frames.linger = 0
+        frames.sndhwm = 64
+        frames.setsockopt(zmq.IDENTITY, self._session.encode())
+        frames.connect(reply["frames"])
+        self._frames = frames
+
+    def _drop_session(self) -> None:
+        """Forget the daemon's session and ring (daemon gone or restarted)."""
+        if self._ring is not None:
+            daemon_pid = int(self._ring.header["daemon_pid"])
+            if not pid_alive(daemon_pid):
+                self._ring.unlink()  # a dead daemon cannot remove its own segment
+            self._ring.close()
+        if self._frames is not None:
+            self._frames.close(linger=0)
+        self._ring = self._frames = self._session = None
+        self._owned, self._in_flight, self._newest_done = set(), {}, None
+
+    def close(self) -> None:
+        """Say bye (best effort) and release everything."""
+        if self._session is not None:
+            try:
+                self._request({"op": "bye", "session": self._session}, timeout_s=min(self.timeout_s, 0.5))
+            except ReverieError:
+                pass
+        self._drop_session()
+        super().close()
+
+    # ------------------------------------------------------------ frames
+    def submit(
+        self,
+        color: np.ndarray,
+        depth: np.ndarray,
+        motion: np.ndarray,
+        *,
+        reset: bool = False,
+        jitter: tuple[float, float] = (0.0, 0.0),
+        near: float = 0.0,
+        far: float = 0.0,
+        fov_y: float = 0.0,
+    ) -> int:
+        """Copy one frame into the ring and hand it to the daemon; return its frame id.
+
+        color (H, W, 4) uint8 sRGB, depth (H, W) float32 meters, motion (H, W, 2)
+        float32 or float16 pixels (previous position = current + motion). A new size or
+        motion dtype re-opens the ring; NaN/inf are rejected by the daemon (see
+        `wait_output`, `last_error`)."""
+        height, width, motion_format = _check_planes(color, depth, motion)
+        ring = self._ensure_ring(width, height, motion_format)
+        slot = self._free_slot()
+        views = ring.slots[slot]
+        np.copyto(views.color, color)
+        np.copyto(views.depth, depth)
+        np.copyto(views.motion, motion)
+        frame_id, self._next_frame_id = self._next_frame_id, self._next_frame_id + 1
+        self._seq += 1
+        header = views.header
+        header["flags"] = P.FLAG_RESET if reset else 0
+        header["seq"] = self._seq
+        header["frame_id"] = frame_id
+        header["jitter_x"], header["jitter_y"] = jitter
+        header["near"], header["far"], header["fov_y"] = near, far, fov_y
+        header["error_code"] = P.FRAME_OK
+        header["t_submit_ns"] = time.monotonic_ns()
+        header["state"] = P.SLOT_SUBMITTED  # last: the inputs are complete
+        try:
+            self._frames.send(C.pack({"gen": self._generation, "slot": slot, "seq": self._seq}), zmq.NOBLOCK)
+        except zmq.Again:
+            header["state"] = P.SLOT_EMPTY
+            raise DaemonUnavailable("the daemon is not taking frames (notice queue full)") from None
+        self._owned.discard(slot)
+        self._in_flight[slot] = (self._seq, frame_id)
+        return frame_id
+
+    def latest_output(self, out: np.ndarray | None = None) -> Output | None:
+        """The newest stylized frame so far (a copy, or written into `out`), or None."""
+        self._drain_notices(0)
+        if self._newest_done is None or self._ring is None:
+            return None
+        slot, frame_id = self._newest_done
+        views = self._ring.slots[slot]
+        if out is None:
+            image = views.output.copy()
+        else:
+            np.copyto(out, views.output)
+            image = out
+        header = views.header
+        return Output(frame_id, image, (int(header["t_done_ns"]) - int(header["t_submit_ns"])) / 1e6)
+
+    def wait_output(self, frame_id: int, timeout_s: float | None = None) -> Output:
+        """Block until this frame's output is ready (tests, benchmarks, offline tools)."""
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
+        while True:
+            result = self._results.get(frame_id)
+            if result is not None:
+                event, error = result
+                if event == "done":
+                    newest = self.latest_output()
+                    if newest is not None and newest.frame_id == frame_id:
+                        return newest
+                    raise FrameDropped(f"frame {frame_id} was done but a newer output replaced it")
+                if event == "dropped":
+                    raise FrameDropped(f"frame {frame_id} was replaced by a newer frame before the daemon took it")
+                raise FrameRejected(f"frame {frame_id}: {error}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._check_daemon()
+                raise TimeoutError(f"frame {frame_id}: no output within the timeout")
+            self._drain_notices(min(remaining, 0.1))
+            self._check_daemon()
+
+    # ------------------------------------------------------------ internals
+    def _ensure_ring(self, width: int, height: int, motion_format: int) -> FrameRing:
+        """The session and a ring of this size, (re)connecting if needed."""
+        if self._session is not None and self._ring is not None:
+            self._check_daemon()
+        if self._session is None:
+            if time.monotonic() - self._last_attempt < self.reconnect_interval_s:
+                raise DaemonUnavailable(f"the Reverie daemon at {self.control_endpoint} is unavailable; retrying")
+            self._connect()
+        ring = self._ring
+        if ring is None or ring.size != (width, height) or ring.layout.motion_format != motion_format:
+            motion = "f16" if motion_format == P.MOTION_F16 else "f32"
+            try:
+                reply = self._request({"op": "open_ring", "session": self._session, "width": width, "height": height, "motion": motion, "slots": self.slots})
+                new_ring = FrameRing.attach(reply["shm"])
+            except ControlError as exc:
+                if exc.code == P.ERR_SESSION:  # the daemon restarted between calls
+                    self._drop_session()
+                raise
+            except (RingError, DaemonUnavailable):
+                self._drop_session()
+                raise
+            if self._ring is not None:
+                self._ring.close()
+            self._ring, self._generation = new_ring, reply["generation"]
+            self._owned = set(range(new_ring.layout.slot_count))
+            self._in_flight, self._newest_done = {}, None
+            self._last_heartbeat = (int(new_ring.header["heartbeat_ns"]), time.monotonic())
+            ring = new_ring
+        return ring
+
+    def _check_daemon(self) -> None:
+        """Raise DaemonUnavailable if the daemon died or stopped beating; forget the session."""
+        ring = self._ring
+        if ring is None:
+            return
+        beat = int(ring.header["heartbeat_ns"])
+        now = time.monotonic()
+        if beat != self._last_heartbeat[0]:
+            self._last_heartbeat = (beat, now)
+            return
+        if now - self._last_heartbeat[1] > self.liveness_timeout_s:
+            pid = int(ring.header["daemon_pid"])
+            why = "exited" if not pid_alive(pid) else f"silent for {now - self._last_heartbeat[1]:.1f} s"
+            self._drop_session()
+            self._last_attempt = now
+            raise DaemonUnavailable(f"the Reverie daemon (pid {pid}) {why}; will reconnect")
+
+    def _free_slot(self) -> int:
+        """A slot the game owns, never the one holding the newest output; oldest first."""
+        deadline = time.monotonic() + self.liveness_timeout_s
+        while True:
+            self._drain_notices(0)
+            newest = self._newest_done[0] if self._newest_done else None
+            free = [s for s in self._owned if s != newest]
+            if free:
+                return min(free, key=lambda s: int(self._ring.slots[s].header["seq"]))
+            # Only reachable when notices lag: the daemon keeps at most one frame waiting.
+            if time.monotonic() > deadline:
+                self._check_daemon()
+                raise DaemonUnavailable("no free slot: the daemon is not returning slots")
+            self._drain_notices(0.01)
+
+    def _drain_notices(self, timeout_s: float) -> None:
+        """Apply the daemon's per-frame notices (done / dropped / failed)."""
+        frames = self._frames
+        if frames is None:
+            return
+        wait_ms = int(timeout_s * 1000)
+        while frames.poll(wait_ms):
+            wait_ms = 0
+            try:
+                notice = C.unpack(frames.recv_multipart())
+                gen, slot, seq, event = notice["gen"], notice["slot"], notice["seq"], notice["ev"]
+            except (P.ProtocolError, KeyError, TypeError):
+                continue
+            if gen != self._generation or self._in_flight.get(slot, (None,))[0] != seq:
+                continue  # a ring since replaced, or a stale notice
+            _, frame_id = self._in_flight.pop(slot)
+            self._owned.add(slot)
+            error = notice.get("error")
+            self._results[frame_id] = (event, error)
+            if len(self._results) > 256:
+                del self._results[min(self._results)]
+            if event == "done" and (self._newest_done is None or frame_id > self._newest_done[1]):
+                self._newest_done = (slot, frame_id)
+            elif event == "failed":
+                self.last_error = f"frame {frame_id}: {error}"
+
+
+def _check_planes(color: np.ndarray, depth: np.ndarray, motion: np.ndarray) -> tuple[int, int, int]:
+    """(height, width, motion format) or FrameFormatError naming the plane at fault."""
+    for name, array in (("color", color), ("depth", depth), ("motion", motion)):
+        if not isinstance(array, np.ndarray):
+            raise FrameFormatError(f"{name} must be a numpy array, got {type(array).__name__}")
+    if color.ndim != 3 or color.shape[2] != 4 or color.dtype != np.uint8:
+        raise FrameFormatError(f"color must be (H, W, 4) uint8 RGBA, got {color.shape} {color.dtype}")
+    height, width = color.shape[:2]
+    if not (8 <= width <= P.MAX_SIDE and 8 <= height <= P.MAX_SIDE):
+        raise FrameFormatError(f"frame size {width}x{height} is outside 8..{P.MAX_SIDE} per side")
+    if depth.shape != (height, width) or depth.dtype != np.float32:
+        raise FrameFormatError(f"depth must be ({height}, {width}) float32 meters, got {depth.shape} {depth.dtype}")
+    if motion.shape != (height, width, 2) or motion.dtype not in (np.float32, np.float16):
+        raise FrameFormatError(f"motion must be ({height}, {width}, 2) float32 or float16 pixels, got {motion.shape} {motion.dtype}")
+    return height, width, P.MOTION_F16 if motion.dtype == np.float16 else P.MOTION_F32

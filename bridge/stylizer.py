@@ -1,0 +1,128 @@
+"""The daemon's processing stage as an interface: a frame in, a stylized frame out.
+
+The daemon owns transport, timing and validation; a `Stylizer` only turns one validated
+`Frame` into pixels. The model package provides the real one; tests and `reverie bench
+bridge` use small deterministic ones. Calls come from one thread (the daemon's frame
+loop), never concurrently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One submitted game frame. The arrays are views into shared memory: read them during
+    `stylize` only, never keep them."""
+
+    frame_id: int
+    color: np.ndarray  # (H, W, 4) uint8, sRGB, row 0 = top
+    depth: np.ndarray  # (H, W) float32, linear view depth in meters
+    motion: np.ndarray  # (H, W, 2) float32 or float16, pixels; previous = current + motion
+    reset: bool = False  # camera cut: drop history before this frame
+    jitter: tuple[float, float] = (0.0, 0.0)  # subpixel projection jitter, pixels
+    near: float = 0.0  # camera near plane, meters (0 = unknown)
+    far: float = 0.0  # camera far plane, meters (0 = unknown)
+    fov_y: float = 0.0  # vertical field of view, radians (0 = unknown)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return self.color.shape[1], self.color.shape[0]
+
+
+@dataclass
+class StyleSettings:
+    """What the control plane can change; the daemon keeps the current values."""
+
+    prompt: str = ""
+    transition_frames: int = 0
+    steps: int = 1
+    strength: float = 1.0
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Stylizer(Protocol):
+    """What the daemon runs. `stylize` writes into `out`, an (H, W, 4) uint8 shared-memory view
+    of the same size as `frame.color`."""
+
+    name: str
+
+    def stylize(self, frame: Frame, out: np.ndarray) -> None: ...
+
+    def set_prompt(self, text: str, transition_frames: int) -> None: ...
+
+    def set_params(self, steps: int | None, strength: float | None, seed: int | None) -> None: ...
+
+    def reset_history(self) -> None: ...
+
+
+class IdentityStylizer:
+    """Copies the color plane to the output: the transport's own cost, for benchmarks."""
+
+    name = "identity"
+
+    def stylize(self, frame: Frame, out: np.ndarray) -> None:
+        np.copyto(out, frame.color)
+
+    def set_prompt(self, text: str, transition_frames: int) -> None:
+        pass
+
+    def set_params(self, steps: int | None, strength: float | None, seed: int | None) -> None:
+        pass
+
+    def reset_history(self) -> None:
+        pass
+
+
+BUILTIN_STYLIZERS = {"identity": IdentityStylizer}
+
+
+def load_stylizer(spec: str) -> Stylizer:
+    """Build a stylizer from a name in BUILTIN_STYLIZERS, `package.module:Class`, or
+    `path/to/file.py:Class` (a class or zero-argument factory)."""
+    if spec in BUILTIN_STYLIZERS:
+        return BUILTIN_STYLIZERS[spec]()
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"stylizer {spec!r}: expected one of {sorted(BUILTIN_STYLIZERS)} or 'module:Class'")
+    if target.endswith(".py"):
+        path = Path(target)
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if module_spec is None or module_spec.loader is None or not path.is_file():
+            raise ValueError(f"stylizer {spec!r}: no such file {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    stylizer = getattr(module, attr)()
+    if not isinstance(stylizer, Stylizer):
+        raise TypeError(f"stylizer {spec!r} does not implement the Stylizer interface")
+    return stylizer
+
+
+def find_nonfinite(name: str, values: np.ndarray) -> str | None:
+    """None if every value is finite, else a message naming the plane, count and first pixel.
+
+    A float32 sum is the fast path (one read of the plane); only a non-finite sum pays for
+    the exact search, which also rules out a sum that merely overflowed."""
+    if math.isfinite(float(values.sum(dtype=np.float32))):
+        return None
+    bad = ~np.isfinite(values)
+    count = int(np.count_nonzero(bad))
+    if count == 0:
+        return None
+    index = np.unravel_index(int(np.argmax(bad)), values.shape)
+    first = values[index]
+    y, x = int(index[0]), int(index[1])
+    return f"{name} has {count} non-finite value(s) (first {first} at row {y}, column {x})"

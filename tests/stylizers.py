@@ -1,0 +1,94 @@
+"""Deterministic stylizers the daemon loads in tests (`--stylizer tests/stylizers.py:Name`).
+
+Each output depends on every input plane and on the header, so a byte-exact comparison
+with `expected_mix` proves that all of them crossed the bridge intact."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def expected_mix(frame_id: int, color: np.ndarray, depth: np.ndarray, motion: np.ndarray, reset: bool) -> np.ndarray:
+    """What `Mix` writes: color XOR the bytes of depth and motion, the reset flag and the
+    frame id stamped into pixel (0, 0)."""
+    h, w = depth.shape
+    depth_bytes = np.ascontiguousarray(depth).view(np.uint8).reshape(h, w, 4)
+    motion_bytes = np.ascontiguousarray(motion).view(np.uint8).reshape(h, w, -1)
+    out = color ^ depth_bytes ^ motion_bytes[..., :4]
+    if motion_bytes.shape[2] == 8:
+        out ^= motion_bytes[..., 4:]
+    out[0, 0] = [int(reset), frame_id & 0xFF, (frame_id >> 8) & 0xFF, 0xA5]
+    return out
+
+
+class Mix:
+    name = "mix"
+
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def stylize(self, frame, out) -> None:
+        out[...] = expected_mix(frame.frame_id, frame.color, frame.depth, frame.motion, frame.reset)
+
+    def set_prompt(self, text, transition_frames) -> None:
+        pass
+
+    def set_params(self, steps, strength, seed) -> None:
+        pass
+
+    def reset_history(self) -> None:
+        self.resets += 1
+
+
+class Slow(Mix):
+    """Mix that takes 50 ms a frame: makes the daemon fall behind a fast game."""
+
+    name = "slow"
+
+    def stylize(self, frame, out) -> None:
+        time.sleep(0.05)
+        super().stylize(frame, out)
+
+
+class Camera(Mix):
+    """Writes the camera fields of the header into the first output row (as float32)."""
+
+    name = "camera"
+
+    def stylize(self, frame, out) -> None:
+        super().stylize(frame, out)
+        values = np.array([frame.jitter[0], frame.jitter[1], frame.near, frame.far, frame.fov_y], np.float32)
+        out[1, :5] = values.view(np.uint8).reshape(5, 4)
+
+
+class Broken(Mix):
+    """Raises on frames whose id is a multiple of 3: a stylizer bug must not stop the daemon."""
+
+    name = "broken"
+
+    def stylize(self, frame, out) -> None:
+        if frame.frame_id % 3 == 0:
+            raise RuntimeError("boom")
+        super().stylize(frame, out)
+
+
+class Echo(Mix):
+    """Reports the prompt and settings it was given in the output's second row (ASCII)."""
+
+    name = "echo"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+
+    def set_prompt(self, text, transition_frames) -> None:
+        self.text = f"{text}|{transition_frames}"
+
+    def stylize(self, frame, out) -> None:
+        super().stylize(frame, out)
+        data = np.frombuffer(self.text.encode()[: out.shape[1] * 4], np.uint8)
+        row = np.zeros(out.shape[1] * 4, np.uint8)
+        row[: data.size] = data
+        out[1] = row.reshape(-1, 4)
