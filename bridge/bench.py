@@ -1,1 +1,146 @@
-"""placeholder"""
+"""`reverie bench bridge`: the transport's cost against the memcpy floor, in one run.
+
+A real daemon runs in a child process with the identity stylizer; this process plays the
+game: submit color + depth + motion, wait for the output, copy it out. Between frames it
+moves the same bytes with plain copies (inputs in, color to output, output out), so the
+floor and the bridge see the same machine state. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from .client import Client, ControlClient, DaemonUnavailable
+from .control import Endpoints
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1920x1080' -> (1920, 1080)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--size must look like 1920x1080, got {text!r}") from None
+    return width, height
+
+
+def _test_frames(width: int, height: int, count: int = 4) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Random frames with no zero bytes, so a stale or blank output cannot pass for a real one."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(count):
+        color = rng.integers(1, 256, (height, width, 4), dtype=np.uint8)
+        depth = rng.uniform(0.1, 500.0, (height, width)).astype(np.float32)
+        motion = rng.uniform(-32.0, 32.0, (height, width, 2)).astype(np.float32)
+        frames.append((color, depth, motion))
+    return frames
+
+
+class _MemcpyFloor:
+    """The same bytes as one bridge round trip, moved by plain copies in one process."""
+
+    def __init__(self, width: int, height: int):
+        self.color = np.empty((height, width, 4), np.uint8)
+        self.depth = np.empty((height, width), np.float32)
+        self.motion = np.empty((height, width, 2), np.float32)
+        self.output = np.empty((height, width, 4), np.uint8)
+        self.result = np.empty((height, width, 4), np.uint8)
+
+    def time_one(self, color: np.ndarray, depth: np.ndarray, motion: np.ndarray) -> float:
+        t0 = time.perf_counter()
+        np.copyto(self.color, color)  # game writes the inputs
+        np.copyto(self.depth, depth)
+        np.copyto(self.motion, motion)
+        np.copyto(self.output, self.color)  # the processor writes the output
+        np.copyto(self.result, self.output)  # the game reads it
+        return time.perf_counter() - t0
+
+
+def _start_daemon(endpoints: Endpoints) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "reverie", "serve", "--stylizer", "identity", "--log-level", "WARNING",
+           "--control", endpoints.control, "--events", endpoints.events, "--frames", endpoints.frames]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with ControlClient(endpoints.control, timeout_s=0.5) as ctl:
+                ctl.request("ping")
+            return proc
+        except DaemonUnavailable:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the benchmark daemon did not start: {proc.stderr.read()}") from None
+
+
+def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progress: bool = False) -> dict[str, Any]:
+    """Round-trip the bridge `frames` times; return the summary the CLI prints as JSON."""
+    base = tempfile.mkdtemp(prefix="rvbench-", dir="/tmp")
+    endpoints = Endpoints(f"ipc://{base}/control", f"ipc://{base}/events", f"ipc://{base}/frames")
+    daemon = _start_daemon(endpoints)
+    test_frames = _test_frames(width, height)
+    floor = _MemcpyFloor(width, height)
+    out = np.empty((height, width, 4), np.uint8)
+    bridge_s, floor_s, mismatches = [], [], 0
+    try:
+        with Client(endpoints.control, name="bench", timeout_s=5.0) as game:
+            for i in range(warmup + frames):
+                color, depth, motion = test_frames[i % len(test_frames)]
+                t0 = time.perf_counter()
+                frame_id = game.submit(color, depth, motion)
+                game.wait_output(frame_id, timeout_s=5.0, out=out)
+                elapsed = time.perf_counter() - t0
+                floor_elapsed = floor.time_one(color, depth, motion)
+                if i >= warmup:
+                    bridge_s.append(elapsed)
+                    floor_s.append(floor_elapsed)
+                    mismatches += int(not np.array_equal(out, color))
+                if progress and (i + 1) % max(1, (warmup + frames) // 20) == 0:
+                    print(f"  {i + 1}/{warmup + frames} frames", file=sys.stderr, flush=True)
+            stats = game.status()["stats"]
+    finally:
+        try:
+            with ControlClient(endpoints.control, timeout_s=1.0) as ctl:
+                ctl.request("shutdown")
+            daemon.wait(10)
+        except (DaemonUnavailable, subprocess.TimeoutExpired):
+            daemon.kill()
+        shutil.rmtree(base, ignore_errors=True)
+    ms = np.array(bridge_s) * 1e3
+    p50 = float(np.percentile(ms, 50))
+    floor_ms = float(np.median(floor_s) * 1e3)
+    return {
+        "size": f"{width}x{height}",
+        "frames": frames,
+        "p50_ms": round(p50, 4),
+        "p95_ms": round(float(np.percentile(ms, 95)), 4),
+        "p99_ms": round(float(np.percentile(ms, 99)), 4),
+        "memcpy_floor_ms": round(floor_ms, 4),
+        "overhead_ratio": round(p50 / floor_ms, 3),
+        "fps": round(1000.0 / float(np.mean(ms)), 1),
+        "dropped": int(stats["dropped"]),
+        "failed": int(stats["failed"]),
+        "mismatched_frames": mismatches,
+        "bytes_per_frame": int(width * height * (4 + 4 + 8 + 4)),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+    }
+
+
+def run_bridge_bench(args: argparse.Namespace) -> int:
+    width, height = parse_size(args.size)
+    result = bench_bridge(width, height, args.frames, args.warmup, progress=not args.json)
+    if not args.json:
+        print(f"bridge round trip at {result['size']}, {result['frames']} frames:")
+        print(f"  p50 {result['p50_ms']:.3f} ms  p95 {result['p95_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms")
+        print(f"  memcpy floor {result['memcpy_floor_ms']:.3f} ms  overhead ratio {result['overhead_ratio']:.2f}")
+    print(json.dumps(result))
+    return 0 if result["mismatched_frames"] == 0 and result["failed"] == 0 else 1

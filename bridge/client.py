@@ -86,25 +86,41 @@ class ControlClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, msg: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
-        """One request/reply. On timeout the REQ socket is rebuilt (lazy pirate) and
-        DaemonUnavailable raised, so a dead daemon never wedges the client."""
+    def _socket(self) -> zmq.Socket:
+        """The REQ socket, made on first use and after every timeout."""
         if self._req is None:
             self._req = self._context.socket(zmq.REQ)
             self._req.linger = 0
             if self.curve_keys is not None:
                 C.secure_client(self._req, self.curve_keys)
             self._req.connect(self.control_endpoint)
-        self._req.send(C.pack({"v": P.PROTOCOL_MAJOR, **msg}))
-        if not self._req.poll(int(1000 * (timeout_s or self.timeout_s))):
+        return self._req
+
+    def _reset_socket(self) -> None:
+        """Drop a REQ socket whose reply never came (the lazy-pirate pattern)."""
+        if self._req is not None:
             self._req.close(linger=0)
             self._req = None
-            raise DaemonUnavailable(f"no reply from the Reverie daemon at {self.control_endpoint} (is `reverie serve` running?)")
+
+    def _unavailable(self) -> DaemonUnavailable:
+        return DaemonUnavailable(f"no reply from the Reverie daemon at {self.control_endpoint} (is `reverie serve` running?)")
+
+    def _read_reply(self) -> dict[str, Any]:
         reply = C.unpack(self._req.recv_multipart(), limit=P.MAX_SOCKET_BYTES)
-        if not reply.get("ok"):
-            err = reply.get("error", {})
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            err = reply.get("error", {}) if isinstance(reply, dict) else {}
             raise ControlError(err.get("code", "?"), err.get("message", "?"))
         return reply
+
+    def _request(self, msg: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        """One request/reply, or DaemonUnavailable after the timeout: a dead daemon never
+        wedges the client."""
+        sock = self._socket()
+        sock.send(C.pack({"v": P.PROTOCOL_MAJOR, **msg}))
+        if not sock.poll(int(1000 * (timeout_s or self.timeout_s))):
+            self._reset_socket()
+            raise self._unavailable()
+        return self._read_reply()
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """Any control op by name (see protocol.OPS); returns the reply map."""
@@ -176,8 +192,11 @@ class Client(ControlClient):
         self._newest_done: tuple[int, int] | None = None  # (slot, frame_id) of newest output
         self._results: dict[int, tuple[str, str | None]] = {}  # frame_id -> (event, error), recent
         self._seq = 0
+        self._skipped = 0  # frames skipped since the last notice (no free slot)
+        self._pending_reset = False  # a skipped frame's reset flag, carried to the next
         self._next_frame_id = 1
         self._last_attempt = -1e9
+        self._hello_sent_at: float | None = None  # a hello awaiting its reply
         self._last_heartbeat = (0, 0.0)  # (heartbeat_ns seen, local time it changed)
         self.last_error: str | None = None
         try:
@@ -187,10 +206,24 @@ class Client(ControlClient):
             raise
 
     # ------------------------------------------------------------ lifecycle
-    def _connect(self) -> None:
-        """Handshake; raises DaemonUnavailable if nobody answers within timeout_s."""
-        self._last_attempt = time.monotonic()
-        reply = self._request({"op": "hello", "client": self.name, "pid": os.getpid(), "takeover": self.takeover})
+    def _connect(self, wait: bool = True) -> None:
+        """Handshake. With wait=False the hello is sent once and its reply picked up by a
+        later call, so a game never blocks while the daemon is down or restarting."""
+        now = time.monotonic()
+        if self._hello_sent_at is None:
+            if not wait and now - self._last_attempt < self.reconnect_interval_s:
+                raise DaemonUnavailable(f"the Reverie daemon at {self.control_endpoint} is unavailable; retrying")
+            self._last_attempt = now
+            hello = {"v": P.PROTOCOL_MAJOR, "op": "hello", "client": self.name, "pid": os.getpid(), "takeover": self.takeover}
+            self._socket().send(C.pack(hello))
+            self._hello_sent_at = now
+        if not self._req.poll(int(1000 * self.timeout_s) if wait else 0):
+            if wait or now - self._hello_sent_at > self.timeout_s:
+                self._reset_socket()
+                self._hello_sent_at = None
+            raise self._unavailable()
+        self._hello_sent_at = None
+        reply = self._read_reply()
         self._session = reply["session"]
         self._events_endpoint = reply["events"]
         frames = self._context.socket(zmq.DEALER)
@@ -199,6 +232,12 @@ class Client(ControlClient):
         frames.setsockopt(zmq.IDENTITY, self._session.encode())
         frames.connect(reply["frames"])
         self._frames = frames
+
+    def _request(self, msg: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        if self._hello_sent_at is not None:  # a REQ socket allows one request at a time
+            self._reset_socket()
+            self._hello_sent_at = None
+        return super()._request(msg, timeout_s)
 
     def _drop_session(self) -> None:
         """Forget the daemon's session and ring (daemon gone or restarted)."""
@@ -243,15 +282,21 @@ class Client(ControlClient):
         `wait_output`, `last_error`)."""
         height, width, motion_format = _check_planes(color, depth, motion)
         ring = self._ensure_ring(width, height, motion_format)
+        frame_id, self._next_frame_id = self._next_frame_id, self._next_frame_id + 1
         slot = self._free_slot()
+        if slot is None:
+            self._skipped += 1
+            self._pending_reset |= reset  # a camera cut must not be lost with the frame
+            self._record(frame_id, "dropped", "skipped by the game: every slot was with the daemon")
+            return frame_id
         views = ring.slots[slot]
         np.copyto(views.color, color)
         np.copyto(views.depth, depth)
         np.copyto(views.motion, motion)
-        frame_id, self._next_frame_id = self._next_frame_id, self._next_frame_id + 1
         self._seq += 1
         header = views.header
-        header["flags"] = P.FLAG_RESET if reset else 0
+        header["flags"] = P.FLAG_RESET if reset or self._pending_reset else 0
+        self._pending_reset = False
         header["seq"] = self._seq
         header["frame_id"] = frame_id
         header["jitter_x"], header["jitter_y"] = jitter
@@ -259,11 +304,15 @@ class Client(ControlClient):
         header["error_code"] = P.FRAME_OK
         header["t_submit_ns"] = time.monotonic_ns()
         header["state"] = P.SLOT_SUBMITTED  # last: the inputs are complete
+        notice = {"gen": self._generation, "slot": slot, "seq": self._seq}
+        if self._skipped:
+            notice["skipped"] = self._skipped  # counted among the daemon's dropped frames
         try:
-            self._frames.send(C.pack({"gen": self._generation, "slot": slot, "seq": self._seq}), zmq.NOBLOCK)
+            self._frames.send(C.pack(notice), zmq.NOBLOCK)
         except zmq.Again:
             header["state"] = P.SLOT_EMPTY
             raise DaemonUnavailable("the daemon is not taking frames (notice queue full)") from None
+        self._skipped = 0
         self._owned.discard(slot)
         self._in_flight[slot] = (self._seq, frame_id)
         return frame_id
@@ -283,20 +332,21 @@ class Client(ControlClient):
         header = views.header
         return Output(frame_id, image, (int(header["t_done_ns"]) - int(header["t_submit_ns"])) / 1e6)
 
-    def wait_output(self, frame_id: int, timeout_s: float | None = None) -> Output:
-        """Block until this frame's output is ready (tests, benchmarks, offline tools)."""
+    def wait_output(self, frame_id: int, timeout_s: float | None = None, out: np.ndarray | None = None) -> Output:
+        """Block until this frame's output is ready (tests, benchmarks, offline tools);
+        the image is a copy, or written into `out`."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
         while True:
             result = self._results.get(frame_id)
             if result is not None:
                 event, error = result
                 if event == "done":
-                    newest = self.latest_output()
+                    newest = self.latest_output(out)
                     if newest is not None and newest.frame_id == frame_id:
                         return newest
                     raise FrameDropped(f"frame {frame_id} was done but a newer output replaced it")
                 if event == "dropped":
-                    raise FrameDropped(f"frame {frame_id} was replaced by a newer frame before the daemon took it")
+                    raise FrameDropped(f"frame {frame_id}: {error or 'replaced by a newer frame before the daemon took it'}")
                 raise FrameRejected(f"frame {frame_id}: {error}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -311,9 +361,7 @@ class Client(ControlClient):
         if self._session is not None and self._ring is not None:
             self._check_daemon()
         if self._session is None:
-            if time.monotonic() - self._last_attempt < self.reconnect_interval_s:
-                raise DaemonUnavailable(f"the Reverie daemon at {self.control_endpoint} is unavailable; retrying")
-            self._connect()
+            self._connect(wait=False)
         ring = self._ring
         if ring is None or ring.size != (width, height) or ring.layout.motion_format != motion_format:
             motion = "f16" if motion_format == P.MOTION_F16 else "f32"
@@ -353,20 +401,15 @@ class Client(ControlClient):
             self._last_attempt = now
             raise DaemonUnavailable(f"the Reverie daemon (pid {pid}) {why}; will reconnect")
 
-    def _free_slot(self) -> int:
-        """A slot the game owns, never the one holding the newest output; oldest first."""
-        deadline = time.monotonic() + self.liveness_timeout_s
-        while True:
-            self._drain_notices(0)
-            newest = self._newest_done[0] if self._newest_done else None
-            free = [s for s in self._owned if s != newest]
-            if free:
-                return min(free, key=lambda s: int(self._ring.slots[s].header["seq"]))
-            # Only reachable when notices lag: the daemon keeps at most one frame waiting.
-            if time.monotonic() > deadline:
-                self._check_daemon()
-                raise DaemonUnavailable("no free slot: the daemon is not returning slots")
-            self._drain_notices(0.01)
+    def _free_slot(self) -> int | None:
+        """A slot the game owns, never the one holding the newest output; oldest first.
+        None when every slot is with the daemon: the game skips this frame rather than wait."""
+        self._drain_notices(0)
+        newest = self._newest_done[0] if self._newest_done else None
+        free = [s for s in self._owned if s != newest]
+        if not free:
+            return None
+        return min(free, key=lambda s: int(self._ring.slots[s].header["seq"]))
 
     def _drain_notices(self, timeout_s: float) -> None:
         """Apply the daemon's per-frame notices (done / dropped / failed)."""
@@ -386,13 +429,18 @@ class Client(ControlClient):
             _, frame_id = self._in_flight.pop(slot)
             self._owned.add(slot)
             error = notice.get("error")
-            self._results[frame_id] = (event, error)
-            if len(self._results) > 256:
-                del self._results[min(self._results)]
+            self._record(frame_id, event, error)
             if event == "done" and (self._newest_done is None or frame_id > self._newest_done[1]):
                 self._newest_done = (slot, frame_id)
             elif event == "failed":
                 self.last_error = f"frame {frame_id}: {error}"
+
+
+    def _record(self, frame_id: int, event: str, error: str | None = None) -> None:
+        """Remember how a recent frame ended, for wait_output."""
+        self._results[frame_id] = (event, error)
+        if len(self._results) > 256:
+            del self._results[min(self._results)]
 
 
 def _check_planes(color: np.ndarray, depth: np.ndarray, motion: np.ndarray) -> tuple[int, int, int]:

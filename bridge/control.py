@@ -36,8 +36,12 @@ def unpack(frames: list[bytes], limit: int = P.MAX_CONTROL_BYTES) -> Any:
         raise P.ProtocolError(P.ERR_TOO_LARGE, f"message of {len(data)} bytes exceeds the limit of {limit}")
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except msgpack.StackError:
+        raise P.ProtocolError(P.ERR_MALFORMED, "undecodable msgpack: nested too deep") from None
     except Exception as exc:  # msgpack raises many types for bad input
-        raise P.ProtocolError(P.ERR_MALFORMED, f"not a msgpack message: {type(exc).__name__}") from None
+        # Name the problem (bad UTF-8, a non-string map key, trailing bytes...), bounded.
+        detail = str(exc)[:120]
+        raise P.ProtocolError(P.ERR_MALFORMED, f"undecodable msgpack: {type(exc).__name__}{': ' if detail else ''}{detail}") from None
 
 
 def error_reply(code: str, message: str) -> dict[str, Any]:

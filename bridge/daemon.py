@@ -2,21 +2,23 @@
 
 Two threads with one job each:
 
-* the I/O thread owns every ZeroMQ socket. It answers control requests, takes frame
-  submissions (a newer submission replaces a waiting one, which is marked dropped at
-  once: at most one frame ever waits), sends the per-frame notices, publishes events,
-  writes the ring heartbeat and notices a game that died;
-* the frame loop (`run`, the caller's thread) owns the stylizer: read slot, stylize,
-  write slot, notify, top to bottom in `_process`.
+* the frame loop (`run`, the caller's thread) owns the stylizer and the frames socket:
+  wait for submissions, keep only the newest (older ones are marked dropped at once),
+  then read slot, stylize, write slot, notify, top to bottom in `_process`. No thread
+  hand-off sits on the per-frame path;
+* the I/O thread owns the control and event sockets: it answers requests while a frame
+  is being stylized, publishes stats, writes the ring heartbeat and notices a game that
+  died.
 
-They meet in `_Inbox` (the one waiting frame plus stylizer commands) and in an inproc
-socket that carries finished-frame notices back to the I/O thread.
+Control requests that touch the stylizer become commands the frame loop runs between
+frames (`_Inbox`), so the stylizer is only ever called from one thread.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import secrets
 import sys
 import threading
@@ -37,7 +39,7 @@ from .stylizer import Frame, StyleSettings, Stylizer, find_nonfinite
 
 log = logging.getLogger("reverie.daemon")
 
-_NOTICE_ENDPOINT = "inproc://reverie-notices"
+_WAKE_ENDPOINT = "inproc://reverie-wake-{}"
 
 
 @dataclass
@@ -45,7 +47,7 @@ class DaemonConfig:
     endpoints: C.Endpoints = field(default_factory=C.Endpoints.default)
     curve_keys: Path | None = None  # required when any endpoint is not local
     presets: dict[str, Preset] = field(default_factory=builtin_presets)
-    stats_interval_s: float = 1.0
+    stats_interval_s: float = 0.5
     heartbeat_interval_s: float = 0.1
     liveness_interval_s: float = 0.25
 
@@ -61,7 +63,7 @@ class _Session:
 
 @dataclass
 class _Job:
-    session: _Session
+    identity: bytes
     ring: FrameRing
     generation: int
     slot: int
@@ -69,58 +71,51 @@ class _Job:
 
 
 class _Inbox:
-    """Hand-over point between the threads: at most one waiting frame, plus commands for
-    the stylizer, so that the stylizer is only ever touched by the frame loop."""
+    """What the I/O thread hands the frame loop: stylizer commands and rings to unmap.
+    Each put wakes the frame loop through an inproc socket it polls beside the frames."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._job: _Job | None = None
+    def __init__(self, context: zmq.Context):
+        self._lock = threading.Lock()
         self._commands: list[Callable[[Stylizer], None]] = []
         self._retired: list[FrameRing] = []
         self.stopped = False
+        endpoint = _WAKE_ENDPOINT.format(id(self))
+        self.wake_rx = context.socket(zmq.PAIR)  # polled by the frame loop only
+        self.wake_rx.bind(endpoint)
+        self._wake_tx = context.socket(zmq.PAIR)  # used under self._lock only
+        self._wake_tx.connect(endpoint)
 
-    def put_job(self, job: _Job) -> _Job | None:
-        """Make `job` the waiting frame; return the one it replaced (now dropped)."""
-        with self._cond:
-            replaced, self._job = self._job, job
-            self._cond.notify()
-        return replaced
-
-    def drop_job_of(self, ring: FrameRing) -> _Job | None:
-        with self._cond:
-            if self._job is not None and self._job.ring is ring:
-                job, self._job = self._job, None
-                return job
-        return None
+    def _wake(self) -> None:
+        try:
+            self._wake_tx.send(b"", zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # a wake-up is already pending
 
     def put_command(self, command: Callable[[Stylizer], None]) -> None:
-        with self._cond:
+        with self._lock:
             self._commands.append(command)
-            self._cond.notify()
+            self._wake()
 
     def retire(self, ring: FrameRing) -> None:
-        """Unmap this ring from the frame loop's thread, once no frame of it is in flight."""
-        with self._cond:
+        """Unmap this ring from the frame loop, after any frame of it in progress."""
+        with self._lock:
             self._retired.append(ring)
-            self._cond.notify()
+            self._wake()
 
     def stop(self) -> None:
-        with self._cond:
-            self.stopped = True
-            self._cond.notify()
+        self.stopped = True  # seen by both loops within one poll timeout
 
-    def wait(self, timeout: float) -> tuple[list[Callable[[Stylizer], None]], list[FrameRing], _Job | None]:
-        with self._cond:
-            if not (self._job or self._commands or self._retired or self.stopped):
-                self._cond.wait(timeout)
+    def take(self) -> tuple[list[Callable[[Stylizer], None]], list[FrameRing]]:
+        while self.wake_rx.poll(0):
+            self.wake_rx.recv()
+        with self._lock:
             commands, self._commands = self._commands, []
             retired, self._retired = self._retired, []
-            job, self._job = self._job, None
-            if job is not None:
-                # Ownership check and hand-over under the lock: the I/O thread can no
-                # longer mark this slot dropped.
-                job.ring.slots[job.slot].header["state"] = P.SLOT_PROCESSING
-            return commands, retired, job
+        return commands, retired
+
+    def close(self) -> None:
+        self.wake_rx.close(linger=0)
+        self._wake_tx.close(linger=0)
 
 
 class _Stats:
@@ -137,6 +132,11 @@ class _Stats:
         with self.lock:
             self.frames += 1
             self.window.append((time.monotonic(), latency_ms, process_ms))
+
+    def count(self, dropped: int = 0, failed: int = 0) -> None:
+        with self.lock:
+            self.dropped += dropped
+            self.failed += failed
 
     def snapshot(self, seconds: float) -> dict[str, Any]:
         now = time.monotonic()
@@ -164,13 +164,13 @@ class Daemon:
         self.stats = _Stats()
         self.started = time.monotonic()
         self.pid = os.getpid()
-        self._inbox = _Inbox()
         self._session: _Session | None = None
         self._session_lock = threading.Lock()
         self._context = zmq.Context()
+        self._inbox = _Inbox(self._context)
+        self._events_out: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()  # published by the I/O thread
         self._auth = None
         self._io_thread: threading.Thread | None = None
-        self._io_ready = threading.Event()
         self._io_error: BaseException | None = None
         self._bind()
 
@@ -189,8 +189,6 @@ class Daemon:
         self._control = self._context.socket(zmq.REP)
         self._events = self._context.socket(zmq.PUB)
         self._frames = self._context.socket(zmq.ROUTER)
-        self._notices_in = self._context.socket(zmq.PAIR)
-        self._notices_out = self._context.socket(zmq.PAIR)
         for sock in (self._control, self._events, self._frames):
             sock.linger = 0
             sock.setsockopt(zmq.MAXMSGSIZE, P.MAX_SOCKET_BYTES)
@@ -199,8 +197,6 @@ class Daemon:
         self._control.bind(eps.control)
         self._events.bind(eps.events)
         self._frames.bind(eps.frames)
-        self._notices_in.bind(_NOTICE_ENDPOINT)
-        self._notices_out.connect(_NOTICE_ENDPOINT)
         for name in reclaim_stale_segments():
             log.warning("reclaimed shared-memory segment %s of a dead daemon", name)
 
@@ -225,49 +221,99 @@ class Daemon:
         with self._session_lock:
             if self._session is not None:
                 self._end_session(self._session, "daemon shut down")
-        _, retired, _ = self._inbox.wait(0)
+        _, retired = self._inbox.take()
         for ring in retired:
             ring.close()
         if self._auth is not None:
             self._auth.stop()
         self._control.close(linger=500)  # let the reply to "shutdown" go out
-        for sock in (self._events, self._frames, self._notices_in, self._notices_out):
+        for sock in (self._events, self._frames):
             sock.close(linger=0)
+        self._inbox.close()
         self._context.term()
         for ep in (self.config.endpoints.control, self.config.endpoints.events, self.config.endpoints.frames):
             if ep.startswith("ipc://"):
                 Path(ep[len("ipc://") :]).unlink(missing_ok=True)
 
-    def start_io(self) -> None:
-        """Start the I/O thread (run() does this; tests may call it before run())."""
-        if self._io_thread is None:
-            self._io_thread = threading.Thread(target=self._io_main, name="reverie-io", daemon=True)
-            self._io_thread.start()
-            self._io_ready.wait(5)
-
     def stop(self) -> None:
+        """Ask both loops to finish (safe from a signal handler)."""
         self._inbox.stop()
 
     # ------------------------------------------------------------ the frame loop
     def run(self) -> None:
         """The frame loop: until shutdown, apply commands, then process the newest frame."""
-        sys.setswitchinterval(0.0005)  # let the I/O thread answer within half a millisecond
-        self.start_io()
+        sys.setswitchinterval(0.0005)  # the I/O thread answers within half a millisecond
+        self._io_thread = threading.Thread(target=self._io_main, name="reverie-io", daemon=True)
+        self._io_thread.start()
+        poller = zmq.Poller()
+        poller.register(self._frames, zmq.POLLIN)
+        poller.register(self._inbox.wake_rx, zmq.POLLIN)
         try:
-            while True:
-                commands, retired, job = self._inbox.wait(timeout=0.2)
+            while not self._inbox.stopped:
+                ready = dict(poller.poll(timeout=100))
+                commands, retired = self._inbox.take()
                 for command in commands:
                     self._apply(command)
-                if job is not None:
-                    self._process(job)
-                for ring in retired:  # after the job: it may belong to a retired ring
+                if self._frames in ready:
+                    job = self._newest_submission()
+                    if job is not None:
+                        self._process(job)
+                for ring in retired:  # after the frame: it may belong to a retired ring
                     ring.close()
-                if self._inbox.stopped:
-                    break
         finally:
             self.close()
         if self._io_error is not None:
             raise RuntimeError("the daemon's I/O thread failed") from self._io_error
+
+    def _newest_submission(self) -> _Job | None:
+        """Drain every waiting submission; keep the newest, mark the others dropped."""
+        newest: _Job | None = None
+        while self._frames.poll(0):
+            job = self._validate_submission(self._frames.recv_multipart())
+            if job is None:
+                continue
+            if newest is not None:
+                older, newest = (newest, job) if job.seq > newest.seq else (job, newest)
+                self._notify(older, P.SLOT_DROPPED, "dropped")
+                self.stats.count(dropped=1)
+            else:
+                newest = job
+        if newest is not None:
+            newest.ring.slots[newest.slot].header["state"] = P.SLOT_PROCESSING
+        return newest
+
+    def _validate_submission(self, parts: list[bytes]) -> _Job | None:
+        """A game announced a written slot: check it belongs to the live ring and is submitted."""
+        identity = parts[0]
+        with self._session_lock:
+            session = self._session
+            if session is None or identity != session.token.encode() or session.ring is None:
+                return None  # a game whose session ended: it learns from the heartbeat
+            ring, generation = session.ring, session.generation
+        try:
+            notice = C.unpack(parts[1:])
+            gen, slot, seq = int(notice["gen"]), int(notice["slot"]), int(notice["seq"])
+            skipped = int(notice.get("skipped", 0))
+        except (P.ProtocolError, KeyError, TypeError, ValueError, AttributeError):
+            self._events_out.put({"type": "error", "message": "malformed frame notice ignored"})
+            return None
+        if gen != generation:
+            return None  # for a ring that has since been replaced
+        if skipped > 0:
+            self.stats.count(dropped=skipped)  # frames the game skipped: no slot was free
+        if not 0 <= slot < ring.layout.slot_count:
+            self._events_out.put({"type": "error", "message": f"frame notice for slot {slot} out of range"})
+            return None
+        job = _Job(identity, ring, gen, slot, seq)
+        header = ring.slots[slot].header
+        if int(header["state"]) != P.SLOT_SUBMITTED or int(header["seq"]) != seq:
+            state = P.SLOT_STATE_NAMES.get(int(header["state"]), "?")
+            error = f"slot {slot} is {state} with seq {int(header['seq'])}, notice said submitted seq {seq}"
+            header["error_code"] = P.FRAME_ERR_HEADER
+            self._notify(job, P.SLOT_FAILED, "failed", error)
+            self.stats.count(failed=1)
+            return None
+        return job
 
     def _process(self, job: _Job) -> None:
         """Read slot, check, stylize, write slot, notify."""
@@ -297,50 +343,42 @@ class Daemon:
         del frame
         t_done = time.monotonic_ns()
         header["t_done_ns"] = t_done
+        header["error_code"] = code
         if error is None:
-            header["error_code"] = P.FRAME_OK
-            header["state"] = P.SLOT_DONE
+            self._notify(job, P.SLOT_DONE, "done")
             self.stats.add((t_done - int(header["t_submit_ns"])) / 1e6, (t_done - t_start) / 1e6)
         else:
-            header["error_code"] = code
+            self._notify(job, P.SLOT_FAILED, "failed", error)
+            self.stats.count(failed=1)
+
+    def _notify(self, job: _Job, state: int, event: str, error: str | None = None) -> None:
+        """Hand the slot back: state word last in shared memory, then the notice."""
+        header = job.ring.slots[job.slot].header
+        if error is not None:
             header["error_text"] = error.encode()[: P.ERROR_TEXT_BYTES]
-            header["state"] = P.SLOT_FAILED
-            with self.stats.lock:
-                self.stats.failed += 1
-        notice = {"ev": "done" if error is None else "failed", "gen": job.generation, "slot": job.slot, "seq": job.seq}
+        header["state"] = state
+        notice: dict[str, Any] = {"ev": event, "gen": job.generation, "slot": job.slot, "seq": job.seq}
         if error is not None:
             notice["error"] = error
-        self._notices_out.send_multipart([job.session.token.encode(), C.pack(notice)])
+        self._frames.send_multipart([job.identity, C.pack(notice)])
 
     def _apply(self, command: Callable[[Stylizer], None]) -> None:
         try:
             command(self.stylizer)
         except Exception as exc:
             log.exception("stylizer command failed")
-            self._publish({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+            self._events_out.put({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
 
     # ------------------------------------------------------------ the I/O thread
     def _io_main(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._control, zmq.POLLIN)
-        poller.register(self._frames, zmq.POLLIN)
-        poller.register(self._notices_in, zmq.POLLIN)
         next_stats = time.monotonic() + self.config.stats_interval_s
         next_heartbeat = next_liveness = 0.0
-        self._io_ready.set()
         try:
             while not self._inbox.stopped:
-                ready = dict(poller.poll(timeout=50))
-                if self._notices_in in ready:
-                    while self._notices_in.poll(0):
-                        identity, payload = self._notices_in.recv_multipart()
-                        # An empty identity marks an event queued by the frame loop.
-                        (self._frames.send_multipart([identity, payload]) if identity else self._events.send(payload))
-                if self._frames in ready:
-                    while self._frames.poll(0):
-                        self._on_frame_message(self._frames.recv_multipart())
-                if self._control in ready:
+                if self._control.poll(timeout=50):
                     self._control.send(C.pack(self._on_control(self._control.recv_multipart())))
+                while not self._events_out.empty():
+                    self._events.send(C.pack(self._events_out.get_nowait()))
                 now = time.monotonic()
                 if now >= next_heartbeat:
                     next_heartbeat = now + self.config.heartbeat_interval_s
@@ -370,46 +408,8 @@ class Daemon:
                 self._end_session(session, "client died")
 
     def _publish(self, event: dict[str, Any]) -> None:
-        """Events go out from the I/O thread only (PUB sockets are not thread-safe)."""
-        if threading.current_thread() is self._io_thread:
-            self._events.send(C.pack(event))
-        else:
-            self._notices_out.send_multipart([b"", C.pack(event)])
-
-    # ------------------------------------------------------------ frame submissions
-    def _on_frame_message(self, parts: list[bytes]) -> None:
-        """A game announced a written slot: validate it and make it the waiting frame."""
-        identity = parts[0]
-        with self._session_lock:
-            session = self._session
-            if session is None or identity != session.token.encode() or session.ring is None:
-                return  # a game whose session ended: it will learn from the heartbeat
-            try:
-                notice = C.unpack(parts[1:])
-                gen, slot, seq = int(notice["gen"]), int(notice["slot"]), int(notice["seq"])
-            except (P.ProtocolError, KeyError, TypeError, ValueError):
-                self._publish({"type": "error", "message": "malformed frame notice ignored"})
-                return
-            ring = session.ring
-            if gen != session.generation:
-                return  # for a ring that has since been replaced
-            if not 0 <= slot < ring.layout.slot_count:
-                self._publish({"type": "error", "message": f"frame notice for slot {slot} out of range"})
-                return
-            header = ring.slots[slot].header
-            if int(header["state"]) != P.SLOT_SUBMITTED or int(header["seq"]) != seq:
-                text = f"slot {slot}: state {P.SLOT_STATE_NAMES.get(int(header['state']), '?')}, seq {int(header['seq'])}"
-                header["error_code"] = P.FRAME_ERR_HEADER
-                header["state"] = P.SLOT_FAILED
-                self._frames.send_multipart([identity, C.pack({"ev": "failed", "gen": gen, "slot": slot, "seq": seq, "error": text})])
-                return
-            replaced = self._inbox.put_job(_Job(session, ring, gen, slot, seq))
-            if replaced is not None:
-                replaced.ring.slots[replaced.slot].header["state"] = P.SLOT_DROPPED
-                with self.stats.lock:
-                    self.stats.dropped += 1
-                drop = {"ev": "dropped", "gen": replaced.generation, "slot": replaced.slot, "seq": replaced.seq}
-                self._frames.send_multipart([replaced.session.token.encode(), C.pack(drop)])
+        """Queue an event; the I/O thread sends it (a PUB socket belongs to one thread)."""
+        self._events_out.put(event)
 
     # ------------------------------------------------------------ control requests
     def _on_control(self, parts: list[bytes]) -> dict[str, Any]:
@@ -531,7 +531,6 @@ class Daemon:
         if ring is None:
             return
         ring.unlink()  # the name goes now; the mapping when the frame loop is done with it
-        self._inbox.drop_job_of(ring)
         self._inbox.retire(ring)
         session.ring = None
 

@@ -111,7 +111,7 @@ MAX_PROMPT_CHARS = 1000
 MAX_TRANSITION_FRAMES = 10_000
 MAX_STEPS = 8
 MAX_SIDE = 8192
-MIN_SLOTS, MAX_SLOTS, DEFAULT_SLOTS = 3, 16, 4
+MIN_SLOTS, MAX_SLOTS, DEFAULT_SLOTS = 3, 16, 6
 
 # Error codes in control replies: {"ok": False, "error": {"code": ..., "message": ...}}.
 ERR_MALFORMED = "malformed"  # not a msgpack map, multipart, undecodable
@@ -186,6 +186,9 @@ def validate_request(msg: Any) -> tuple[str, dict[str, Any]]:
     """Check a decoded control request against OPS; return (op, fields) or raise."""
     if not isinstance(msg, dict):
         raise ProtocolError(ERR_MALFORMED, f"a request is a msgpack map, got {type(msg).__name__}")
+    for key in msg:  # bin keys get past the decoder; "v" sent as bin would read as missing
+        if not isinstance(key, str):
+            raise ProtocolError(ERR_MALFORMED, f"map keys must be strings, got {type(key).__name__} key {str(key)[:40]!r}")
     version = msg.get("v")
     if type(version) is not int:
         raise ProtocolError(ERR_VERSION, "field 'v' (protocol major version, int) is required")
