@@ -197,6 +197,7 @@ class Client(ControlClient):
         self._next_frame_id = 1
         self._last_attempt = -1e9
         self._hello_sent_at: float | None = None  # a hello awaiting its reply
+        self._previous_session: str | None = None  # ours before a drop, to be replaced
         self._last_heartbeat = (0, 0.0)  # (heartbeat_ns seen, local time it changed)
         self.last_error: str | None = None
         try:
@@ -215,6 +216,8 @@ class Client(ControlClient):
                 raise DaemonUnavailable(f"the Reverie daemon at {self.control_endpoint} is unavailable; retrying")
             self._last_attempt = now
             hello = {"v": P.PROTOCOL_MAJOR, "op": "hello", "client": self.name, "pid": os.getpid(), "takeover": self.takeover}
+            if self._previous_session is not None:
+                hello["replaces"] = self._previous_session  # the daemon may still hold it
             self._socket().send(C.pack(hello))
             self._hello_sent_at = now
         if not self._req.poll(int(1000 * self.timeout_s) if wait else 0):
@@ -248,6 +251,7 @@ class Client(ControlClient):
             self._ring.close()
         if self._frames is not None:
             self._frames.close(linger=0)
+        self._previous_session = self._session or self._previous_session
         self._ring = self._frames = self._session = None
         self._owned, self._in_flight, self._newest_done = set(), {}, None
 

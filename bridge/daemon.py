@@ -47,7 +47,7 @@ class DaemonConfig:
     endpoints: C.Endpoints = field(default_factory=C.Endpoints.default)
     curve_keys: Path | None = None  # required when any endpoint is not local
     presets: dict[str, Preset] = field(default_factory=builtin_presets)
-    stats_interval_s: float = 0.5
+    stats_interval_s: float = 1.0
     heartbeat_interval_s: float = 0.1
     liveness_interval_s: float = 0.25
 
@@ -426,11 +426,12 @@ class Daemon:
     def _op_ping(self) -> dict[str, Any]:
         return {"pong": True, "pid": self.pid}
 
-    def _op_hello(self, client: str, pid: int, takeover: bool = False) -> dict[str, Any]:
+    def _op_hello(self, client: str, pid: int, takeover: bool = False, replaces: str | None = None) -> dict[str, Any]:
         with self._session_lock:
             current = self._session
             if current is not None:
-                if pid_alive(current.pid) and not takeover:
+                its_own = replaces == current.token  # a game re-establishing its own session
+                if pid_alive(current.pid) and not takeover and not its_own:
                     raise P.ProtocolError(P.ERR_BUSY, f"the daemon is serving {current.client} (pid {current.pid}); pass takeover to replace it")
                 self._end_session(current, "replaced by a new client")
             session = _Session(token=secrets.token_hex(8), client=client, pid=pid)

@@ -155,6 +155,7 @@ OPS: dict[str, dict[str, Field]] = {
         "client": Field(_STR, max_len=64),
         "pid": Field(_INT, low=1, high=2**31 - 1),
         "takeover": Field(_BOOL, required=False),
+        "replaces": Field(_STR, required=False, max_len=64),
     },
     "open_ring": {
         "session": Field(_STR, max_len=64),

@@ -192,3 +192,19 @@ def test_segments_are_private_and_removed_on_clean_exit(start_daemon, endpoints,
         assert mode == 0o600
     assert wait_until(lambda: not segments_of(daemon.pid))
     assert daemon.stop() == 0
+
+
+def test_game_that_dropped_its_session_gets_it_back(start_daemon, endpoints, rng):
+    """A game that wrongly thought the daemon dead (heartbeat looked stale) reconnects into
+    its own session instead of being refused as busy by its own ghost."""
+    start_daemon(stylizer_spec("Mix"))
+    with Client(endpoints.control, liveness_timeout_s=0.03, reconnect_interval_s=0.0) as game:
+        ok_after_drop = drops = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and ok_after_drop < 5:
+            try:
+                round_trip(game, rng)
+                ok_after_drop += drops > 0
+            except DaemonUnavailable:
+                drops += 1
+        assert drops > 0 and ok_after_drop >= 5
