@@ -117,7 +117,12 @@ class ControlClient:
         wedges the client."""
         sock = self._socket()
         sock.send(C.pack({"v": P.PROTOCOL_MAJOR, **msg}))
-        if not sock.poll(int(1000 * (timeout_s or self.timeout_s))):
+        try:
+            answered = sock.poll(int(1000 * (timeout_s or self.timeout_s)))
+        except BaseException:  # e.g. Ctrl-C: a REQ socket left mid-request refuses all later sends
+            self._reset_socket()
+            raise
+        if not answered:
             self._reset_socket()
             raise self._unavailable()
         return self._read_reply()
@@ -157,7 +162,11 @@ class ControlClient:
         sub.connect(endpoint)
         try:
             while sub.poll(int(timeout_s * 1000)):
-                yield C.unpack(sub.recv_multipart())
+                try:
+                    event = C.unpack(sub.recv_multipart())
+                except P.ProtocolError:
+                    continue  # one bad event must not end the stream
+                yield event
         finally:
             sub.close(linger=0)
 
