@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import zmq
+
 from . import control as C
+from .client import ControlClient, ReverieError
+
+# What a command-line client may meet: no daemon, a refusal, a bad endpoint, missing keys.
+CLIENT_FAILURES = (ReverieError, zmq.ZMQError, OSError)
 
 
 def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:
@@ -79,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, presets=presets)
     try:
         daemon = Daemon(load_stylizer(args.stylizer), config)
-    except (PermissionError, RuntimeError, ValueError, FileNotFoundError) as exc:
+    except (OSError, RuntimeError, ValueError, TypeError, ImportError, AttributeError, zmq.ZMQError) as exc:
         print(f"reverie serve: {exc}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -93,18 +99,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _control_client(args: argparse.Namespace):
     """A control-only connection: no game session, just requests."""
-    from .client import ControlClient
-
     return ControlClient(args.control, timeout_s=args.timeout, curve_keys=args.curve_keys)
 
 
 def cmd_prompt(args: argparse.Namespace) -> int:
-    from .client import ReverieError
-
     try:
         with _control_client(args) as ctl:
             ctl.set_prompt(args.text, args.transition)
-    except ReverieError as exc:
+    except CLIENT_FAILURES as exc:
         print(f"reverie prompt: {exc}", file=sys.stderr)
         return 1
     print(f"prompt set: {args.text!r} (transition {args.transition} frames)")
@@ -112,12 +114,10 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .client import ReverieError
-
     try:
         with _control_client(args) as ctl:
             status = ctl.status()
-    except ReverieError as exc:
+    except CLIENT_FAILURES as exc:
         print(f"reverie status: {exc}", file=sys.stderr)
         return 1
     status.pop("ok", None)

@@ -75,10 +75,8 @@ class ControlClient:
         self._events_endpoint: str | None = None
 
     def close(self) -> None:
-        if self._req is not None:
-            self._req.close(linger=0)
-            self._req = None
-        self._context.term()
+        self._reset_socket()
+        self._context.destroy(linger=0)  # also closes an events() stream still open
 
     def __enter__(self):
         return self
@@ -106,7 +104,10 @@ class ControlClient:
         return DaemonUnavailable(f"no reply from the Reverie daemon at {self.control_endpoint} (is `reverie serve` running?)")
 
     def _read_reply(self) -> dict[str, Any]:
-        reply = C.unpack(self._req.recv_multipart(), limit=P.MAX_SOCKET_BYTES)
+        try:
+            reply = C.unpack(self._req.recv_multipart(), limit=P.MAX_SOCKET_BYTES)
+        except P.ProtocolError as exc:
+            raise ControlError(exc.code, f"garbled reply: {exc.message}") from None
         if not isinstance(reply, dict) or not reply.get("ok"):
             err = reply.get("error", {}) if isinstance(reply, dict) else {}
             raise ControlError(err.get("code", "?"), err.get("message", "?"))

@@ -25,8 +25,8 @@ import zmq
 
 from . import control as C
 from . import protocol as P
-from .cli import format_stats, format_status
-from .client import ControlClient, ReverieError
+from .cli import CLIENT_FAILURES as FAILURES, format_stats, format_status
+from .client import ControlClient
 
 PROMPT = "reverie> "
 LOCAL_COMMANDS = frozenset({"/transition", "/help"})  # never talk to the daemon
@@ -44,8 +44,6 @@ HELP = """\
   /help            this list
   /quit            leave (Ctrl-D works too)"""
 
-# What a request to the daemon may raise: unreachable, refused, a garbled reply, a bad endpoint.
-FAILURES = (ReverieError, P.ProtocolError, zmq.ZMQError)
 
 
 class UsageError(Exception):

@@ -97,6 +97,8 @@ def generate_keys(directory: Path) -> None:
     os.chmod(directory, 0o700)
     zmq.auth.create_certificates(str(directory), SERVER_KEY_NAME)
     zmq.auth.create_certificates(str(directory), CLIENT_KEY_NAME)
+    for secret in directory.glob("*.key_secret"):
+        os.chmod(secret, 0o600)
     authorized = directory / AUTHORIZED_DIR
     authorized.mkdir(exist_ok=True)
     (authorized / f"{CLIENT_KEY_NAME}.key").write_bytes((directory / f"{CLIENT_KEY_NAME}.key").read_bytes())

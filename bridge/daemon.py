@@ -154,6 +154,13 @@ class _Stats:
         }
 
 
+_RING_ADVICE = "use fewer slots, a smaller size or f16 motion"
+
+
+def _ring_needs(width: int, height: int, slots: int, motion: str, layout: P.RingLayout) -> str:
+    return f"a {width}x{height} ring of {slots} slots ({motion} motion) needs {layout.total_bytes / 2**20:.0f} MiB of shared memory"
+
+
 class Daemon:
     """Serve one stylizer to one game at a time. `run()` blocks until shutdown."""
 
@@ -166,6 +173,7 @@ class Daemon:
         self.pid = os.getpid()
         self._session: _Session | None = None
         self._session_lock = threading.Lock()
+        self._reset_pending = False  # a dropped or failed frame carried a camera cut
         self._context = zmq.Context()
         self._inbox = _Inbox(self._context)
         self._events_out: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()  # published by the I/O thread
@@ -224,11 +232,13 @@ class Daemon:
         _, retired = self._inbox.take()
         for ring in retired:
             ring.close()
+        while not self._events_out.empty():  # the I/O thread is gone: send what it left
+            self._events.send(C.pack(self._events_out.get_nowait()))
         if self._auth is not None:
             self._auth.stop()
         self._control.close(linger=500)  # let the reply to "shutdown" go out
-        for sock in (self._events, self._frames):
-            sock.close(linger=0)
+        self._events.close(linger=200)
+        self._frames.close(linger=0)
         self._inbox.close()
         self._context.term()
         for ep in (self.config.endpoints.control, self.config.endpoints.events, self.config.endpoints.frames):
@@ -273,7 +283,10 @@ class Daemon:
             if job is None:
                 continue
             if newest is not None:
+                if (job.slot, job.seq) == (newest.slot, newest.seq):
+                    continue  # the same notice twice
                 older, newest = (newest, job) if job.seq > newest.seq else (job, newest)
+                self._carry_reset(older)
                 self._notify(older, P.SLOT_DROPPED, "dropped")
                 self.stats.count(dropped=1)
             else:
@@ -292,9 +305,11 @@ class Daemon:
             ring, generation = session.ring, session.generation
         try:
             notice = C.unpack(parts[1:])
-            gen, slot, seq = int(notice["gen"]), int(notice["slot"]), int(notice["seq"])
-            skipped = int(notice.get("skipped", 0))
-        except (P.ProtocolError, KeyError, TypeError, ValueError, AttributeError):
+            gen, slot, seq = notice["gen"], notice["slot"], notice["seq"]
+            skipped = notice.get("skipped", 0)
+        except (P.ProtocolError, KeyError, TypeError, AttributeError):
+            gen = slot = seq = skipped = None
+        if not all(type(v) is int and 0 <= v < 2**64 for v in (gen, slot, seq, skipped)):
             self._events_out.put({"type": "error", "message": "malformed frame notice ignored"})
             return None
         if gen != generation:
@@ -307,13 +322,19 @@ class Daemon:
         job = _Job(identity, ring, gen, slot, seq)
         header = ring.slots[slot].header
         if int(header["state"]) != P.SLOT_SUBMITTED or int(header["seq"]) != seq:
+            # Not ours to write: only tell the game (it ignores a notice it did not expect).
             state = P.SLOT_STATE_NAMES.get(int(header["state"]), "?")
             error = f"slot {slot} is {state} with seq {int(header['seq'])}, notice said submitted seq {seq}"
-            header["error_code"] = P.FRAME_ERR_HEADER
-            self._notify(job, P.SLOT_FAILED, "failed", error)
+            notice = {"ev": "failed", "gen": gen, "slot": slot, "seq": seq, "error": error}
+            self._frames.send_multipart([identity, C.pack(notice)])
             self.stats.count(failed=1)
             return None
         return job
+
+    def _carry_reset(self, job: _Job) -> None:
+        """A camera cut on a frame that is not stylized must reach the next one that is."""
+        if int(job.ring.slots[job.slot].header["flags"]) & P.FLAG_RESET:
+            self._reset_pending = True
 
     def _process(self, job: _Job) -> None:
         """Read slot, check, stylize, write slot, notify."""
@@ -326,12 +347,13 @@ class Daemon:
             color=views.color,
             depth=views.depth,
             motion=views.motion,
-            reset=bool(int(header["flags"]) & P.FLAG_RESET),
+            reset=bool(int(header["flags"]) & P.FLAG_RESET) or self._reset_pending,
             jitter=(float(header["jitter_x"]), float(header["jitter_y"])),
             near=float(header["near"]),
             far=float(header["far"]),
             fov_y=float(header["fov_y"]),
         )
+        self._reset_pending = False
         error = find_nonfinite("depth", frame.depth) or find_nonfinite("motion", frame.motion)
         code = P.FRAME_ERR_NONFINITE if error else P.FRAME_OK
         if error is None:
@@ -340,6 +362,7 @@ class Daemon:
             except Exception as exc:  # a stylizer bug must not stop the daemon
                 log.exception("stylizer failed on frame %d", frame.frame_id)
                 code, error = P.FRAME_ERR_STYLIZER, f"stylizer {self.stylizer.name} failed: {type(exc).__name__}: {exc}"
+        frame_reset = frame.reset
         del frame
         t_done = time.monotonic_ns()
         header["t_done_ns"] = t_done
@@ -348,6 +371,7 @@ class Daemon:
             self._notify(job, P.SLOT_DONE, "done")
             self.stats.add((t_done - int(header["t_submit_ns"])) / 1e6, (t_done - t_start) / 1e6)
         else:
+            self._reset_pending = frame_reset
             self._notify(job, P.SLOT_FAILED, "failed", error)
             self.stats.count(failed=1)
 
@@ -415,13 +439,14 @@ class Daemon:
     def _on_control(self, parts: list[bytes]) -> dict[str, Any]:
         try:
             op, fields = P.validate_request(C.unpack(parts))
-            reply = getattr(self, f"_op_{op}")(**fields)
-            return {"ok": True, **reply}
+            reply = {"ok": True, **getattr(self, f"_op_{op}")(**fields)}
+            C.pack(reply)  # a reply that cannot be encoded must not reach (and end) the I/O loop
+            return reply
         except P.ProtocolError as exc:
             return C.error_reply(exc.code, exc.message)
         except Exception as exc:
             log.exception("control request failed")
-            return C.error_reply(P.ERR_INTERNAL, f"{type(exc).__name__}: {exc}")
+            return C.error_reply(P.ERR_INTERNAL, f"{type(exc).__name__}: {exc}"[:300])
 
     def _op_ping(self) -> dict[str, Any]:
         return {"pong": True, "pid": self.pid}
@@ -456,7 +481,12 @@ class Daemon:
             layout = P.ring_layout(width, height, slots, P.MOTION_FORMATS[motion])
             generation = current.generation + 1
             name = P.segment_name(self.pid, current.token, generation)
-            ring = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16), generation=generation)
+            if layout.total_bytes > P.MAX_RING_BYTES:
+                raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)}, more than the limit of {P.MAX_RING_BYTES >> 20} MiB: {_RING_ADVICE}")
+            try:
+                ring = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16), generation=generation)
+            except OSError as exc:
+                raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)} and {exc.strerror}: {_RING_ADVICE}, or give /dev/shm more room") from None
             self._retire_ring(current)
             current.ring, current.generation = ring, generation
         self._inbox.put_command(lambda s: s.reset_history())

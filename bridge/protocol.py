@@ -111,6 +111,7 @@ MAX_PROMPT_CHARS = 1000
 MAX_TRANSITION_FRAMES = 10_000
 MAX_STEPS = 8
 MAX_SIDE = 8192
+MAX_RING_BYTES = 4 << 30  # one ring's segment, all slots: 4 GiB
 MIN_SLOTS, MAX_SLOTS, DEFAULT_SLOTS = 3, 16, 6
 
 # Error codes in control replies: {"ok": False, "error": {"code": ..., "message": ...}}.

@@ -64,8 +64,16 @@ class FrameRing:
     def create(cls, name: str, layout: P.RingLayout, *, daemon_pid: int, session: int, generation: int) -> "FrameRing":
         """Create the segment (mode 0600), fill its header and fault every page in now."""
         shm = SharedMemory(name=name, create=True, size=layout.total_bytes)
+        try:
+            # Allocate every page now: a full /dev/shm fails here with ENOSPC instead of
+            # killing whichever process writes the missing page later with SIGBUS.
+            os.posix_fallocate(shm._fd, 0, layout.total_bytes)  # type: ignore[attr-defined]
+        except OSError:
+            shm.close()
+            shm.unlink()
+            raise
         ring = cls(shm, layout, owner=True)
-        _touch_pages(shm.buf, 0)
+        _map_pages(shm.buf, 0)
         hdr = ring.header
         for key, value in {
             "magic": P.MAGIC,
@@ -112,7 +120,7 @@ class FrameRing:
             shm.close()
             raise
         ring = cls(shm, layout, owner=False)
-        _touch_pages(shm.buf, P.SEGMENT_HEADER_BYTES)
+        _map_pages(shm.buf, P.SEGMENT_HEADER_BYTES)
         return ring
 
     def close(self) -> None:
@@ -135,11 +143,10 @@ class FrameRing:
             pass
 
 
-def _touch_pages(buf: memoryview, start: int) -> None:
-    """Fault every page in so the first frames do not pay for page faults."""
-    pages = np.frombuffer(buf, np.uint8)[start :: P.PAGE]
-    pages[:] = pages  # a write of the same bytes: harmless, and maps each page writable
-    del pages
+def _map_pages(buf: memoryview, start: int) -> None:
+    """Read one byte of every page so this process maps them all now, and the first
+    frames do not pay for page faults (the pages themselves exist: see create)."""
+    int(np.frombuffer(buf, np.uint8)[start :: P.PAGE].sum())
 
 
 def _layout_from_header(shm: SharedMemory) -> P.RingLayout:
