@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             frame = render_scene(i, width, height)
             game.submit(*frame, reset=(i == 0))
             output = game.latest_output()
-            if output is not None:
-                shown += 1
+            if output is not None and output.frame_id != shown:
+                shown = output.frame_id  # count each stylized frame once
                 latencies.append(output.latency_ms)
                 if i in (args.frames // 6, args.frames // 2, args.frames * 5 // 6):
                     rows.append(np.concatenate([frame[0], output.image], axis=1))
