@@ -12,17 +12,14 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
 import numpy as np
 
-from .client import Client, ControlClient, DaemonUnavailable
-from .control import Endpoints
+from .client import Client
+from .local_daemon import LocalDaemon
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -66,33 +63,15 @@ class _MemcpyFloor:
         return time.perf_counter() - t0
 
 
-def _start_daemon(endpoints: Endpoints) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "reverie", "serve", "--stylizer", "identity", "--log-level", "WARNING",
-           "--control", endpoints.control, "--events", endpoints.events, "--frames", endpoints.frames]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with ControlClient(endpoints.control, timeout_s=0.5) as ctl:
-                ctl.request("ping")
-            return proc
-        except DaemonUnavailable:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"the benchmark daemon did not start: {proc.stderr.read()}") from None
-
-
 def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progress: bool = False) -> dict[str, Any]:
     """Round-trip the bridge `frames` times; return the summary the CLI prints as JSON."""
-    base = tempfile.mkdtemp(prefix="rvbench-", dir="/tmp")
-    endpoints = Endpoints(f"ipc://{base}/control", f"ipc://{base}/events", f"ipc://{base}/frames")
-    daemon = _start_daemon(endpoints)
+    daemon = LocalDaemon(stylizer="identity").start()
     test_frames = _test_frames(width, height)
     floor = _MemcpyFloor(width, height)
     out = np.empty((height, width, 4), np.uint8)
     bridge_s, floor_s, mismatches = [], [], 0
     try:
-        with Client(endpoints.control, name="bench", timeout_s=5.0) as game:
+        with Client(daemon.endpoints.control, name="bench", timeout_s=5.0) as game:
             for i in range(warmup + frames):
                 color, depth, motion = test_frames[i % len(test_frames)]
                 t0 = time.perf_counter()
@@ -108,13 +87,7 @@ def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progres
                     print(f"  {i + 1}/{warmup + frames} frames", file=sys.stderr, flush=True)
             stats = game.status()["stats"]
     finally:
-        try:
-            with ControlClient(endpoints.control, timeout_s=1.0) as ctl:
-                ctl.request("shutdown")
-            daemon.wait(10)
-        except (DaemonUnavailable, subprocess.TimeoutExpired):
-            daemon.kill()
-        shutil.rmtree(base, ignore_errors=True)
+        daemon.stop()
     ms = np.array(bridge_s) * 1e3
     p50 = float(np.percentile(ms, 50))
     floor_ms = float(np.median(floor_s) * 1e3)

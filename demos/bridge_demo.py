@@ -10,19 +10,16 @@ bridge is visible in `demo_bridge.png` (game | daemon output, one row per prompt
 from __future__ import annotations
 
 import argparse
-import shutil
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from reverie.bridge import Client, ControlClient, DaemonUnavailable, FrameDropped
-from reverie.bridge.control import Endpoints
+from reverie.bridge import Client, FrameDropped
+from reverie.bridge.local_daemon import LocalDaemon
 
 PALETTES = {  # prompt keyword -> (shadow, mid, light) RGB
     "winter": ((20, 30, 70), (120, 150, 200), (235, 245, 255)),
@@ -112,17 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
 
-    base = tempfile.mkdtemp(prefix="rvdemo-", dir="/tmp")
-    endpoints = Endpoints(f"ipc://{base}/control", f"ipc://{base}/events", f"ipc://{base}/frames")
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "reverie", "serve", "--stylizer", f"{Path(__file__).resolve()}:ToonShade",
-         "--control", endpoints.control, "--events", endpoints.events, "--frames", endpoints.frames, "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    print(daemon.stdout.readline().strip())
+    daemon = LocalDaemon(stylizer=f"{Path(__file__).resolve()}:ToonShade").start()
+    print(daemon.output[0].strip())
     latencies, rows, shown = [], [], 0
     try:
-        game = _connect(endpoints.control)
+        game = Client(daemon.endpoints.control, name="bridge-demo", timeout_s=1.0)
         script = list(SCRIPT)
         period = 1.0 / args.fps
         started = time.monotonic()
@@ -149,13 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = game.status()["stats"]
         game.close()
     finally:
-        try:
-            with ControlClient(endpoints.control, timeout_s=1) as ctl:
-                ctl.request("shutdown")
-            daemon.wait(10)
-        except (DaemonUnavailable, subprocess.TimeoutExpired):
-            daemon.kill()
-        shutil.rmtree(base, ignore_errors=True)
+        daemon.stop()
     if rows:
         write_png(args.out, np.concatenate(rows, axis=0))
     lat = np.array(latencies)
@@ -165,16 +150,6 @@ def main(argv: list[str] | None = None) -> int:
         f"latency p50 {np.percentile(lat, 50):.2f} ms p95 {np.percentile(lat, 95):.2f} ms; wrote {args.out}"
     )
     return 0 if stats["failed"] == 0 and shown > 0 else 1
-
-
-def _connect(control: str) -> Client:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            return Client(control, name="bridge-demo", timeout_s=1.0)
-        except DaemonUnavailable:
-            if time.monotonic() > deadline:
-                raise
 
 
 if __name__ == "__main__":

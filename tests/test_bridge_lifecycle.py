@@ -12,7 +12,8 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 import pytest
 
-from conftest import DaemonProcess, random_frame, stylizer_spec
+from conftest import random_frame, stylizer_spec
+from reverie.bridge.local_daemon import LocalDaemon
 from reverie.bridge import Client, ControlError, DaemonUnavailable
 from reverie.bridge.shm_ring import list_segments
 from stylizers import expected_mix
@@ -115,7 +116,7 @@ def test_second_game_is_refused_while_first_lives_unless_takeover(start_daemon, 
 
 
 def test_daemon_killed_and_restarted_game_reconnects(endpoints, rng):
-    first = DaemonProcess(endpoints, stylizer_spec("Mix")).start()
+    first = LocalDaemon(endpoints, stylizer_spec("Mix")).start()
     second = None
     try:
         with Client(endpoints.control, name="game", timeout_s=1.0) as game:
@@ -139,7 +140,7 @@ def test_daemon_killed_and_restarted_game_reconnects(endpoints, rng):
             assert errors and any("exited" in e or "unavailable" in e or "no reply" in e for e in errors)
             assert segments_of(first.pid) == [], "the dead daemon's ring was not removed"
 
-            second = DaemonProcess(endpoints, stylizer_spec("Mix")).start()
+            second = LocalDaemon(endpoints, stylizer_spec("Mix")).start()
             assert wait_until(lambda: _try_round_trip(game, rng), timeout_s=10, interval_s=0.05)
             round_trip(game, rng)
             assert game.status()["daemon_pid"] == second.pid

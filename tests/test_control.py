@@ -29,8 +29,8 @@ import zmq.auth
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import DaemonProcess
-from reverie.bridge import ControlClient, ControlError, DaemonUnavailable
+from reverie.bridge.local_daemon import LocalDaemon
+from reverie.bridge import ControlClient, ControlError
 from reverie.bridge import control as C
 from reverie.bridge import protocol as P
 from reverie.bridge.control import Endpoints
@@ -136,7 +136,7 @@ def assert_alive(endpoint: str, pid: int | None = None) -> None:
 def shared_daemon():
     """One daemon for the malformed-request table and the fuzz: abuse accumulates on it."""
     base, eps = private_endpoints()
-    daemon = DaemonProcess(eps).start()
+    daemon = LocalDaemon(eps).start()
     yield daemon
     try:
         assert daemon.proc.poll() is None, f"the shared daemon died: {''.join(daemon.output)}"
@@ -147,10 +147,10 @@ def shared_daemon():
 
 @pytest.fixture
 def spawn():
-    """Factory: spawn(DaemonProcess(...)) starts it; all stopped at teardown."""
-    started: list[DaemonProcess] = []
+    """Factory: spawn(LocalDaemon(...)) starts it; all stopped at teardown."""
+    started: list[LocalDaemon] = []
 
-    def start(daemon: DaemonProcess) -> DaemonProcess:
+    def start(daemon: LocalDaemon) -> LocalDaemon:
         started.append(daemon)
         return daemon.start()
 
@@ -528,7 +528,7 @@ def _closed_by_peer(s: socket.socket, timeout_s: float = 3.0) -> bool:
 def test_tcp_peer_speaking_garbage_does_not_disturb_the_daemon(spawn, endpoints):
     port = free_port()
     control = f"tcp://127.0.0.1:{port}"
-    daemon = spawn(DaemonProcess(Endpoints(control=control, events=endpoints.events, frames=endpoints.frames)))
+    daemon = spawn(LocalDaemon(Endpoints(control=control, events=endpoints.events, frames=endpoints.frames)))
     rng = random.Random(3)
     garbage = [
         b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -592,39 +592,6 @@ def test_serve_refuses_non_local_binds_without_curve(endpoints, which, words, tm
     assert "daemon pid" not in result.stdout  # it never started serving
 
 
-class CurveDaemon(DaemonProcess):
-    """`reverie serve` on 0.0.0.0 with CURVE; readiness and shutdown go over CURVE too."""
-
-    def __init__(self, endpoints: Endpoints, keys: Path, connect: str):
-        super().__init__(endpoints, extra=["--curve-keys", str(keys)])
-        self.keys, self.connect = keys, connect
-
-    def client(self, timeout_s: float = 2.0) -> ControlClient:
-        return ControlClient(self.connect, timeout_s=timeout_s, curve_keys=self.keys)
-
-    def wait_ready(self, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with self.client(0.5) as ctl:
-                    ctl.request("ping")
-                return
-            except DaemonUnavailable:
-                if time.monotonic() > deadline:
-                    raise
-
-    def stop(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        try:
-            with self.client(1.0) as ctl:
-                ctl.request("shutdown")
-            return self.proc.wait(10)
-        except (DaemonUnavailable, subprocess.TimeoutExpired):
-            self.kill()
-            return -9
-
-
 def _keys(directory: Path) -> Path:
     result = cli("keys", str(directory))
     assert result.returncode == 0, result.stderr
@@ -639,7 +606,7 @@ def test_curve_daemon_serves_keyed_clients_only(spawn, endpoints, tmp_path):
     other = _keys(tmp_path / "other")  # a valid key pair the daemon has not authorized
     port, events_port = free_port(), free_port()
     eps = Endpoints(control=f"tcp://0.0.0.0:{port}", events=f"tcp://0.0.0.0:{events_port}", frames=endpoints.frames)
-    daemon = spawn(CurveDaemon(eps, keys, connect=f"tcp://127.0.0.1:{port}"))
+    daemon = spawn(LocalDaemon(eps, curve_keys=keys, connect=f"tcp://127.0.0.1:{port}"))
     control = f"tcp://127.0.0.1:{port}"
 
     with ControlClient(control, curve_keys=keys) as ctl:
@@ -768,31 +735,13 @@ def _can_make_private_shm() -> bool:
     return probe.returncode == 0
 
 
-class SmallShmDaemon(DaemonProcess):
+class SmallShmDaemon(LocalDaemon):
     """The daemon in a private mount namespace whose /dev/shm is a 64 MiB tmpfs, as in a
     container with default settings (needs root for the mount)."""
 
-    def start(self, timeout_s: float = 20.0) -> "SmallShmDaemon":
-        eps = self.endpoints
-        serve = shlex.join([
-            sys.executable, "-m", "reverie", "serve", "--control", eps.control, "--events", eps.events,
-            "--frames", eps.frames, "--log-level", "WARNING",
-        ])
-        script = f"mount -t tmpfs -o size=64m tmpfs /dev/shm && exec {serve}"
-        self.proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"daemon exited early: {''.join(self.output)}")
-            self.output.append(line)
-            if line.strip().startswith("frames"):
-                break
-        self.wait_ready()
-        return self
+    def command(self) -> list[str]:
+        script = f"mount -t tmpfs -o size=64m tmpfs /dev/shm && exec {shlex.join(super().command())}"
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
 
 
 def test_ring_larger_than_free_shared_memory_is_refused(spawn, endpoints):
