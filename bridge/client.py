@@ -151,10 +151,15 @@ class ControlClient:
     def status(self) -> dict[str, Any]:
         return self._request({"op": "status"})
 
+    def events_endpoint(self) -> str:
+        """Where to subscribe to the daemon's events (asks the daemon if no handshake told)."""
+        bound = self._events_endpoint or self._request({"op": "status"})["events"]
+        return _connectable(bound, self.control_endpoint)
+
     def events(self, timeout_s: float = 1.0) -> Iterator[dict[str, Any]]:
         """Subscribe to the daemon's event stream; yields events until `timeout_s` of silence.
         Without a handshake the events endpoint is taken from the daemon's status."""
-        endpoint = self._events_endpoint or self._request({"op": "status"})["events"]
+        endpoint = self.events_endpoint()
         sub = self._context.socket(zmq.SUB)
         sub.linger = 0
         if self.curve_keys is not None:
@@ -455,6 +460,17 @@ class Client(ControlClient):
         self._results[frame_id] = (event, error)
         if len(self._results) > 256:
             del self._results[min(self._results)]
+
+
+def _connectable(endpoint: str, control: str) -> str:
+    """A bound endpoint as a client can dial it: a wildcard host (tcp://*:N, tcp://0.0.0.0:N)
+    becomes the host this client reached the control socket at."""
+    scheme, _, rest = endpoint.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp" or host not in ("*", "0.0.0.0", "[::]"):
+        return endpoint
+    control_host = control.partition("://")[2].rpartition(":")[0]
+    return f"tcp://{control_host or '127.0.0.1'}:{port}"
 
 
 def _check_planes(color: np.ndarray, depth: np.ndarray, motion: np.ndarray) -> tuple[int, int, int]:

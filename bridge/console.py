@@ -321,7 +321,7 @@ class EventListener(threading.Thread):
 
     def _events_endpoint(self, ctl: ControlClient) -> str | None:
         try:
-            return ctl.status()["events"]
+            return ctl.events_endpoint()
         except FAILURES:
             self.screen.set_live("stats   the daemon is not answering; retrying")
             return None

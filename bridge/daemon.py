@@ -478,15 +478,18 @@ class Daemon:
             raise P.ProtocolError(P.ERR_INVALID, f"open_ring.motion must be one of {sorted(P.MOTION_FORMATS)}")
         with self._session_lock:
             current = self._require_session(session)
-            layout = P.ring_layout(width, height, slots, P.MOTION_FORMATS[motion])
             generation = current.generation + 1
-            name = P.segment_name(self.pid, current.token, generation)
-            if layout.total_bytes > P.MAX_RING_BYTES:
-                raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)}, more than the limit of {P.MAX_RING_BYTES >> 20} MiB: {_RING_ADVICE}")
-            try:
-                ring = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16), generation=generation)
-            except OSError as exc:
-                raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)} and {exc.strerror}: {_RING_ADVICE}, or give /dev/shm more room") from None
+        layout = P.ring_layout(width, height, slots, P.MOTION_FORMATS[motion])
+        name = P.segment_name(self.pid, current.token, generation)
+        if layout.total_bytes > P.MAX_RING_BYTES:
+            raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)}, more than the limit of {P.MAX_RING_BYTES >> 20} MiB: {_RING_ADVICE}")
+        # Outside the lock: allocating and mapping a large ring takes a while, and the frame
+        # loop keeps serving the old ring meanwhile. Sessions change on this thread only.
+        try:
+            ring = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16), generation=generation)
+        except OSError as exc:
+            raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)} and {exc.strerror}: {_RING_ADVICE}, or give /dev/shm more room") from None
+        with self._session_lock:
             self._retire_ring(current)
             current.ring, current.generation = ring, generation
         self._inbox.put_command(lambda s: s.reset_history())

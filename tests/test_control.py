@@ -790,3 +790,12 @@ def test_reply_that_cannot_be_encoded_is_an_internal_error_not_a_dead_daemon(sta
             ctl.status()
         assert info.value.code == P.ERR_INTERNAL and "set" in str(info.value)
         assert ctl.request("ping")["pid"] == daemon.pid
+
+
+def test_events_endpoint_bound_to_a_wildcard_is_dialled_at_the_control_host():
+    from reverie.bridge.client import _connectable
+
+    assert _connectable("tcp://*:5556", "tcp://10.1.2.3:5555") == "tcp://10.1.2.3:5556"
+    assert _connectable("tcp://0.0.0.0:5556", "tcp://game-pc:5555") == "tcp://game-pc:5556"
+    assert _connectable("tcp://127.0.0.1:5556", "tcp://10.1.2.3:5555") == "tcp://127.0.0.1:5556"
+    assert _connectable("ipc:///tmp/x/events", "ipc:///tmp/x/control") == "ipc:///tmp/x/events"
