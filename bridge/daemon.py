@@ -455,7 +455,9 @@ class Daemon:
         with self._session_lock:
             current = self._session
             if current is not None:
-                its_own = replaces == current.token  # a game re-establishing its own session
+                # A game re-establishing its own session, or its process starting over
+                # (an engine's script reload loses the token but keeps the pid).
+                its_own = replaces == current.token or pid == current.pid
                 if pid_alive(current.pid) and not takeover and not its_own:
                     raise P.ProtocolError(P.ERR_BUSY, f"the daemon is serving {current.client} (pid {current.pid}); pass takeover to replace it")
                 self._end_session(current, "replaced by a new client")

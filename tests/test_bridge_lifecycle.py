@@ -102,17 +102,35 @@ def test_game_killed_mid_frame_leaves_daemon_serving_the_next(start_daemon, endp
 
 def test_second_game_is_refused_while_first_lives_unless_takeover(start_daemon, endpoints, rng):
     start_daemon(stylizer_spec("Mix"))
-    with Client(endpoints.control, name="first") as first:
-        round_trip(first, rng)
-        with pytest.raises(ControlError, match="busy.*first"):
+    first = spawn_game(endpoints.control, """
+        game.wait_output(game.submit(color, depth, motion))
+        print("ready", flush=True)
+        time.sleep(60)
+        """)
+    try:
+        with pytest.raises(ControlError, match="busy.*doomed"):
             Client(endpoints.control, name="second")
         with Client(endpoints.control, name="second", takeover=True) as second:
             round_trip(second, rng)
-            # The first game finds out from the heartbeat and says so, without hanging.
+            assert second.status()["session"]["client"] == "second"
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_same_process_starting_over_replaces_its_own_session(start_daemon, endpoints, rng):
+    """An engine script reload drops the client object (and its token) but not the process."""
+    start_daemon(stylizer_spec("Mix"))
+    with Client(endpoints.control, name="before-reload") as old:
+        round_trip(old, rng)
+        with Client(endpoints.control, name="after-reload") as new:
+            round_trip(new, rng)
+            assert new.status()["session"]["client"] == "after-reload"
+            # The abandoned client finds out without hanging.
             with pytest.raises((DaemonUnavailable, ControlError)):
                 deadline = time.monotonic() + 5
                 while time.monotonic() < deadline:
-                    round_trip(first, rng)
+                    round_trip(old, rng)
 
 
 def test_daemon_killed_and_restarted_game_reconnects(endpoints, rng):
