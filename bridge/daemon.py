@@ -548,7 +548,7 @@ class Daemon:
             "stylizer": self.stylizer.name,
             "events": self.config.endpoints.events,
             "session": game,
-            "settings": {k: v for k, v in asdict(self.settings).items() if k != "extra"},
+            "settings": asdict(self.settings),
             "stats": self.stats.snapshot(self.config.stats_interval_s),
         }
 

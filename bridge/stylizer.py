@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -48,7 +48,6 @@ class StyleSettings:
     steps: int = 1
     strength: float = 1.0
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 @runtime_checkable
