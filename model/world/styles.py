@@ -1,0 +1,58 @@
+"""The styles the world renders as ground truth, with the prompts that name them.
+
+Training prompts teach the model; held-out prompts are kept for evaluation only (a test
+checks they never appear among the training prompts of any style). `anchored` styles put
+detail on surfaces that the game's color does not show, so only history can keep it
+steady from frame to frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Style:
+    name: str
+    index: int  # u_style in shaders/style.frag
+    anchored: bool
+    train_prompts: tuple[str, ...]
+    heldout_prompts: tuple[str, ...]
+
+
+STYLES: dict[str, Style] = {
+    s.name: s
+    for s in [
+        Style("toon", 0, False,
+              ("anime", "cel-shaded cartoon", "toon style", "anime style with bold outlines", "flat cel shading", "cartoon rendering with ink lines"),
+              ("japanese animation look", "saturday morning cartoon")),
+        Style("watercolor", 1, True,
+              ("watercolor", "watercolor painting", "soft watercolor on paper", "pastel watercolor wash", "hand-painted watercolor", "loose aquarelle painting"),
+              ("wet pigment on cold-press paper", "a travel sketchbook in watercolour")),
+        Style("pencil", 2, True,
+              ("pencil sketch", "graphite drawing", "cross-hatched pencil art", "hatching on white paper", "hand-drawn pencil shading", "sketchbook drawing"),
+              ("charcoal-free graphite study", "an architect's pencil rendering")),
+        Style("winter", 3, True,
+              ("winter night", "snowy night", "snow-covered world at night", "cold moonlit snowscape", "fresh snow under a dark sky", "frozen winter evening"),
+              ("midnight after a blizzard", "a quiet december night with snowfall")),
+        Style("oil", 4, True,
+              ("oil painting", "thick brush strokes", "impasto oil painting", "painterly canvas", "expressive oil on canvas", "classical oil painting"),
+              ("a gallery canvas in heavy oils", "palette-knife painting")),
+        Style("mosaic", 5, True,
+              ("stained glass", "mosaic", "stained glass window", "tiled mosaic", "leaded glass art", "colorful glass tiles"),
+              ("cathedral window glass", "byzantine tile work")),
+        Style("noir", 6, False,
+              ("film noir", "black and white noir", "high-contrast monochrome", "noir detective film", "dark black and white cinema", "moody monochrome"),
+              ("1940s crime movie look", "grayscale hardboiled thriller")),
+        Style("thermal", 7, False,
+              ("thermal camera", "infrared heat vision", "thermal imaging", "heat map view", "predator vision", "false-color infrared"),
+              ("FLIR night-vision feed", "military heat-sensor footage")),
+    ]
+}
+
+
+def style(name: str) -> Style:
+    """The style called `name`, or a ValueError listing the known ones."""
+    try:
+        return STYLES[name]
+    except KeyError:
+        raise ValueError(f"unknown style {name!r}; known: {', '.join(STYLES)}") from None
