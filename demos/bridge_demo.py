@@ -10,16 +10,15 @@ bridge is visible in `demo_bridge.png` (game | daemon output, one row per prompt
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from reverie.bridge import Client, FrameDropped
 from reverie.bridge.local_daemon import LocalDaemon
+from reverie.model.world.images import write_png
 
 PALETTES = {  # prompt keyword -> (shadow, mid, light) RGB
     "winter": ((20, 30, 70), (120, 150, 200), (235, 245, 255)),
@@ -84,20 +83,6 @@ def render_scene(t: float, width: int, height: int) -> tuple[np.ndarray, np.ndar
     motion = np.zeros((height, width, 2), np.float32)
     motion[..., 0] = speed  # previous position = current + motion: the world slides left
     return color, depth, motion
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Minimal RGB(A) PNG writer (zlib + struct), so the demo needs no imaging library."""
-    height, width, channels = image.shape
-    raw = b"".join(b"\x00" + image[row].tobytes() for row in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    color_type = {3: 2, 4: 6}[channels]
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    path.write_bytes(png)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,12 +9,14 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from reverie.bridge import cli as bridge_cli
+    from reverie.model.world import cli as world_cli
 
     parser = argparse.ArgumentParser(prog="reverie", description="Live-stream diffusion for games.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = commands.add_parser("bench", help="benchmarks; the last line of output is one JSON object")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="WHAT")
     bridge_cli.register(commands, benches)
+    world_cli.register(commands, benches)
     return parser
 
 

@@ -27,6 +27,7 @@ SKY_DEPTH = 1000.0
 _ATTACHMENTS = ("color", "geom", "surface", "normal", "lnormal")
 # Depth, motion and surface coordinates need float32; normals (and the material id, a
 # small integer) are exact enough in float16, which halves what the rasterizer writes.
+_NOISE_UNIT = 7
 _FORMATS = {"color": "f1", "geom": "f4", "surface": "f4", "normal": "f2", "lnormal": "f2"}
 
 
@@ -69,12 +70,19 @@ class WorldRenderer:
         self.geometry = ctx.program(vertex_shader=_source("gbuffer.vert"), fragment_shader=_source("gbuffer.frag"))
         self.sky = ctx.program(vertex_shader=_source("fullscreen.vert"), fragment_shader=_source("sky.frag"))
         vbo = ctx.buffer(scene.vertices.tobytes())
+        for program in (self.geometry, self.sky):
+            if "u_noise" in program:
+                program["u_noise"] = _NOISE_UNIT
         self.vao = ctx.vertex_array(self.geometry, [(vbo, "3f 3f 3f 1f 1f", "in_pos", "in_normal", "in_albedo", "in_object", "in_material")])
         self.sky_vao = ctx.vertex_array(self.sky, [])
         self._style_passes: dict[str, tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self.textures = {name: ctx.texture((width, height), 4, dtype=_FORMATS[name]) for name in _ATTACHMENTS}
         for tex in self.textures.values():
             tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        noise = np.random.default_rng(12345).integers(0, 256, (64, 64), dtype=np.uint8)
+        self.noise = ctx.texture((64, 64), 1, noise.tobytes())
+        self.noise.repeat_x = self.noise.repeat_y = True
+        self.noise.filter = (moderngl.LINEAR, moderngl.LINEAR)
         self.gbuffer = ctx.framebuffer([self.textures[n] for n in _ATTACHMENTS], ctx.depth_renderbuffer((width, height)))
         self.style_target = ctx.texture((width, height), 4, dtype="f1")
         self.style_fbo = ctx.framebuffer([self.style_target])
@@ -106,6 +114,7 @@ class WorldRenderer:
         prev_models = models if reset else self.scene.transforms(t - 1.0 / FPS)
 
         ctx = self.ctx
+        self.noise.use(_NOISE_UNIT)
         self.gbuffer.use()
         ctx.viewport = (0, 0, width, height)
         self.gbuffer.clear(depth=1.0)
@@ -190,6 +199,8 @@ class WorldRenderer:
             for unit, buffer in enumerate(("color", "geom", "surface", "normal", "lnormal")):
                 if f"u_{buffer}" in program:
                     program[f"u_{buffer}"] = unit
+            if "u_noise" in program:
+                program["u_noise"] = _NOISE_UNIT
             self._style_passes[name] = (program, self.ctx.vertex_array(program, []))
         return self._style_passes[name]
 

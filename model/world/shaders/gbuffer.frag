@@ -25,7 +25,7 @@ vec2 to_pixels(vec4 clip) {
 
 vec3 surface_detail(vec3 albedo) {
     // Textures anchored to the surface, as a game's would be.
-    if (v_material == MAT_TERRAIN) return albedo * (0.85 + 0.2 * noise3(v_world * vec3(0.6, 0.0, 0.6)) + 0.1 * noise3(v_world * vec3(2.3, 0.0, 2.3)));
+    if (v_material == MAT_TERRAIN) return albedo * (0.85 + 0.2 * noise2(v_world.xz * 0.6) + 0.1 * noise2(v_world.xz * 2.3));
     if (v_material == MAT_BUILDING && abs(v_normal.y) < 0.5) {
         vec2 uv = vec2(abs(v_normal.x) > 0.5 ? v_local.z : v_local.x, v_local.y);
         vec2 cell = fract(uv / vec2(2.5, 3.2));

@@ -41,9 +41,10 @@ vec3 toon(vec3 c) {
     return saturate_color(c * (q / max(l, 1e-3)), 1.4) * (1.0 - edge());
 }
 
-vec3 watercolor(vec3 c, vec3 local, int object, float e) {
-    float pigment = fbm3(local * 0.8 + float(object) * 7.1);
-    float paper = noise3(local * 9.0);
+vec3 watercolor(vec3 c, vec2 uv, int object, float e) {
+    vec2 o = vec2(float(object) * 7.1);
+    float pigment = 0.6 * noise2(uv * 0.8 + o) + 0.4 * noise2(uv * 2.1 + o);
+    float paper = noise2(uv * 9.0);
     vec3 wash = mix(c, vec3(1.0), 0.3) * (0.82 + 0.28 * pigment);
     wash = mix(wash, wash * 0.7, e * 0.6);
     return wash * (0.9 + 0.1 * paper);
@@ -51,26 +52,26 @@ vec3 watercolor(vec3 c, vec3 local, int object, float e) {
 
 vec3 pencil(vec3 c, vec2 uv, float e) {
     float dark = 1.0 - luma(c);
-    float jitter = noise3(vec3(uv * 2.0, 3.0)) * 0.35;
+    float jitter = noise2(uv * 2.0) * 0.35;
     float h1 = step(fract((uv.x + uv.y) * 3.0 + jitter), dark * 0.9);
     float h2 = step(fract((uv.x - uv.y) * 3.0 + jitter), dark * 0.9 - 0.35);
     float g = 1.0 - 0.55 * max(h1, h2) - 0.8 * e;
     return vec3(g) * vec3(0.98, 0.96, 0.92);
 }
 
-vec3 winter(vec3 c, vec3 local, vec3 n, int material) {
+vec3 winter(vec3 c, vec3 local, vec2 uv, vec3 n, int material) {
     if (material == MAT_SKY) return mix(vec3(0.02, 0.03, 0.10), vec3(0.08, 0.10, 0.22), c.b) + step(0.997, hash13(floor(local / 6.0))) * 0.9;
     vec3 night = c * vec3(0.30, 0.36, 0.58);
-    float snow = smoothstep(0.45, 0.75, n.y + (fbm3(local * 1.5) - 0.5) * 0.5);
-    vec3 s = vec3(0.70, 0.78, 0.95) * (0.85 + 0.15 * noise3(local * 6.0));
+    float snow = smoothstep(0.45, 0.75, n.y + (0.6 * noise2(uv * 1.5) + 0.4 * noise2(uv * 3.1) - 0.5) * 0.5);
+    vec3 s = vec3(0.70, 0.78, 0.95) * (0.85 + 0.15 * noise2(uv * 6.0));
     float sparkle = step(0.996, hash13(floor(local * 25.0))) * snow;
     return clamp(mix(night, s, snow) + sparkle, 0.0, 1.0);
 }
 
-vec3 oil(vec3 c, vec2 uv, vec3 local) {
-    float angle = noise3(local * 0.5) * 6.2831;
+vec3 oil(vec3 c, vec2 uv) {
+    float angle = noise2(uv * 0.5) * 6.2831;
     vec2 d = vec2(cos(angle), sin(angle));
-    float stroke = noise3(vec3(dot(uv, d) * 0.8, dot(uv, vec2(-d.y, d.x)) * 9.0, 1.0));
+    float stroke = noise2(vec2(dot(uv, d) * 0.8, dot(uv, vec2(-d.y, d.x)) * 9.0));
     vec3 q = floor(saturate_color(c, 1.5) * 6.0 + 0.5) / 6.0;
     return clamp(q * (0.82 + 0.36 * stroke), 0.0, 1.0);
 }
@@ -120,13 +121,13 @@ void main() {
 #if STYLE == 0
     vec3 s = toon(c);
 #elif STYLE == 1
-    vec3 s = watercolor(c, surface.xyz, object, e);
+    vec3 s = watercolor(c, uv, object, e);
 #elif STYLE == 2
     vec3 s = pencil(c, uv, e);
 #elif STYLE == 3
-    vec3 s = winter(c, surface.xyz, nm.xyz, material);
+    vec3 s = winter(c, surface.xyz, uv, nm.xyz, material);
 #elif STYLE == 4
-    vec3 s = oil(c, uv, surface.xyz);
+    vec3 s = oil(c, uv);
 #elif STYLE == 5
     vec3 s = mosaic(c, uv, object);
 #elif STYLE == 6
