@@ -35,42 +35,53 @@ def _pairs(renderer, path, frames):
         prev = cur
 
 
+def _same_point_fraction(prev, cur, mask) -> float:
+    """Of the masked pixels, the fraction whose object-space surface coordinates, looked up
+    through the motion vector in the previous frame, are the same point within a pixel."""
+    x, y = sample_positions(cur.motion)
+    xi, yi = np.clip(np.rint(x), 0, SIZE - 1).astype(int), np.clip(np.rint(y), 0, SIZE - 1).astype(int)
+    surface = cur.internal["surface"]
+    drift = np.linalg.norm(prev.internal["surface"][yi, xi] - surface, axis=-1)
+    # How far the surface coordinates move per pixel here (stretched at grazing angles).
+    step_x = np.linalg.norm(np.diff(surface, axis=1, append=surface[:, -1:]), axis=-1)
+    step_y = np.linalg.norm(np.diff(surface, axis=0, append=surface[-1:]), axis=-1)
+    footprint = np.maximum(np.maximum(step_x, step_y), 1e-4)
+    return float(np.mean((drift / footprint)[mask] < 1.0))
+
+
 @pytest.mark.parametrize("kind", ["walk", "run", "strafe", "orbit", "fast_turn"])
 def test_camera_motion_vectors_reproduce_the_next_frame(world, kind):
     seed, scene, renderer = world
     path = CameraPath(kind, scene, seed)
-    errors, still, moved = [], [], []
+    errors, same = [], []
     for prev, cur in _pairs(renderer, path, range(30, 36)):
         valid = validity_mask(prev.depth, cur.motion, cur.prev_depth, tolerance=0.01)
         assert valid.mean() > 0.75, "most pixels must be visible in both frames"
         errors.append(warp_error(prev.color, cur.color, cur.motion, valid))
-        still.append(warp_error(prev.color, cur.color, np.zeros_like(cur.motion), valid))
-        moved.append(np.abs(cur.motion).mean())
+        ground = valid & (cur.depth < 900)  # the sky has no surface point to follow
+        same.append(_same_point_fraction(prev, cur, ground))
+        if np.abs(cur.motion[ground]).mean() > 2.0:  # the check itself catches wrong vectors
+            frozen = type(cur)(**{**cur.__dict__, "motion": np.zeros_like(cur.motion)})
+            assert _same_point_fraction(prev, frozen, ground) < 0.6
     assert max(errors) < CAMERA_EWARP_MAX, errors
-    if np.mean(moved) > 1.0:  # the motion vectors must explain the change, not just be small
-        assert np.mean(errors) < 0.6 * np.mean(still), (errors, still)
+    assert min(same) > 0.9, same
 
 
 def test_object_motion_vectors_follow_the_objects(world):
-    """Static camera, moving objects: a surface point's object-space coordinates, looked up
-    through the motion vector in the previous frame, are the same point (within a pixel)."""
+    """Static camera, moving objects: the motion vectors follow the objects' own motion."""
     seed, scene, renderer = world
     path = CameraPath("static", scene, seed)
-    within, errors, pixels = [], [], 0
+    same, errors, pixels = [], [], 0
     for prev, cur in _pairs(renderer, path, range(2, 40)):
         valid = validity_mask(prev.depth, cur.motion, cur.prev_depth, tolerance=0.01)
         moving = valid & np.isin(cur.internal["material"], [WALKER, VEHICLE, BOUNCER]) & (np.abs(cur.motion).sum(-1) > 0.5)
         if moving.sum() < 10:
             continue
-        x, y = sample_positions(cur.motion)
-        xi, yi = np.clip(np.rint(x), 0, SIZE - 1).astype(int), np.clip(np.rint(y), 0, SIZE - 1).astype(int)
-        drift = np.linalg.norm(prev.internal["surface"][yi, xi] - cur.internal["surface"], axis=-1)
-        footprint = cur.depth * 2 * np.tan(np.radians(30)) / SIZE  # meters per pixel at that depth
-        within.append(np.mean((drift / footprint)[moving] < 1.0))
+        same.append(_same_point_fraction(prev, cur, moving))
         errors.append(warp_error(prev.color, cur.color, cur.motion, moving))
         pixels += int(moving.sum())
     assert pixels > 200, "the static camera should watch moving objects"
-    assert np.mean(within) > 0.85, within
+    assert np.mean(same) > 0.85, same
     assert np.mean(errors) < OBJECT_EWARP_MAX, errors
 
 
