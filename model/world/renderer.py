@@ -24,11 +24,11 @@ NEAR, FAR = 0.1, 1500.0
 # needs no flip; the winding of front faces flips with it.
 FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
 SKY_DEPTH = 1000.0
-_ATTACHMENTS = ("color", "geom", "surface", "normal", "lnormal")
+_ATTACHMENTS = ("color", "geom", "surface", "normal")
 # Depth, motion and surface coordinates need float32; normals (and the material id, a
 # small integer) are exact enough in float16, which halves what the rasterizer writes.
 _NOISE_UNIT = 7
-_FORMATS = {"color": "f1", "geom": "f4", "surface": "f4", "normal": "f2", "lnormal": "f2"}
+_FORMATS = {"color": "f1", "geom": "f4", "surface": "f4", "normal": "f2"}
 
 
 @dataclass
@@ -86,8 +86,9 @@ class WorldRenderer:
         self.gbuffer = ctx.framebuffer([self.textures[n] for n in _ATTACHMENTS], ctx.depth_renderbuffer((width, height)))
         self.style_target = ctx.texture((width, height), 4, dtype="f1")
         self.style_fbo = ctx.framebuffer([self.style_target])
-        self._style_units = [(unit, self.textures[name]) for unit, name in enumerate(("color", "geom", "surface", "normal", "lnormal"))]
+        self._style_units = [(unit, self.textures[name]) for unit, name in enumerate(_ATTACHMENTS)]
         self.aspect = width / height
+        self._transform_cache: dict[int, np.ndarray] = {}
         boxes = [(c.low, c.high) for c in scene.chunks]
         self._corners = np.array([[[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])] for lo, hi in boxes])
         self._always = np.array([c.always for c in scene.chunks])
@@ -109,9 +110,8 @@ class WorldRenderer:
         prev_proj = FLIP_Y @ projection_matrix(prev_pose.fov_y, self.aspect, NEAR, FAR)
         view, prev_view = view_matrix(pose), view_matrix(prev_pose)
         view_proj, prev_view_proj = proj @ view, prev_proj @ prev_view
-        t = frame / FPS
-        models = self.scene.transforms(t)
-        prev_models = models if reset else self.scene.transforms(t - 1.0 / FPS)
+        models = self._transforms(frame)
+        prev_models = models if reset else self._transforms(frame - 1)
 
         ctx = self.ctx
         self.noise.use(_NOISE_UNIT)
@@ -160,11 +160,20 @@ class WorldRenderer:
             surface, normal = self._read("surface", np.float32), self._read("normal", np.float16)
             result.internal = {
                 "surface": surface[..., :3],
-                "object_id": surface[..., 3].round().astype(np.int32),
+                "object_id": surface[..., 3].round().astype(np.int32) // 4,
                 "normal": normal[..., :3].astype(np.float32),
                 "material": normal[..., 3].round().astype(np.int32),
             }
         return result
+
+    def _transforms(self, frame: int) -> np.ndarray:
+        """Object transforms at a frame; the last few are kept (frame t's are frame t+1's previous)."""
+        cache = self._transform_cache
+        if frame not in cache:
+            if len(cache) >= 4:
+                del cache[min(cache)]
+            cache[frame] = self.scene.transforms(frame / FPS)
+        return cache[frame]
 
     def _visible_runs(self, view_proj: np.ndarray) -> list[tuple[int, int]]:
         """Vertex runs of the tiles whose boxes touch the view (adjacent runs merged). A box
@@ -196,7 +205,7 @@ class WorldRenderer:
                 vertex_shader=_source("fullscreen.vert"),
                 fragment_shader=_source("style.frag", defines={"STYLE": STYLES[name].index}),
             )
-            for unit, buffer in enumerate(("color", "geom", "surface", "normal", "lnormal")):
+            for unit, buffer in enumerate(_ATTACHMENTS):
                 if f"u_{buffer}" in program:
                     program[f"u_{buffer}"] = unit
             if "u_noise" in program:

@@ -20,6 +20,12 @@ float noise2(vec2 p) { return texture(u_noise, p / 64.0).r; }
 float fbm3(vec3 p) {
     return 0.5 * noise3(p) + 0.25 * noise3(p * 2.03) + 0.125 * noise3(p * 4.01) + 0.125 * noise3(p * 8.07);
 }
+// Which object-space axis a surface faces most (0 = x, 1 = y, 2 = z): the styles lay
+// their patterns on the other two, so patterns ride with moving objects.
+int dominant_axis(vec3 n) {
+    vec3 a = abs(n);
+    return a.x > a.y && a.x > a.z ? 0 : a.y > a.z ? 1 : 2;
+}
 const vec3 SUN = vec3(0.4082, 0.8165, 0.4082);
 const float SKY_DEPTH = 1000.0;
 const int MAT_TERRAIN = 0, MAT_BUILDING = 1, MAT_FOLIAGE = 2, MAT_TRUNK = 3, MAT_PROP = 4;

@@ -14,9 +14,8 @@ flat in int v_object;
 flat in int v_material;
 layout(location = 0) out vec4 o_color;    // the game look, sRGB-ish, what the model sees
 layout(location = 1) out vec4 o_geom;     // view depth (m), previous view depth, motion x, y (px)
-layout(location = 2) out vec4 o_surface;  // object-space position (surface coordinates), object id
+layout(location = 2) out vec4 o_surface;  // object-space position (surface coordinates), 4 * object id + dominant object-space normal axis
 layout(location = 3) out vec4 o_normal;   // world normal, material
-layout(location = 4) out vec4 o_lnormal;  // object-space normal
 
 vec2 to_pixels(vec4 clip) {
     vec2 ndc = clip.xy / clip.w;
@@ -51,7 +50,6 @@ void main() {
     o_color = vec4(clamp(lit, 0.0, 1.0), 1.0);
     vec2 motion = to_pixels(v_prev_clip) - to_pixels(v_clip);  // previous = current + motion
     o_geom = vec4(v_view_z, v_prev_view_z, motion);
-    o_surface = vec4(v_local, float(v_object));
+    o_surface = vec4(v_local, float(4 * v_object + dominant_axis(v_local_normal)));
     o_normal = vec4(n, float(v_material));
-    o_lnormal = vec4(normalize(v_local_normal), 0.0);
 }

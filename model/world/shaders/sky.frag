@@ -9,7 +9,6 @@ layout(location = 0) out vec4 o_color;
 layout(location = 1) out vec4 o_geom;
 layout(location = 2) out vec4 o_surface;
 layout(location = 3) out vec4 o_normal;
-layout(location = 4) out vec4 o_lnormal;
 vec2 to_pixels(vec4 clip) {
     vec2 ndc = clip.xy / clip.w;
     return (ndc * 0.5 + 0.5) * u_size;  // the projection is flipped: row 0 is the top
@@ -20,7 +19,6 @@ void main() {
     o_color = vec4(sky_color(dir), 1.0);
     vec2 motion = to_pixels(u_prev_view_proj * vec4(dir, 0.0)) - to_pixels(u_view_proj * vec4(dir, 0.0));
     o_geom = vec4(SKY_DEPTH, SKY_DEPTH, motion);
-    o_surface = vec4(dir * SKY_DEPTH, 0.0);
+    o_surface = vec4(dir * SKY_DEPTH, float(dominant_axis(dir)));
     o_normal = vec4(-dir, float(MAT_SKY));
-    o_lnormal = vec4(-dir, 0.0);
 }

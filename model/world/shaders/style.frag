@@ -6,7 +6,6 @@ uniform sampler2D u_color;
 uniform sampler2D u_geom;
 uniform sampler2D u_surface;
 uniform sampler2D u_normal;
-uniform sampler2D u_lnormal;
 layout(location = 0) out vec4 o_style;
 
 ivec2 P;
@@ -27,10 +26,9 @@ float edge() {
     return e;
 }
 
-vec2 surface_uv(vec3 local, vec3 lnormal) {
-    // Triplanar pick in object space, so patterns ride with moving objects.
-    vec3 a = abs(lnormal);
-    return a.x > a.y && a.x > a.z ? local.zy : a.y > a.z ? local.xz : local.xy;
+vec2 surface_uv(vec3 local, int axis) {
+    // The two object-space coordinates across the face (see dominant_axis).
+    return axis == 0 ? local.zy : axis == 1 ? local.xz : local.xy;
 }
 
 vec3 saturate_color(vec3 c, float s) { return clamp(mix(vec3(luma(c)), c, s), 0.0, 1.0); }
@@ -50,11 +48,20 @@ vec3 watercolor(vec3 c, vec2 uv, int object, float e) {
     return wash * (0.9 + 0.1 * paper);
 }
 
+float stripe(float coord, float duty) {
+    // Antialiased stripes covering `duty` of each period; where they get finer than a
+    // pixel they fade to their average, so the ground truth does not shimmer.
+    float w = 2.0 * fwidth(coord);
+    float tri = abs(fract(coord) - 0.5) * 2.0;  // 0 mid-gap, 1 mid-stripe, continuous
+    float line = smoothstep(1.0 - duty - w, 1.0 - duty + w, tri);
+    return mix(line, clamp(duty, 0.0, 1.0), clamp(w * 2.0 - 0.5, 0.0, 1.0));
+}
+
 vec3 pencil(vec3 c, vec2 uv, float e) {
     float dark = 1.0 - luma(c);
     float jitter = noise2(uv * 2.0) * 0.35;
-    float h1 = step(fract((uv.x + uv.y) * 3.0 + jitter), dark * 0.9);
-    float h2 = step(fract((uv.x - uv.y) * 3.0 + jitter), dark * 0.9 - 0.35);
+    float h1 = stripe((uv.x + uv.y) * 1.5 + jitter, dark * 0.9);
+    float h2 = stripe((uv.x - uv.y) * 1.5 + jitter, dark * 0.9 - 0.35);
     float g = 1.0 - 0.55 * max(h1, h2) - 0.8 * e;
     return vec3(g) * vec3(0.98, 0.96, 0.92);
 }
@@ -71,7 +78,7 @@ vec3 winter(vec3 c, vec3 local, vec2 uv, vec3 n, int material) {
 vec3 oil(vec3 c, vec2 uv) {
     float angle = noise2(uv * 0.5) * 6.2831;
     vec2 d = vec2(cos(angle), sin(angle));
-    float stroke = noise2(vec2(dot(uv, d) * 0.8, dot(uv, vec2(-d.y, d.x)) * 9.0));
+    float stroke = noise2(vec2(dot(uv, d) * 0.8, dot(uv, vec2(-d.y, d.x)) * 4.0));
     vec3 q = floor(saturate_color(c, 1.5) * 6.0 + 0.5) / 6.0;
     return clamp(q * (0.82 + 0.36 * stroke), 0.0, 1.0);
 }
@@ -111,10 +118,10 @@ void main() {
     vec3 c = color_at(ivec2(0));
     vec4 surface = texelFetch(u_surface, P, 0);
     vec4 nm = texelFetch(u_normal, P, 0);
-    vec3 lnormal = texelFetch(u_lnormal, P, 0).xyz;
-    int object = int(surface.w + 0.5), material = int(nm.w + 0.5);
+    int code = int(surface.w + 0.5), material = int(nm.w + 0.5);
+    int object = code / 4;
     if (material == MAT_SKY) surface.xyz = normalize(surface.xyz) * 40.0;  // a dome near enough for patterns
-    vec2 uv = surface_uv(surface.xyz, lnormal);
+    vec2 uv = surface_uv(surface.xyz, code % 4);
 #if STYLE == 1 || STYLE == 2 || STYLE == 6
     float e = material == MAT_SKY ? 0.0 : edge();
 #endif
