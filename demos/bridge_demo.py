@@ -1,6 +1,7 @@
-"""The bridge end to end, before the model lands: a scripted "game" streams procedural
-frames (color, depth, motion) to a real daemon in another process, changes the prompt on
-a script, and reports fps and latency. The daemon runs `ToonShade`, a few lines of
+"""The bridge end to end, before the model lands: the synthetic world, played by a
+scripted camera (reverie.model.world, mixed path), streams its frames (color, depth,
+motion, cuts) to a real daemon in another process; the prompt changes on a script; fps
+and latency are reported. The daemon runs `ToonShade`, a few lines of
 numpy that use depth for outlines and the prompt for the palette, so what crosses the
 bridge is visible in `demo_bridge.png` (game | daemon output, one row per prompt).
 
@@ -10,6 +11,7 @@ bridge is visible in `demo_bridge.png` (game | daemon output, one row per prompt
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -19,6 +21,8 @@ import numpy as np
 from reverie.bridge import Client, FrameDropped
 from reverie.bridge.local_daemon import LocalDaemon
 from reverie.model.world.images import write_png
+from reverie.model.world.renderer import FAR, NEAR
+from reverie.model.world.sequence import SequenceSpec, render_sequence
 
 PALETTES = {  # prompt keyword -> (shadow, mid, light) RGB
     "winter": ((20, 30, 70), (120, 150, 200), (235, 245, 255)),
@@ -58,39 +62,13 @@ class ToonShade:
         out[..., 3] = 255
 
 
-def render_scene(t: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A scrolling ground plane with three spheres: color, linear depth (m), motion (px)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    speed = 2.0  # pixels per frame, camera panning right
-    u = x + t * speed
-    sky = y < height * 0.4
-    depth = np.where(sky, 1000.0, 2.0 + 40.0 / np.maximum(y - height * 0.4 + 1.0, 1.0)).astype(np.float32)
-    color = np.empty((height, width, 4), np.uint8)
-    checker = ((u // 32 + y // 32) % 2).astype(np.float32)
-    color[..., 0] = np.where(sky, 110, 60 + 80 * checker)
-    color[..., 1] = np.where(sky, 160, 120 + 60 * checker)
-    color[..., 2] = np.where(sky, 230, 50 + 30 * checker)
-    color[..., 3] = 255
-    for i, (cx0, cy, r) in enumerate([(0.2, 0.6, 0.12), (0.55, 0.7, 0.16), (0.85, 0.55, 0.09)]):
-        cx = (cx0 * width - t * speed * (1.5 + i * 0.3)) % (width * 1.2) - width * 0.1
-        d2 = (x - cx) ** 2 + (y - cy * height) ** 2
-        inside = d2 < (r * height) ** 2
-        shade = np.sqrt(np.clip(1 - d2 / (r * height) ** 2, 0, 1))
-        color[inside, 0] = (200 * shade[inside]).astype(np.uint8)
-        color[inside, 1] = (80 + 100 * shade[inside] * (i == 1)).astype(np.uint8)
-        color[inside, 2] = (60 + 150 * shade[inside] * (i == 2)).astype(np.uint8)
-        depth[inside] = 4.0 + i
-    motion = np.zeros((height, width, 2), np.float32)
-    motion[..., 0] = speed  # previous position = current + motion: the world slides left
-    return color, depth, motion
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--fps", type=float, default=60.0, help="the game's frame rate")
     parser.add_argument("--out", type=Path, default=Path("demo_bridge.png"))
+    parser.add_argument("--seed", type=int, default=3, help="the world's seed")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
 
@@ -102,22 +80,25 @@ def main(argv: list[str] | None = None) -> int:
         script = list(SCRIPT)
         period = 1.0 / args.fps
         started = time.monotonic()
+        world = render_sequence(SequenceSpec(args.seed, args.frames + 1, width, height, "mixed"))
         for i in range(args.frames):
             if script and i >= script[0][0] * args.frames:
                 prompt = script.pop(0)[1]
                 game.set_prompt(prompt, transition_frames=12)
                 print(f"  frame {i:4d}: prompt -> {prompt!r}")
-            frame = render_scene(i, width, height)
-            game.submit(*frame, reset=(i == 0))
+            world_frame = next(world)
+            frame = (world_frame.color, world_frame.depth, world_frame.motion)
+            game.submit(*frame, reset=world_frame.reset, near=NEAR, far=FAR, fov_y=math.radians(60))
             output = game.latest_output()
             if output is not None and output.frame_id != shown:
                 shown = output.frame_id  # count each stylized frame once
                 latencies.append(output.latency_ms)
-                if i in (args.frames // 6, args.frames // 2, args.frames * 5 // 6):
-                    rows.append(np.concatenate([frame[0], output.image], axis=1))
+            if output is not None and i in (args.frames // 6, args.frames // 2, args.frames * 5 // 6):
+                rows.append(np.concatenate([frame[0], output.image], axis=1))
             time.sleep(max(0.0, started + (i + 1) * period - time.monotonic()))
         elapsed = time.monotonic() - started
-        last = game.submit(*render_scene(args.frames, width, height))
+        final = next(world)
+        last = game.submit(final.color, final.depth, final.motion, reset=final.reset)
         try:
             game.wait_output(last, timeout_s=2)
         except FrameDropped:
