@@ -18,17 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from reverie.cli_args import parse_size
+
 from .client import Client
 from .local_daemon import LocalDaemon
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'1920x1080' -> (1920, 1080)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise SystemExit(f"--size must look like 1920x1080, got {text!r}") from None
-    return width, height
 
 
 def _test_frames(width: int, height: int, count: int = 4) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

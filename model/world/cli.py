@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from reverie.cli_args import parse_size
+
 
 def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:
     world = commands.add_parser("world", help="the synthetic game world: render sequences, contact sheet, E_warp")
@@ -50,14 +52,6 @@ def _spec_options(parser: argparse.ArgumentParser, frames: int) -> None:
     parser.add_argument("--path", default="mixed", help="walk, run, strafe, orbit, fast_turn, static, cuts or mixed")
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise SystemExit(f"--size must look like 256x256, got {text!r}") from None
-    return width, height
-
-
 def _progress(done: int, total: int) -> None:
     if done == total or done % max(1, total // 50) == 0:
         bar = "#" * (30 * done // total)
@@ -67,7 +61,7 @@ def _progress(done: int, total: int) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     from .sequence import SequenceSpec, write_sequence
 
-    width, height = _size(args.size)
+    width, height = parse_size(args.size)
     try:
         spec = SequenceSpec(args.seed, args.frames, width, height, args.path, tuple(args.style))
     except ValueError as exc:
@@ -81,7 +75,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_sheet(args: argparse.Namespace) -> int:
     from .contact_sheet import contact_sheet
 
-    width, height = _size(args.size)
+    width, height = parse_size(args.size)
     contact_sheet(args.seed, width, height, args.path, args.frame, args.out)
     print(f"wrote {args.out}")
     return 0
@@ -90,7 +84,7 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 def cmd_ewarp(args: argparse.Namespace) -> int:
     from .coherence import measure_ewarp
 
-    width, height = _size(args.size)
+    width, height = parse_size(args.size)
     result = measure_ewarp(args.seeds, args.frames, width, height, progress=_progress)
     if not args.json:
         for name, value in result["ewarp"].items():
@@ -104,7 +98,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .renderer import WorldRenderer
     from .scene import build_scene
 
-    width, height = _size(args.size)
+    width, height = parse_size(args.size)
     scene = build_scene(1)
     renderer = WorldRenderer(scene, width, height)
     path = CameraPath("walk", scene, 1)
