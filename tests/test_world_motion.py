@@ -140,3 +140,20 @@ def test_depth_is_linear_meters_and_motion_is_pixels():
     assert np.median(frame.motion[..., 0][ground]) > 0
     # Row 0 is the top: the sky is up.
     assert (frame.depth[0] >= 999).mean() > (frame.depth[-1] >= 999).mean()
+
+
+def test_internal_buffers_agree_with_each_other():
+    """World positions (from depth) equal the static world's surface coordinates, and UVs
+    are two of the surface coordinates."""
+    scene = build_scene(5)
+    renderer = WorldRenderer(scene, 128, 128)
+    path = CameraPath("walk", scene, 5)
+    frame = renderer.render(path.pose(12), path.pose(11), 12, internal=True)
+    renderer.release()
+    inside = frame.internal
+    static = (inside["object_id"] == 0) & (frame.depth < 900)
+    assert static.mean() > 0.3
+    error = np.linalg.norm(inside["world"] - inside["surface"], axis=-1)[static]
+    assert np.median(error / frame.depth[static]) < 1e-3  # the same point, to depth precision
+    uv_in_surface = [np.isclose(inside["uv"][..., k][..., None], inside["surface"]).any(-1) for k in (0, 1)]
+    assert uv_in_surface[0].all() and uv_in_surface[1].all()

@@ -34,7 +34,8 @@ _FORMATS = {"color": "f1", "geom": "f4", "surface": "f4", "normal": "f2"}
 @dataclass
 class WorldFrame:
     """What one frame gives: the engine buffers, the styles asked for, and on request the
-    internal buffers (surface coordinates, normals, object ids, materials)."""
+    internal buffers (object-space surface coordinates and UVs, world positions, normals,
+    object ids, materials)."""
 
     color: np.ndarray  # (H, W, 4) uint8
     depth: np.ndarray  # (H, W) float32, meters
@@ -158,13 +159,28 @@ class WorldRenderer:
             result.styles[name] = self._style(name)
         if internal:
             surface, normal = self._read("surface", np.float32), self._read("normal", np.float16)
+            code = surface[..., 3].round().astype(np.int32)
+            axis = code % 4  # the face's dominant object-space axis: UVs are the other two
+            uv = np.where((axis == 0)[..., None], surface[..., [2, 1]], np.where((axis == 1)[..., None], surface[..., [0, 2]], surface[..., [0, 1]]))
             result.internal = {
                 "surface": surface[..., :3],
-                "object_id": surface[..., 3].round().astype(np.int32) // 4,
+                "uv": uv,
+                "object_id": code // 4,
                 "normal": normal[..., :3].astype(np.float32),
                 "material": normal[..., 3].round().astype(np.int32),
+                "world": self._world_positions(pose, result.depth),
             }
         return result
+
+    def _world_positions(self, pose: CameraPose, depth: np.ndarray) -> np.ndarray:
+        """World position of every pixel, from its linear depth along the view ray."""
+        width, height = self.size
+        tan = np.tan(pose.fov_y / 2)
+        xs = ((np.arange(width) + 0.5) / width * 2 - 1) * tan * self.aspect
+        ys = (1 - (np.arange(height) + 0.5) / height * 2) * tan  # row 0 is the top
+        view_points = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None], -np.ones((height, 1))), axis=-1) * depth[..., None]
+        to_world = np.linalg.inv(view_matrix(pose))
+        return (view_points @ to_world[:3, :3].T + to_world[:3, 3]).astype(np.float32)
 
     def _transforms(self, frame: int) -> np.ndarray:
         """Object transforms at a frame; the last few are kept (frame t's are frame t+1's previous)."""
