@@ -1,0 +1,123 @@
+"""The conditional denoiser: a small FiLM U-Net that works on pixel-unshuffled inputs.
+
+Per pixel it sees the noisy current frame, the game's color, depth and motion, and the
+previous output warped to this frame with its validity mask; per frame it sees the
+prompt embedding and the two noise levels (current frame, history). Pixel-unshuffle by 4
+turns a 256x256 frame into 64x64 cells of 16 pixels, so one step costs about 2 GFLOP.
+Fully convolutional: any size that is a multiple of STRIDE runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .diffusion import noise_level_embedding, precondition
+from .text import EMBED_DIM
+
+UNSHUFFLE = 4
+IN_PLANES = 3 + 3 + 1 + 2 + 3 + 1  # noisy, color, depth, motion, warped history, history mask
+DEPTH_FAR = 1000.0  # depth is fed as log(1 + d) / log(1 + DEPTH_FAR)
+MOTION_SCALE = 32.0  # motion is fed in units of 32 px, clipped to [-1, 1]
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    widths: tuple[int, ...] = (32, 64, 96)  # channels per level (after unshuffle)
+    blocks: int = 2  # residual blocks per level and direction
+    cond_dim: int = 256  # the FiLM conditioning vector
+
+    @property
+    def stride(self) -> int:
+        """Sizes must be multiples of this."""
+        return UNSHUFFLE * 2 ** (len(self.widths) - 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FiLMBlock(nn.Module):
+    """conv - norm - FiLM(scale, shift from the conditioning) - SiLU - conv, plus skip."""
+
+    def __init__(self, channels: int, cond_dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm = nn.GroupNorm(8, channels)
+        self.film = nn.Linear(cond_dim, 2 * channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(cond)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm(self.conv1(x)) * (1 + scale) + shift
+        return x + self.conv2(F.silu(h))
+
+
+class ReverieUNet(nn.Module):
+    """F(inputs, conditioning) -> the network part of the EDM-preconditioned denoiser."""
+
+    def __init__(self, config: NetworkConfig = NetworkConfig()):
+        super().__init__()
+        self.config = config
+        w, cond_dim = config.widths, config.cond_dim
+        self.cond = nn.Sequential(nn.Linear(EMBED_DIM + 64, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
+        self.inp = nn.Conv2d(IN_PLANES * UNSHUFFLE**2, w[0], 1)
+        self.down = nn.ModuleList(nn.ModuleList(FiLMBlock(c, cond_dim) for _ in range(config.blocks)) for c in w)
+        self.downsample = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(w, w[1:]))
+        self.upsample = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(w, w[1:]))
+        self.merge = nn.ModuleList(nn.Conv2d(2 * a, a, 1) for a in w[:-1])
+        self.up = nn.ModuleList(nn.ModuleList(FiLMBlock(c, cond_dim) for _ in range(config.blocks)) for c in w[:-1])
+        self.out = nn.Conv2d(w[0], 3 * UNSHUFFLE**2, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, planes: torch.Tensor, prompt: torch.Tensor, sigma: torch.Tensor, history_sigma: torch.Tensor) -> torch.Tensor:
+        cond = self.cond(torch.cat([prompt, noise_level_embedding(sigma), noise_level_embedding(history_sigma)], dim=1))
+        x = self.inp(F.pixel_unshuffle(planes, UNSHUFFLE))
+        skips = []
+        for level, blocks in enumerate(self.down):
+            for block in blocks:
+                x = block(x, cond)
+            if level < len(self.downsample):
+                skips.append(x)
+                x = self.downsample[level](x)
+        for level in reversed(range(len(self.up))):
+            x = self.upsample[level](F.interpolate(x, scale_factor=2, mode="nearest"))
+            x = self.merge[level](torch.cat([x, skips[level]], dim=1))
+            for block in self.up[level]:
+                x = block(x, cond)
+        return F.pixel_shuffle(self.out(F.silu(x)), UNSHUFFLE)
+
+
+def game_planes(color: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """The engine buffers as network inputs (N, 6, H, W): color in [-1, 1] (from 0..1),
+    log depth in [0, 1], motion in units of MOTION_SCALE px, clipped."""
+    depth_feature = torch.log1p(depth.clamp(min=0)) / torch.log1p(torch.tensor(DEPTH_FAR))
+    return torch.cat([color * 2 - 1, depth_feature, (motion / MOTION_SCALE).clamp(-1, 1)], dim=1)
+
+
+class Denoiser(nn.Module):
+    """D(x, sigma | game, history, prompt): the clean-image estimate, EDM-preconditioned.
+
+    `game` is `game_planes(...)` (N, 6, H, W); `history` the warped previous output in
+    [-1, 1] already noised at `history_sigma` (N, 3, H, W); `mask` its validity (N, 1, H, W)."""
+
+    def __init__(self, config: NetworkConfig = NetworkConfig()):
+        super().__init__()
+        self.net = ReverieUNet(config)
+
+    @property
+    def config(self) -> NetworkConfig:
+        return self.net.config
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, game: torch.Tensor, history: torch.Tensor,
+                mask: torch.Tensor, history_sigma: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        stride = self.config.stride
+        if x.shape[-2] % stride or x.shape[-1] % stride:
+            raise ValueError(f"height and width must be multiples of {stride}, got {x.shape[-2]}x{x.shape[-1]}")
+        c_skip, c_out, c_in, _ = (c.reshape(-1, 1, 1, 1) for c in precondition(sigma))
+        h_in = precondition(history_sigma)[2].reshape(-1, 1, 1, 1)
+        planes = torch.cat([x * c_in, game, history * h_in, mask * 2 - 1], dim=1)
+        return c_skip * x + c_out * self.net(planes, prompt, sigma, history_sigma)

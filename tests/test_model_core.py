@@ -1,0 +1,90 @@
+"""Noise levels, the sampler, the network's shape contract, and the history warp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reverie.model.diffusion import HISTORY_SIGMA, SIGMA_MAX, karras_sigmas, precondition, sample
+from reverie.model.history import backward_warp, validity_mask
+from reverie.model.network import Denoiser, NetworkConfig, game_planes
+
+
+def test_karras_sigmas_run_from_max_down_to_zero():
+    for steps in (1, 2, 4, 8):
+        s = karras_sigmas(steps)
+        assert len(s) == steps + 1 and s[0] == pytest.approx(SIGMA_MAX) and s[-1] == 0
+        assert torch.all(s[:-1] > s[1:])
+    with pytest.raises(ValueError, match="steps must be 1..8"):
+        karras_sigmas(0)
+
+
+def test_preconditioning_passes_the_input_through_at_zero_noise():
+    c_skip, c_out, c_in, _ = precondition(torch.tensor([1e-6, 1.0, 20.0]))
+    assert c_skip[0] == pytest.approx(1.0) and c_out[0] == pytest.approx(0.0, abs=1e-5)
+    assert torch.all(c_skip[:-1] > c_skip[1:]) and torch.all(c_in[:-1] > c_in[1:])
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4])
+def test_sampler_lands_on_what_the_denoiser_says(steps):
+    """A denoiser that always answers `target` must take the sampler exactly there."""
+    target = torch.linspace(-1, 1, 2 * 3 * 8 * 8).reshape(2, 3, 8, 8)
+    seen = []
+
+    def denoise(x, sigma):
+        seen.append(float(sigma[0]))
+        return target
+
+    out = sample(denoise, target.shape, steps, torch.Generator().manual_seed(0))
+    assert torch.allclose(out, target)
+    assert seen == pytest.approx(karras_sigmas(steps)[:-1].tolist())
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_sampler_runs_the_real_network_at_any_stride_multiple(steps):
+    torch.manual_seed(0)
+    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32)).eval()
+    stride = model.config.stride
+    height, width = 2 * stride, 3 * stride
+    game = game_planes(torch.rand(1, 3, height, width), torch.rand(1, 1, height, width) * 50, torch.randn(1, 2, height, width))
+    history, mask = torch.zeros(1, 3, height, width), torch.ones(1, 1, height, width)
+    prompt = torch.nn.functional.normalize(torch.randn(1, 384), dim=1)
+
+    def denoise(x, sigma):
+        return model(x, sigma, game, history, mask, torch.full_like(sigma, HISTORY_SIGMA), prompt)
+
+    a = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
+    b = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
+    assert a.shape == (1, 3, height, width) and torch.isfinite(a).all() and torch.equal(a, b)
+    with pytest.raises(ValueError, match=f"multiples of {stride}, got {stride + 4}x{stride}"):
+        model(torch.zeros(1, 3, stride + 4, stride), torch.ones(1), game[..., : stride + 4, :stride], history[..., : stride + 4, :stride],
+              mask[..., : stride + 4, :stride], torch.ones(1), prompt)
+
+
+def test_untrained_network_starts_as_the_skip_connection():
+    """The output layer starts at zero, so D(x) = c_skip * x: training starts from a sane point."""
+    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
+    x, sigma = torch.randn(1, 3, 16, 16), torch.tensor([2.0])
+    out = model(x, sigma, torch.zeros(1, 6, 16, 16), torch.zeros(1, 3, 16, 16), torch.zeros(1, 1, 16, 16), torch.ones(1), torch.zeros(1, 384))
+    assert torch.allclose(out, precondition(sigma)[0] * x)
+
+
+def test_warp_and_mask_on_a_synthetic_shift_are_exact_on_valid_pixels():
+    rng = np.random.default_rng(0)
+    height, width, dx, dy = 24, 32, 3, -2
+    previous = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
+    # The scene moved by (-dx, -dy): each pixel's previous position is current + (dx, dy).
+    motion = np.zeros((height, width, 2), np.float32)
+    motion[..., 0], motion[..., 1] = dx, dy
+    current = np.zeros_like(previous)
+    current[max(0, -dy) : height - max(0, dy), : width - dx] = previous[max(0, dy) : height + min(0, dy), dx:]
+    depth = np.full((height, width), 5.0, np.float32)
+    valid = validity_mask(depth, motion, depth, tolerance=0.01)
+    warped = backward_warp(previous, motion)
+    assert valid.sum() == (height - abs(dy)) * (width - dx)
+    np.testing.assert_array_equal(warped[valid], current[valid])
+    # An occluder: where the previous frame saw something nearer, the history is not trusted.
+    occluded = depth.copy()
+    occluded[5:9, 10:14] = 1.0
+    assert not validity_mask(occluded, motion, depth, tolerance=0.01)[5 - dy : 9 - dy, 10 - dx : 14 - dx].any()
