@@ -2,12 +2,54 @@
 the validity mask (off-screen and depth occlusion tests).
 
 Motion is in pixels with previous position = current + motion, so pixel p of frame t
-reads frame t - 1 at p + motion[p]. Used by the model (history input) and by the world's
-checks (E_warp, the temporal coherence measure)."""
+reads frame t - 1 at p + motion[p]. One implementation in torch (the model trains and
+runs on it); numpy callers (the world's checks, E_warp) go through the same code.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch.nn import functional as F
+
+
+def _grid(motion: torch.Tensor) -> torch.Tensor:
+    """Sampling grid (N, H, W, 2) in grid_sample's [-1, 1] units for motion (N, 2, H, W)."""
+    n, _, height, width = motion.shape
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=motion.dtype, device=motion.device),
+                            torch.arange(width, dtype=motion.dtype, device=motion.device), indexing="ij")
+    x = (xs + motion[:, 0]) / max(width - 1, 1) * 2 - 1
+    y = (ys + motion[:, 1]) / max(height - 1, 1) * 2 - 1
+    return torch.stack([x, y], dim=-1)
+
+
+def warp(previous: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+    """Bilinear sample of `previous` (N, C, H, W) at p + motion (N, 2, H, W); edges clamp."""
+    return F.grid_sample(previous, _grid(motion), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def valid_history(previous_depth: torch.Tensor, motion: torch.Tensor, expected_depth: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """(N, 1, H, W) float mask: p + motion is on screen, and the previous depth there
+    (nearest sample) matches `expected_depth` within a relative `tolerance`. With the exact
+    previous depth of each surface point the test is tight (1 %); with the current depth,
+    as the model has it, give a tolerance that covers the camera's motion (10 %)."""
+    grid = _grid(motion)
+    on_screen = (grid.abs() <= 1 + 1e-6).all(dim=-1).unsqueeze(1)
+    seen = F.grid_sample(previous_depth, grid, mode="nearest", padding_mode="border", align_corners=True)
+    agree = (seen - expected_depth).abs() <= tolerance * expected_depth
+    return (on_screen & agree).float()
+
+
+# ---------------------------------------------------------------- numpy (H, W[, C]) views
+def _t(image: np.ndarray) -> torch.Tensor:
+    array = torch.from_numpy(np.ascontiguousarray(image, np.float32))
+    return array.permute(2, 0, 1)[None] if array.ndim == 3 else array[None, None]
+
+
+def backward_warp(previous: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """numpy: `warp` of an (H, W[, C]) image by (H, W, 2) motion."""
+    out = warp(_t(previous), _t(motion))[0]
+    return out.permute(1, 2, 0).numpy() if previous.ndim == 3 else out[0].numpy()
 
 
 def sample_positions(motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -17,46 +59,14 @@ def sample_positions(motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs + motion[..., 0], ys + motion[..., 1]
 
 
-def backward_warp(previous: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """Bilinear sample of `previous` (H, W[, C]) at p + motion; edges clamp."""
-    height, width = previous.shape[:2]
-    x, y = sample_positions(motion)
-    x = np.clip(x, 0, width - 1)
-    y = np.clip(y, 0, height - 1)
-    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
-    fx, fy = x - x0, y - y0
-    src = previous.astype(np.float32)
-    if src.ndim == 3:
-        fx, fy = fx[..., None], fy[..., None]
-    top = src[y0, x0] * (1 - fx) + src[y0, x1] * fx
-    bottom = src[y1, x0] * (1 - fx) + src[y1, x1] * fx
-    return top * (1 - fy) + bottom * fy
-
-
-def on_screen(motion: np.ndarray) -> np.ndarray:
-    """True where p + motion lands inside the previous frame."""
-    height, width = motion.shape[:2]
-    x, y = sample_positions(motion)
-    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
-
-
 def validity_mask(previous_depth: np.ndarray, motion: np.ndarray, expected_depth: np.ndarray, tolerance: float = 0.02) -> np.ndarray:
-    """Pixels whose history is trustworthy: on screen in the previous frame, and the
-    previous frame's depth there (nearest sample) matches `expected_depth` within a relative
-    `tolerance`. With the exact previous depth of each surface point the test is tight; with
-    the current depth instead, give a tolerance that covers the camera's motion per frame."""
-    height, width = motion.shape[:2]
-    x, y = sample_positions(motion)
-    xi = np.clip(np.rint(x), 0, width - 1).astype(np.int64)
-    yi = np.clip(np.rint(y), 0, height - 1).astype(np.int64)
-    seen = previous_depth[yi, xi]
-    return on_screen(motion) & (np.abs(seen - expected_depth) <= tolerance * expected_depth)
+    """numpy: `valid_history` as an (H, W) bool mask."""
+    return valid_history(_t(previous_depth), _t(motion), _t(expected_depth), tolerance)[0, 0].numpy() > 0.5
 
 
 def warp_error(previous: np.ndarray, current: np.ndarray, motion: np.ndarray, valid: np.ndarray) -> float:
     """Mean absolute difference (RGB, 0..1) between `current` and `previous` warped to it,
     over valid pixels: the E_warp of one frame pair."""
-    warped = backward_warp(previous[..., :3], motion)
+    warped = backward_warp(previous[..., :3].astype(np.float32), motion)
     diff = np.abs(warped - current[..., :3].astype(np.float32)).mean(axis=-1) / 255.0
     return float(diff[valid].mean()) if valid.any() else 0.0
