@@ -94,7 +94,13 @@ class WorldRenderer:
         self._corners = np.array([[[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])] for lo, hi in boxes])
         self._always = np.array([c.always for c in scene.chunks])
 
-    def render(
+    def render(self, *args, **kwargs) -> WorldFrame:
+        """See `_render`; several renderers may live in one process, each with its own GL
+        context, so every call makes this renderer's context current first."""
+        with self.ctx:
+            return self._render(*args, **kwargs)
+
+    def _render(
         self,
         pose: CameraPose,
         prev_pose: CameraPose,

@@ -1,0 +1,299 @@
+"""Training with Diffusion Forcing and History Augmentation, on sequences the world
+renders on the fly.
+
+Each step takes a batch of short sequences. Frame by frame, the history is the previous
+frame's ground truth or (History Augmentation) the model's own output for it, rolled out
+without gradients, warped by the engine motion and often corrupted; its noise level is
+drawn independently of the current frame's (Diffusion Forcing). The loss is EDM's
+weighted denoising loss on every frame of the sequence.
+
+Written for `torchrun` data parallelism: under torchrun each rank renders its own worlds
+(seeded by rank) and DistributedDataParallel averages the gradients.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .augment import corrupt_history, misregister
+from .diffusion import HISTORY_SIGMA, SIGMA_MIN, loss_weight, sample, training_sigmas
+from .history import valid_history, warp
+from .network import Denoiser, NetworkConfig, game_planes
+
+MODEL_TOLERANCE = 0.1  # depth test with the current depth (what the model has at run time)
+ABLATIONS = ("full", "no_augment", "no_history")
+TRAIN_WORLD_SEEDS = range(0, 1000)  # evaluation uses seeds from 1000 up: never trained on
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "cpu"
+    steps: int = 3000
+    batch: int = 8
+    size: int = 64  # frames are rendered at size x size (fully convolutional: any size runs later)
+    sequence: int = 4  # frames per sequence; the history chain is this long
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    self_history: float = 0.5  # probability that the history is the model's own output
+    corrupt: float = 0.5  # probability of each corruption (History Augmentation)
+    history_clean: float = 0.5  # probability the history is fed at HISTORY_SIGMA; else a random level
+    drop_history: float = 0.1  # probability of no history at all (a cut)
+    ablation: str = "full"  # full | no_augment (history = clean ground truth) | no_history
+    worlds: int = 4  # worlds kept loaded; one is replaced every `world_every` steps
+    world_every: int = 50
+    seed: int = 0
+    checkpoint_every: int = 250
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["network"] = self.network.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        net = d.get("network", {})
+        net = NetworkConfig(**{**net, "widths": tuple(net.get("widths", NetworkConfig().widths))})
+        return cls(**{**d, "network": net})
+
+
+PRESETS = {
+    "cpu": TrainConfig(),
+    "gpu": TrainConfig(preset="gpu", steps=20000, batch=32, size=128, sequence=6, lr=5e-4, worlds=8),
+}
+
+
+@dataclass
+class Batch:
+    """A batch of sequences as tensors: frames along dim 1."""
+
+    color: torch.Tensor  # (B, T, 3, H, W) in 0..1
+    depth: torch.Tensor  # (B, T, 1, H, W) meters
+    motion: torch.Tensor  # (B, T, 2, H, W) pixels
+    target: torch.Tensor  # (B, T, 3, H, W) in -1..1, the style's ground truth
+    prompt: torch.Tensor  # (B, 384)
+
+
+class WorldBatches:
+    """Batches of short sequences rendered on the fly from a rotating set of worlds, random
+    camera paths, start frames, styles and training prompts."""
+
+    def __init__(self, config: TrainConfig, prompt_table: dict[str, np.ndarray], rank: int = 0):
+        from .world.camera import PATH_KINDS
+        from .world.styles import STYLES
+
+        self.config = config
+        self.rng = np.random.default_rng([config.seed, rank])
+        self.kinds = PATH_KINDS
+        self.styles = list(STYLES)
+        self.prompts = {name: [p for p in STYLES[name].train_prompts] for name in self.styles}
+        self.prompt_table = prompt_table
+        self.worlds: list = []
+        self.steps = 0
+        while len(self.worlds) < config.worlds:
+            self.worlds.append(self._new_world())
+
+    def _new_world(self, seed: int | None = None):
+        from .world.renderer import WorldRenderer
+        from .world.scene import build_scene
+
+        seed = int(self.rng.choice(TRAIN_WORLD_SEEDS)) if seed is None else seed
+        return WorldRenderer(build_scene(seed), self.config.size, self.config.size)
+
+    def state(self) -> dict:
+        """What a resumed run needs to draw the same data: the RNG and the loaded worlds."""
+        return {"rng": self.rng.bit_generator.state, "steps": self.steps, "world_seeds": [w.scene.seed for w in self.worlds]}
+
+    def restore(self, state: dict) -> None:
+        for renderer in self.worlds:
+            renderer.release()
+        self.worlds = [self._new_world(seed) for seed in state["world_seeds"]]
+        self.rng.bit_generator.state = state["rng"]
+        self.steps = state["steps"]
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        from .world.camera import CameraPath
+
+        c = self.config
+        self.steps += 1
+        if self.steps % c.world_every == 0:  # keep the data fresh: swap one world
+            i = int(self.rng.integers(len(self.worlds)))
+            self.worlds[i].release()
+            self.worlds[i] = self._new_world()
+        arrays = {k: [] for k in ("color", "depth", "motion", "target")}
+        prompts = []
+        for _ in range(c.batch):
+            renderer = self.worlds[int(self.rng.integers(len(self.worlds)))]
+            path = CameraPath(self.kinds[int(self.rng.integers(len(self.kinds)))], renderer.scene, int(self.rng.integers(1 << 30)))
+            style = self.styles[int(self.rng.integers(len(self.styles)))]
+            start = int(self.rng.integers(1, 2000))
+            frames = []
+            for t in range(start, start + c.sequence):
+                frames.append(renderer.render(path.pose(t), path.pose(t - 1), t, styles=(style,)))
+            arrays["color"].append(np.stack([f.color[..., :3] for f in frames]))
+            arrays["depth"].append(np.stack([f.depth for f in frames]))
+            arrays["motion"].append(np.stack([f.motion for f in frames]))
+            arrays["target"].append(np.stack([f.styles[style][..., :3] for f in frames]))
+            prompts.append(self.prompt_table[self.prompts[style][int(self.rng.integers(len(self.prompts[style])))]])
+        color = torch.from_numpy(np.stack(arrays["color"])).permute(0, 1, 4, 2, 3).float() / 255
+        target = torch.from_numpy(np.stack(arrays["target"])).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
+        depth = torch.from_numpy(np.stack(arrays["depth"]))[:, :, None]
+        motion = torch.from_numpy(np.stack(arrays["motion"])).permute(0, 1, 4, 2, 3)
+        return Batch(color, depth, motion, target, torch.from_numpy(np.stack(prompts)))
+
+
+def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """The Diffusion Forcing + History Augmentation loss over one batch of sequences."""
+    b, frames = batch.color.shape[:2]
+    height, width = batch.color.shape[-2:]
+    previous_output: torch.Tensor | None = None
+    total = torch.zeros(())
+    for t in range(frames):
+        game = game_planes(batch.color[:, t], batch.depth[:, t], batch.motion[:, t])
+        target = batch.target[:, t]
+        history, mask = torch.zeros(b, 3, height, width), torch.zeros(b, 1, height, width)
+        if t > 0 and config.ablation != "no_history":
+            source = batch.target[:, t - 1]
+            motion = batch.motion[:, t]
+            if config.ablation == "full":
+                own = (torch.rand(b, generator=generator) < config.self_history).reshape(-1, 1, 1, 1)
+                source = torch.where(own, previous_output, source)
+                bad_warp = (torch.rand(b, generator=generator) < config.corrupt).reshape(-1, 1, 1, 1)
+                motion = torch.where(bad_warp, misregister(motion, generator), motion)
+            history = warp(source, motion)
+            if config.ablation == "full":
+                history = corrupt_history(history, generator, config.corrupt)
+            mask = valid_history(batch.depth[:, t - 1], batch.motion[:, t], batch.depth[:, t], MODEL_TOLERANCE)
+            keep = (torch.rand(b, generator=generator) >= config.drop_history).float().reshape(-1, 1, 1, 1)
+            history, mask = history * keep, mask * keep
+        # Diffusion Forcing: the history's noise level is drawn independently.
+        clean = torch.rand(b, generator=generator) < config.history_clean
+        history_sigma = torch.where(clean, torch.full((b,), HISTORY_SIGMA), training_sigmas(b, generator).clamp(max=2.0))
+        noisy_history = history + history_sigma.reshape(-1, 1, 1, 1) * torch.randn(history.shape, generator=generator)
+        sigma = training_sigmas(b, generator)
+        noisy = target + sigma.reshape(-1, 1, 1, 1) * torch.randn(target.shape, generator=generator)
+        estimate = model(noisy, sigma, game, noisy_history, mask, history_sigma, batch.prompt)
+        per_sample = F.mse_loss(estimate, target, reduction="none").mean(dim=(1, 2, 3))
+        total = total + (loss_weight(sigma) * per_sample).mean() / frames
+        if config.ablation == "full" and t + 1 < frames:
+            with torch.no_grad():  # the model's own output for this frame: tomorrow's history
+                inference_history_sigma = torch.full((b,), HISTORY_SIGMA)
+                previous_output = sample(
+                    lambda x, s: model(x, s, game, history + HISTORY_SIGMA * torch.randn(history.shape, generator=generator), mask, inference_history_sigma, batch.prompt),
+                    target.shape, 1, generator,
+                ).clamp(-1, 1)
+    return total
+
+
+# ---------------------------------------------------------------- checkpoints
+def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                    generator: torch.Generator, data_state: dict | None = None, wall_s: float = 0.0) -> Path:
+    """model.safetensors (weights only, what ships) + state.pt (optimizer, RNGs) + config.json."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    torch.save({"step": step, "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                "data": data_state, "wall_s": wall_s}, folder / "state.pt")
+    (folder / "config.json").write_text(json.dumps({"step": step, "wall_s": round(wall_s, 1), "config": config.to_dict()}, indent=2) + "\n")
+    return folder
+
+
+def load_model(folder: Path) -> tuple[Denoiser, TrainConfig]:
+    """The denoiser and its training config from a checkpoint or shipped weights folder."""
+    from safetensors.torch import load_file
+
+    meta = json.loads((folder / "config.json").read_text())
+    config = TrainConfig.from_dict(meta["config"])
+    model = Denoiser(config.network)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.eval(), config
+
+
+# ---------------------------------------------------------------- the loop
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initializes the process group under torchrun."""
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def prompt_table() -> dict[str, np.ndarray]:
+    """Embeddings of every training prompt of every style."""
+    from .text import PromptEncoder
+    from .world.styles import STYLES
+
+    encoder = PromptEncoder()
+    return {p: encoder.encode(p) for s in STYLES.values() for p in s.train_prompts}
+
+
+def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or continue) training into `out`; returns the folder of the final weights."""
+    rank, world_size = _distributed()
+    torch.manual_seed(config.seed + rank)
+    generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
+    model = Denoiser(config.network)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step, wall = 0, 0.0
+    data = WorldBatches(config, prompt_table(), rank)
+    latest = out / "latest"
+    if resume and (latest / "state.pt").is_file():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(latest / "model.safetensors")))
+        state = torch.load(latest / "state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        if state.get("data") is not None:
+            data.restore(state["data"])
+        step, wall = state["step"], state["wall_s"]
+    trained = model
+    if world_size > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(model)
+    schedule = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps))  # noqa: E731 cosine decay
+    started = time.monotonic() - wall
+    losses: list[float] = []
+    while step < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * max(schedule(step), 0.05)
+        loss = sequence_loss(trained, next(data), config, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        if rank == 0 and progress and (step % 10 == 0 or step == config.steps):
+            done = step / config.steps
+            elapsed = time.monotonic() - started
+            eta = elapsed / max(done, 1e-9) * (1 - done)
+            print(f"\r  [{'#' * int(30 * done):<30}] step {step}/{config.steps}  loss {np.mean(losses[-50:]):.4f}  "
+                  f"{elapsed / 60:.1f} min, eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
+        if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
+            save_checkpoint(latest, step, model, optimizer, config, generator, data.state(), time.monotonic() - started)
+    if rank == 0 and progress:
+        print(file=sys.stderr)
+    return latest
+
+
+def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:
+    """A preset with some fields changed (None means keep)."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
