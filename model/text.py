@@ -50,8 +50,13 @@ class PromptEncoder:
     """Text -> (384,) float32 unit vector. Embeddings are cached per prompt text."""
 
     def __init__(self, folder: Path | None = None, cache_size: int = 1024):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local files only, never the network
         import torch
+        import transformers
         from transformers import AutoModel, AutoTokenizer
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
 
         path = find_encoder_folder(folder)
         self._torch = torch

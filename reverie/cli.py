@@ -9,6 +9,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from reverie.bridge import cli as bridge_cli
+    from reverie.model import cli as model_cli
     from reverie.model.world import cli as world_cli
 
     parser = argparse.ArgumentParser(prog="reverie", description="Live-stream diffusion for games.")
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     benches = bench.add_subparsers(dest="bench", required=True, metavar="WHAT")
     bridge_cli.register(commands, benches)
     world_cli.register(commands, benches)
+    model_cli.register(commands, benches)
     return parser
 
 
