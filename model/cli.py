@@ -1,4 +1,4 @@
-"""`reverie train`: the model's commands (export and eval join them)."""
+"""`reverie train`, `reverie export`: the model's commands."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     train.add_argument("--resume", action="store_true", help="continue from OUT/latest")
     train.set_defaults(func=cmd_train)
 
+    export = commands.add_parser("export", help="export trained weights to ONNX and check it against torch")
+    export.add_argument("--weights", type=Path, default=Path("model/weights"), help="folder with model.safetensors and config.json")
+    export.add_argument("--out", type=Path, default=Path("runs/model.onnx"))
+    export.set_defaults(func=cmd_export)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
@@ -34,3 +39,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     folder = train(config, args.out, resume=args.resume)
     print(f"weights: {folder / 'model.safetensors'}  config: {folder / 'config.json'}")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_onnx, parity
+    from .train import load_model
+
+    model, _ = load_model(args.weights)
+    path = export_onnx(model, args.out)
+    stride = model.config.stride
+    error = parity(model, path, [(256, 256), (432, 768), (2 * stride, 3 * stride)])
+    print(f"wrote {path}; largest relative error against torch {error:.2e} (limit 1e-3)")
+    return 0 if error < 1e-3 else 1
