@@ -1,4 +1,4 @@
-"""`reverie train`, `reverie export`: the model's commands."""
+"""`reverie train`, `reverie export`, `reverie eval`: the model's commands."""
 
 from __future__ import annotations
 
@@ -24,6 +24,19 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     export.add_argument("--weights", type=Path, default=Path("model/weights"), help="folder with model.safetensors and config.json")
     export.add_argument("--out", type=Path, default=Path("runs/model.onnx"))
     export.set_defaults(func=cmd_export)
+
+    ev = commands.add_parser("eval", help="held-out worlds: PSNR, SSIM, E_warp and drift per style")
+    ev.add_argument("--weights", type=Path, default=Path("model/weights"))
+    ev.add_argument("--seed", type=int, default=1000, help="a held-out world seed (>= 1000)")
+    ev.add_argument("--frames", type=int, default=300)
+    ev.add_argument("--size", default="256x256")
+    ev.add_argument("--style", default="all", help="a style name or all")
+    ev.add_argument("--prompts", choices=("train", "heldout"), default="train")
+    ev.add_argument("--steps", type=int, default=1)
+    ev.add_argument("--no-history", action="store_true", help="stylize every frame on its own (the per-frame baseline)")
+    ev.add_argument("--curves", type=Path, help="also write the per-frame PSNR curves here (JSON)")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -51,3 +64,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     error = parity(model, path, [(256, 256), (432, 768), (2 * stride, 3 * stride)])
     print(f"wrote {path}; largest relative error against torch {error:.2e} (limit 1e-3)")
     return 0 if error < 1e-3 else 1
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from reverie.cli_args import parse_size
+
+    from .evaluate import evaluate
+    from .train import load_model
+    from .world.styles import STYLES
+
+    width, height = parse_size(args.size)
+    styles = list(STYLES) if args.style == "all" else [args.style]
+    for name in styles:
+        if name not in STYLES:
+            print(f"reverie eval: unknown style {name!r}; known: {', '.join(STYLES)}", file=sys.stderr)
+            return 2
+    model, _ = load_model(args.weights)
+    total, done = len(styles) * args.frames, [0]
+
+    def progress() -> None:
+        done[0] += 1
+        if done[0] % max(1, total // 50) == 0 or done[0] == total:
+            print(f"\r  [{'#' * (30 * done[0] // total):<30}] {done[0]}/{total} frames", end="\n" if done[0] == total else "", file=sys.stderr, flush=True)
+
+    result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress)
+    if args.curves:
+        args.curves.write_text(json.dumps({k: v["psnr_curve"] for k, v in result["styles"].items()}))
+    for figures in result["styles"].values():
+        figures.pop("psnr_curve")
+    if not args.json:
+        for name, f in result["styles"].items():
+            print(f"  {name:<11} psnr {f['psnr']:.2f}  ssim {f['ssim']:.3f}  ewarp {f['ewarp']:.4f} (gt {f['ewarp_gt']:.4f})  "
+                  f"drift {f['psnr_first100']:.2f} -> {f['psnr_last100']:.2f}")
+    print(json.dumps(result))
+    return 0

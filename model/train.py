@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from .augment import corrupt_history, misregister
-from .diffusion import HISTORY_SIGMA, SIGMA_MIN, loss_weight, sample, training_sigmas
+from .diffusion import HISTORY_SIGMA, loss_weight, sample, training_sigmas
 from .history import valid_history, warp
 from .network import Denoiser, NetworkConfig, game_planes
 

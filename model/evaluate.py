@@ -1,0 +1,136 @@
+"""Evaluation on held-out worlds (seeds never trained on) with training or held-out
+prompts: per style PSNR and SSIM against the ground truth, E_warp of the output and of
+the ground truth, and drift (PSNR of the first and of the last 100 frames of one long
+autoregressive rollout, the model always fed its own previous output)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .diffusion import HISTORY_SIGMA, sample
+from .history import valid_history, warp
+from .network import Denoiser, game_planes
+from .train import MODEL_TOLERANCE
+from .world.sequence import SequenceSpec, render_sequence
+from .world.styles import STYLES
+
+EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
+OCCLUSION_TOLERANCE = 0.01  # E_warp uses the exact previous depth, as for the ground truth
+DRIFT_WINDOW = 100
+
+
+@dataclass
+class RolloutFrame:
+    output: np.ndarray  # (H, W, 3) uint8
+    target: np.ndarray  # (H, W, 3) uint8
+    color: np.ndarray
+    depth: np.ndarray
+    prev_depth: np.ndarray
+    motion: np.ndarray
+    reset: bool
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    array = torch.from_numpy(np.ascontiguousarray(image, np.float32))
+    return array.permute(2, 0, 1)[None] if array.ndim == 3 else array[None, None]
+
+
+def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
+            steps: int = 1, history: bool = True) -> Iterator[RolloutFrame]:
+    """Stylize a held-out world sequence frame by frame, each frame's history being the
+    model's own previous output warped by the engine motion (dropped on cuts)."""
+    generator = torch.Generator().manual_seed(seed)
+    prompt_t = torch.from_numpy(prompt)[None]
+    previous: torch.Tensor | None = None
+    previous_depth: torch.Tensor | None = None
+    for frame in render_sequence(SequenceSpec(seed, frames, width, height, "mixed", (style,))):
+        depth, motion = _tensor(frame.depth), _tensor(frame.motion)
+        game = game_planes(_tensor(frame.color[..., :3]) / 255, depth, motion)
+        if history and previous is not None and not frame.reset:
+            hist = warp(previous, motion)
+            mask = valid_history(previous_depth, motion, depth, MODEL_TOLERANCE)
+        else:
+            hist, mask = torch.zeros(1, 3, height, width), torch.zeros(1, 1, height, width)
+        noisy_hist = hist + HISTORY_SIGMA * torch.randn(hist.shape, generator=generator)
+        hs = torch.full((1,), HISTORY_SIGMA)
+        with torch.no_grad():
+            out = sample(lambda x, s: model(x, s, game, noisy_hist, mask, hs, prompt_t), (1, 3, height, width), steps, generator).clamp(-1, 1)
+        previous, previous_depth = out, depth
+        image = ((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
+        yield RolloutFrame(image, frame.styles[style][..., :3], frame.color, frame.depth, frame.prev_depth, frame.motion, frame.reset)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM over RGB with an 11x11 Gaussian window (Wang et al. 2004 constants)."""
+    x, y = (_tensor(v.astype(np.float32) / 255) for v in (a, b))
+    coords = torch.arange(11, dtype=torch.float32) - 5
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    window = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, 11, 11)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window, groups=3)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def _ewarp(prev: np.ndarray, cur: np.ndarray, frame: RolloutFrame, prev_depth: np.ndarray) -> float:
+    from .history import validity_mask, warp_error
+
+    valid = validity_mask(prev_depth, frame.motion, frame.prev_depth, OCCLUSION_TOLERANCE)
+    return warp_error(prev, cur, frame.motion, valid)
+
+
+def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
+                   steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None) -> dict:
+    """The figures of one style over one rollout."""
+    psnrs, ssims, ewarp, ewarp_gt = [], [], [], []
+    prev: RolloutFrame | None = None
+    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history)):
+        psnrs.append(psnr(f.output, f.target))
+        if i % 10 == 0:
+            ssims.append(ssim(f.output, f.target))
+        if prev is not None and not f.reset:
+            ewarp.append(_ewarp(prev.output, f.output, f, prev.depth))
+            ewarp_gt.append(_ewarp(prev.target, f.target, f, prev.depth))
+        prev = f
+        if progress is not None:
+            progress()
+    window = min(DRIFT_WINDOW, max(1, len(psnrs) // 2))
+    return {
+        "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+        "ewarp": float(np.mean(ewarp)) if ewarp else 0.0, "ewarp_gt": float(np.mean(ewarp_gt)) if ewarp_gt else 0.0,
+        "psnr_first100": float(np.mean(psnrs[:window])), "psnr_last100": float(np.mean(psnrs[-window:])),
+        "psnr_curve": [round(float(v), 3) for v in psnrs],
+    }
+
+
+def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
+             steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None) -> dict:
+    """Every requested style; prompts are each style's first training or held-out prompt."""
+    from .text import PromptEncoder
+
+    if seed < EVAL_WORLD_SEEDS_FROM:
+        raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
+    encoder = PromptEncoder()
+    per_style = {}
+    for name in styles:
+        text = (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0]
+        figures = evaluate_style(model, name, encoder.encode(text), seed, frames, width, height, steps, history, progress)
+        per_style[name] = {"prompt": text, **figures}
+    keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
+    mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys}
+    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "steps": steps, "prompts": prompts, "styles": per_style, **mean}
