@@ -29,3 +29,18 @@ def test_rollout_reports_every_figure_and_refuses_training_worlds():
     assert len(figures["psnr_curve"]) == 6
     with pytest.raises(ValueError, match="held-out worlds"):
         evaluate(model, "train", ["toon"], seed=5, frames=2, width=32, height=32)
+
+
+def test_curve_plot_draws_each_curve_in_its_color(tmp_path):
+    import zlib
+
+    from reverie.model.world.images import PLOT_COLORS, plot_curves
+
+    low, high = plot_curves([[0, 1, 2], [2, 1, 0]], tmp_path / "p.png", width=60, height=30)
+    assert (low, high) == (0.0, 2.0)
+    data = (tmp_path / "p.png").read_bytes()
+    idat = data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(30, 1 + 60 * 3)[:, 1:].reshape(30, 60, 3)
+    for color in PLOT_COLORS[:2]:
+        assert (rows == color).all(axis=-1).sum() > 30
+    assert (rows[-1, 0] == PLOT_COLORS[0]).all()  # the first curve starts at the bottom left

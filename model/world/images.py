@@ -38,3 +38,30 @@ def motion_to_rgb(motion: np.ndarray, scale: float = 8.0) -> np.ndarray:
     g = np.clip(0.5 + 0.5 * my, 0, 1)
     b = np.clip(1.0 - np.hypot(mx, my), 0, 1)
     return (np.dstack([r, g, b, np.ones_like(r)]) * 255).astype(np.uint8)
+
+
+PLOT_COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
+
+
+def plot_curves(curves: list[list[float]], path: Path, width: int = 720, height: int = 300, y_range: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Line plot of several curves (colors in PLOT_COLORS order) on a white canvas with a
+    light grid every 1/4; returns the y range drawn (labels live in the text beside it)."""
+    values = np.concatenate([np.asarray(c, float) for c in curves])
+    low, high = y_range or (float(values.min()), float(values.max()))
+    high = high if high > low else low + 1
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    for k in range(5):
+        canvas[int((height - 1) * k / 4), :] = 225
+        canvas[:, int((width - 1) * k / 4)] = 225
+    for curve, color in zip(curves, PLOT_COLORS):
+        y = np.asarray(curve, float)
+        xs = np.linspace(0, width - 1, len(y))
+        ys = (1 - (y - low) / (high - low)) * (height - 1)
+        for i in range(len(y) - 1):  # draw each segment densely
+            n = int(max(abs(xs[i + 1] - xs[i]), abs(ys[i + 1] - ys[i]), 1)) + 1
+            px = np.clip(np.rint(np.linspace(xs[i], xs[i + 1], n)), 0, width - 1).astype(int)
+            py = np.clip(np.rint(np.linspace(ys[i], ys[i + 1], n)), 0, height - 1).astype(int)
+            canvas[py, px] = color
+            canvas[np.clip(py + 1, 0, height - 1), px] = color
+    write_png(path, canvas)
+    return low, high
