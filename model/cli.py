@@ -34,6 +34,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     ev.add_argument("--prompts", choices=("train", "heldout"), default="train")
     ev.add_argument("--steps", type=int, default=1)
     ev.add_argument("--no-history", action="store_true", help="stylize every frame on its own (the per-frame baseline)")
+    ev.add_argument("--start-sigma", type=float, help="start each frame from the warped history noised to this level (default: pure noise)")
     ev.add_argument("--curves", type=Path, help="also write the per-frame PSNR curves here (JSON)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
@@ -87,7 +88,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if done[0] % max(1, total // 50) == 0 or done[0] == total:
             print(f"\r  [{'#' * (30 * done[0] // total):<30}] {done[0]}/{total} frames", end="\n" if done[0] == total else "", file=sys.stderr, flush=True)
 
-    result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress)
+    result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress, args.start_sigma)
     if args.curves:
         args.curves.write_text(json.dumps({k: v["psnr_curve"] for k, v in result["styles"].items()}))
     for figures in result["styles"].values():

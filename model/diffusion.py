@@ -59,11 +59,15 @@ def training_sigmas(count: int, generator: torch.Generator | None = None, p_mean
 
 @torch.no_grad()
 def sample(denoise: Denoiser, shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None,
-           sigma_max: float = SIGMA_MAX, device: torch.device | str = "cpu") -> torch.Tensor:
+           sigma_max: float = SIGMA_MAX, device: torch.device | str = "cpu", init: torch.Tensor | None = None) -> torch.Tensor:
     """Deterministic few-step sampling (Euler steps on the probability-flow ODE, i.e.
-    DDIM): start from noise at sigma_max, step through the noise levels to 0."""
+    DDIM): start at sigma_max, from pure noise or from `init` plus noise at that level
+    (starting near a known image, such as the warped previous output, at a lower
+    sigma_max keeps what is already right), and step through the noise levels to 0."""
     sigmas = karras_sigmas(steps, sigma_max=sigma_max).to(device)
     x = torch.randn(shape, generator=generator, device=device) * sigmas[0]
+    if init is not None:
+        x = x + init
     for i in range(steps):
         sigma = sigmas[i].expand(shape[0])
         estimate = denoise(x, sigma)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .diffusion import HISTORY_SIGMA, sample
+from .diffusion import HISTORY_SIGMA, SIGMA_MAX, sample
 from .history import valid_history, warp
 from .network import Denoiser, game_planes
 from .train import MODEL_TOLERANCE
@@ -41,7 +41,7 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
-            steps: int = 1, history: bool = True) -> Iterator[RolloutFrame]:
+            steps: int = 1, history: bool = True, start_sigma: float | None = None) -> Iterator[RolloutFrame]:
     """Stylize a held-out world sequence frame by frame, each frame's history being the
     model's own previous output warped by the engine motion (dropped on cuts)."""
     generator = torch.Generator().manual_seed(seed)
@@ -59,7 +59,9 @@ def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: 
         noisy_hist = hist + HISTORY_SIGMA * torch.randn(hist.shape, generator=generator)
         hs = torch.full((1,), HISTORY_SIGMA)
         with torch.no_grad():
-            out = sample(lambda x, s: model(x, s, game, noisy_hist, mask, hs, prompt_t), (1, 3, height, width), steps, generator).clamp(-1, 1)
+            start = start_sigma if (start_sigma is not None and mask.any()) else None
+            out = sample(lambda x, s: model(x, s, game, noisy_hist, mask, hs, prompt_t), (1, 3, height, width), steps, generator,
+                         sigma_max=start or SIGMA_MAX, init=hist if start else None).clamp(-1, 1)
         previous, previous_depth = out, depth
         image = ((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
         yield RolloutFrame(image, frame.styles[style][..., :3], frame.color, frame.depth, frame.prev_depth, frame.motion, frame.reset)
@@ -95,11 +97,11 @@ def _ewarp(prev: np.ndarray, cur: np.ndarray, frame: RolloutFrame, prev_depth: n
 
 
 def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
-                   steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None) -> dict:
+                   steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None) -> dict:
     """The figures of one style over one rollout."""
     psnrs, ssims, ewarp, ewarp_gt = [], [], [], []
     prev: RolloutFrame | None = None
-    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history)):
+    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma)):
         psnrs.append(psnr(f.output, f.target))
         if i % 10 == 0:
             ssims.append(ssim(f.output, f.target))
@@ -119,7 +121,7 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
 
 
 def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
-             steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None) -> dict:
+             steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None) -> dict:
     """Every requested style; prompts are each style's first training or held-out prompt."""
     from .text import PromptEncoder
 
@@ -129,8 +131,9 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     per_style = {}
     for name in styles:
         text = (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0]
-        figures = evaluate_style(model, name, encoder.encode(text), seed, frames, width, height, steps, history, progress)
+        figures = evaluate_style(model, name, encoder.encode(text), seed, frames, width, height, steps, history, progress, start_sigma)
         per_style[name] = {"prompt": text, **figures}
     keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
     mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys}
-    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "steps": steps, "prompts": prompts, "styles": per_style, **mean}
+    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "steps": steps, "start_sigma": start_sigma,
+            "prompts": prompts, "styles": per_style, **mean}

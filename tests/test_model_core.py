@@ -41,6 +41,18 @@ def test_sampler_lands_on_what_the_denoiser_says(steps):
     assert seen == pytest.approx(karras_sigmas(steps)[:-1].tolist())
 
 
+def test_sampler_started_from_an_image_uses_it_and_still_lands_on_the_answer():
+    target, init = torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), -0.25)
+    first_inputs = []
+
+    def denoise(x, sigma):
+        first_inputs.append(x.clone())
+        return target
+
+    out = sample(denoise, target.shape, 2, torch.Generator().manual_seed(0), sigma_max=1e-6, init=init)
+    assert torch.allclose(first_inputs[0], init, atol=1e-4) and torch.allclose(out, target)
+
+
 @pytest.mark.parametrize("steps", [1, 4])
 def test_sampler_runs_the_real_network_at_any_stride_multiple(steps):
     torch.manual_seed(0)
