@@ -41,13 +41,9 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from .train import PRESETS, train, with_overrides
 
     config = with_overrides(PRESETS[args.preset], steps=args.steps, batch=args.batch, size=args.size, ablation=args.ablation, seed=args.seed)
-    if args.preset == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
     print(f"training {config.preset} preset ({config.ablation}) for {config.steps} steps into {args.out}", file=sys.stderr)
     print(json.dumps(config.to_dict()), file=sys.stderr)
     folder = train(config, args.out, resume=args.resume)
@@ -68,7 +64,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from reverie.cli_args import parse_size
+    from reverie.cli_args import parse_size, print_progress
 
     from .evaluate import evaluate
     from .train import load_model
@@ -85,8 +81,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     def progress() -> None:
         done[0] += 1
-        if done[0] % max(1, total // 50) == 0 or done[0] == total:
-            print(f"\r  [{'#' * (30 * done[0] // total):<30}] {done[0]}/{total} frames", end="\n" if done[0] == total else "", file=sys.stderr, flush=True)
+        print_progress(done[0], total)
 
     result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress, args.start_sigma)
     if args.curves:

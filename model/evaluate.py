@@ -13,14 +13,14 @@ import torch
 from torch.nn import functional as F
 
 from .diffusion import HISTORY_SIGMA, SIGMA_MAX, sample
-from .history import valid_history, warp
+from .history import valid_history, warp, warp_error
 from .network import Denoiser, game_planes
 from .train import MODEL_TOLERANCE
+from .world.coherence import occlusion_valid
 from .world.sequence import SequenceSpec, render_sequence
 from .world.styles import STYLES
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
-OCCLUSION_TOLERANCE = 0.01  # E_warp uses the exact previous depth, as for the ground truth
 DRIFT_WINDOW = 100
 
 
@@ -89,13 +89,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(s.mean())
 
 
-def _ewarp(prev: np.ndarray, cur: np.ndarray, frame: RolloutFrame, prev_depth: np.ndarray) -> float:
-    from .history import validity_mask, warp_error
-
-    valid = validity_mask(prev_depth, frame.motion, frame.prev_depth, OCCLUSION_TOLERANCE)
-    return warp_error(prev, cur, frame.motion, valid)
-
-
 def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
                    steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None) -> dict:
     """The figures of one style over one rollout."""
@@ -106,8 +99,9 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
         if i % 10 == 0:
             ssims.append(ssim(f.output, f.target))
         if prev is not None and not f.reset:
-            ewarp.append(_ewarp(prev.output, f.output, f, prev.depth))
-            ewarp_gt.append(_ewarp(prev.target, f.target, f, prev.depth))
+            valid = occlusion_valid(prev.depth, f.motion, f.prev_depth)
+            ewarp.append(warp_error(prev.output, f.output, f.motion, valid))
+            ewarp_gt.append(warp_error(prev.target, f.target, f.motion, valid))
         prev = f
         if progress is not None:
             progress()

@@ -3,6 +3,8 @@ each other, so it lives at the namespace root)."""
 
 from __future__ import annotations
 
+import sys
+
 
 def parse_size(text: str) -> tuple[int, int]:
     """'1920x1080' -> (1920, 1080); a clear exit for anything else."""
@@ -13,3 +15,10 @@ def parse_size(text: str) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise SystemExit(f"--size must be positive, got {text!r}")
     return width, height
+
+
+def print_progress(done: int, total: int, unit: str = "frames") -> None:
+    """A progress bar on stderr, redrawn about 50 times over the run."""
+    if done == total or done % max(1, total // 50) == 0:
+        bar = "#" * (30 * done // total)
+        print(f"\r  [{bar:<30}] {done}/{total} {unit}", end="\n" if done == total else "", file=sys.stderr, flush=True)

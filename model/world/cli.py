@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from reverie.cli_args import parse_size
+from reverie.cli_args import parse_size, print_progress
 
 
 def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:
@@ -52,12 +52,6 @@ def _spec_options(parser: argparse.ArgumentParser, frames: int) -> None:
     parser.add_argument("--path", default="mixed", help="walk, run, strafe, orbit, fast_turn, static, cuts or mixed")
 
 
-def _progress(done: int, total: int) -> None:
-    if done == total or done % max(1, total // 50) == 0:
-        bar = "#" * (30 * done // total)
-        print(f"\r  [{bar:<30}] {done}/{total} frames", end="\n" if done == total else "", file=sys.stderr, flush=True)
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     from .sequence import SequenceSpec, write_sequence
 
@@ -67,7 +61,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"reverie world render: {exc}", file=sys.stderr)
         return 2
-    meta = write_sequence(spec, args.out, args.chunk, progress=_progress)
+    meta = write_sequence(spec, args.out, args.chunk, progress=print_progress)
     print(f"wrote {args.frames} frames to {args.out} ({meta.name} describes them)")
     return 0
 
@@ -85,7 +79,7 @@ def cmd_ewarp(args: argparse.Namespace) -> int:
     from .coherence import measure_ewarp
 
     width, height = parse_size(args.size)
-    result = measure_ewarp(args.seeds, args.frames, width, height, progress=_progress)
+    result = measure_ewarp(args.seeds, args.frames, width, height, progress=print_progress)
     if not args.json:
         for name, value in result["ewarp"].items():
             print(f"  {name:<12} E_warp {value:.5f}")

@@ -15,6 +15,12 @@ from .styles import STYLES
 OCCLUSION_TOLERANCE = 0.01  # relative depth difference for "the same surface point"
 
 
+def occlusion_valid(previous_depth: np.ndarray, motion: np.ndarray, expected_depth: np.ndarray) -> np.ndarray:
+    """The pixels E_warp counts: on screen in the previous frame and the same surface point
+    there (exact previous depth, OCCLUSION_TOLERANCE)."""
+    return validity_mask(previous_depth, motion, expected_depth, OCCLUSION_TOLERANCE)
+
+
 def measure_ewarp(seeds: list[int], frames: int, width: int, height: int, progress: Callable[[int, int], None] | None = None) -> dict:
     """Mean E_warp over consecutive frame pairs (no cut between them) of mixed-path
     sequences, for the game look ("color") and every style."""
@@ -25,7 +31,7 @@ def measure_ewarp(seeds: list[int], frames: int, width: int, height: int, progre
         prev = None
         for frame in render_sequence(SequenceSpec(seed, frames, width, height, "mixed", names)):
             if prev is not None and not frame.reset:
-                valid = validity_mask(prev.depth, frame.motion, frame.prev_depth, OCCLUSION_TOLERANCE)
+                valid = occlusion_valid(prev.depth, frame.motion, frame.prev_depth)
                 totals["color"].append(warp_error(prev.color, frame.color, frame.motion, valid))
                 for name in names:
                     totals[name].append(warp_error(prev.styles[name], frame.styles[name], frame.motion, valid))

@@ -28,12 +28,10 @@ def contact_sheet(seed: int, width: int, height: int, path: str, frame: int, out
     while len(tiles) % COLUMNS:
         tiles.append(("", np.zeros_like(f.color)))
     gap = np.full((height, 4, 4), 255, np.uint8)
-    rows = []
-    for r in range(0, len(tiles), COLUMNS):
-        row = []
-        for _, image in tiles[r : r + COLUMNS]:
-            row += [image, gap]
-        rows += [np.concatenate(row[:-1], axis=1), np.full((4, rows[0].shape[1] if rows else (width + 4) * COLUMNS - 4, 4), 255, np.uint8)]
+    rows = [np.concatenate([part for _, image in tiles[r : r + COLUMNS] for part in (gap, image)][1:], axis=1)
+            for r in range(0, len(tiles), COLUMNS)]
+    spacer = np.full((4, rows[0].shape[1], 4), 255, np.uint8)
+    sheet = np.concatenate([part for row in rows for part in (spacer, row)][1:], axis=0)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_png(out, np.concatenate(rows[:-1], axis=0))
+    write_png(out, sheet)
     return [name for name, _ in tiles if name]
