@@ -56,11 +56,11 @@ def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: 
             mask = valid_history(previous_depth, motion, depth, MODEL_TOLERANCE)
         else:
             hist, mask = torch.zeros(1, 3, height, width), torch.zeros(1, 1, height, width)
-        noisy_hist = hist + HISTORY_SIGMA * torch.randn(hist.shape, generator=generator)
+        hist_noise = torch.randn(hist.shape, generator=generator)
         hs = torch.full((1,), HISTORY_SIGMA)
         with torch.no_grad():
             start = start_sigma if (start_sigma is not None and mask.any()) else None
-            out = sample(lambda x, s: model(x, s, game, noisy_hist, mask, hs, prompt_t), (1, 3, height, width), steps, generator,
+            out = sample(lambda x, s: model(x, s, game, hist, mask, hs, hist_noise, prompt_t), (1, 3, height, width), steps, generator,
                          sigma_max=start or SIGMA_MAX, init=hist if start else None).clamp(-1, 1)
         previous, previous_depth = out, depth
         image = ((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
@@ -130,4 +130,4 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
     mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys}
     return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "steps": steps, "start_sigma": start_sigma,
-            "prompts": prompts, "styles": per_style, **mean}
+            "prompts": prompts, "styles": per_style, "mean": mean}

@@ -11,7 +11,7 @@ import torch
 from .network import Denoiser
 from .text import EMBED_DIM
 
-INPUTS = ("x", "sigma", "game", "history", "mask", "history_sigma", "prompt")
+INPUTS = ("x", "sigma", "game", "history", "mask", "history_sigma", "history_noise", "prompt")
 OUTPUT = "denoised"
 
 
@@ -26,6 +26,7 @@ def example_inputs(batch: int, height: int, width: int, seed: int = 0) -> dict[s
         "history": torch.rand(batch, 3, height, width, generator=g) * 2 - 1,
         "mask": (torch.rand(batch, 1, height, width, generator=g) > 0.2).float(),
         "history_sigma": torch.full((batch,), 0.05),
+        "history_noise": torch.randn(batch, 3, height, width, generator=g),
         "prompt": prompt,
     }
 
@@ -36,7 +37,7 @@ def export_onnx(model: Denoiser, path: Path, opset: int = 17) -> Path:
     stride = model.config.stride
     inputs = example_inputs(1, 2 * stride, 2 * stride)
     dynamic = {name: {0: "batch"} for name in INPUTS}
-    for name in ("x", "game", "history", "mask"):
+    for name in ("x", "game", "history", "mask", "history_noise"):
         dynamic[name] = {0: "batch", 2: "height", 3: "width"}
     dynamic[OUTPUT] = {0: "batch", 2: "height", 3: "width"}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ from .text import EMBED_DIM
 
 UNSHUFFLE = 4
 IN_PLANES = 3 + 3 + 1 + 2 + 3 + 1  # noisy, color, depth, motion, warped history, history mask
+OUT_PLANES = 3 + 1  # the image estimate and the history gate's logit
+GATE_INIT = -2.0
 DEPTH_FAR = 1000.0  # depth is fed as log(1 + d) / log(1 + DEPTH_FAR)
 MOTION_SCALE = 32.0  # motion is fed in units of 32 px, clipped to [-1, 1]
 
@@ -56,7 +58,8 @@ class FiLMBlock(nn.Module):
 
 
 class ReverieUNet(nn.Module):
-    """F(inputs, conditioning) -> the network part of the EDM-preconditioned denoiser."""
+    """F(inputs, conditioning) -> (N, 4, H, W): 3 planes of the network part of the
+    EDM-preconditioned estimate, then the history gate's logit."""
 
     def __init__(self, config: NetworkConfig = NetworkConfig()):
         super().__init__()
@@ -69,9 +72,11 @@ class ReverieUNet(nn.Module):
         self.upsample = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(w, w[1:]))
         self.merge = nn.ModuleList(nn.Conv2d(2 * a, a, 1) for a in w[:-1])
         self.up = nn.ModuleList(nn.ModuleList(FiLMBlock(c, cond_dim) for _ in range(config.blocks)) for c in w[:-1])
-        self.out = nn.Conv2d(w[0], 3 * UNSHUFFLE**2, 3, padding=1)
+        self.out = nn.Conv2d(w[0], OUT_PLANES * UNSHUFFLE**2, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        with torch.no_grad():  # the history gate starts mostly closed: sigmoid(-2) = 0.12
+            self.out.bias.view(OUT_PLANES, UNSHUFFLE**2)[3].fill_(GATE_INIT)
 
     def forward(self, planes: torch.Tensor, prompt: torch.Tensor, sigma: torch.Tensor, history_sigma: torch.Tensor) -> torch.Tensor:
         cond = self.cond(torch.cat([prompt, noise_level_embedding(sigma), noise_level_embedding(history_sigma)], dim=1))
@@ -99,10 +104,16 @@ def game_planes(color: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor) 
 
 
 class Denoiser(nn.Module):
-    """D(x, sigma | game, history, prompt): the clean-image estimate, EDM-preconditioned.
+    """D(x, sigma | game, history, prompt): the clean-image estimate, EDM-preconditioned,
+    blended per pixel with the warped previous output by a learned gate.
 
     `game` is `game_planes(...)` (N, 6, H, W); `history` the warped previous output in
-    [-1, 1] already noised at `history_sigma` (N, 3, H, W); `mask` its validity (N, 1, H, W)."""
+    [-1, 1] (N, 3, H, W); `mask` its validity (N, 1, H, W). Diffusion Forcing: the network
+    sees the history noised to `history_sigma` with the unit noise `history_noise` (an
+    input, so runs are reproducible and the exported graph has no random op). The gate
+    lets it copy the clean history where it is valid and trustworthy, which is what keeps
+    detail that the game's buffers do not show steady from frame to frame; the gate is
+    zero wherever the mask is."""
 
     def __init__(self, config: NetworkConfig = NetworkConfig()):
         super().__init__()
@@ -112,12 +123,17 @@ class Denoiser(nn.Module):
     def config(self) -> NetworkConfig:
         return self.net.config
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, game: torch.Tensor, history: torch.Tensor,
-                mask: torch.Tensor, history_sigma: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, game: torch.Tensor, history: torch.Tensor, mask: torch.Tensor,
+                history_sigma: torch.Tensor, history_noise: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
         stride = self.config.stride
         if x.shape[-2] % stride or x.shape[-1] % stride:
             raise ValueError(f"height and width must be multiples of {stride}, got {x.shape[-2]}x{x.shape[-1]}")
         c_skip, c_out, c_in, _ = (c.reshape(-1, 1, 1, 1) for c in precondition(sigma))
+        h_sigma = history_sigma.reshape(-1, 1, 1, 1)
         h_in = precondition(history_sigma)[2].reshape(-1, 1, 1, 1)
-        planes = torch.cat([x * c_in, game, history * h_in, mask * 2 - 1], dim=1)
-        return c_skip * x + c_out * self.net(planes, prompt, sigma, history_sigma)
+        noisy_history = history + h_sigma * history_noise
+        planes = torch.cat([x * c_in, game, noisy_history * h_in, mask * 2 - 1], dim=1)
+        out = self.net(planes, prompt, sigma, history_sigma)
+        estimate = c_skip * x + c_out * out[:, :3]
+        gate = torch.sigmoid(out[:, 3:]) * mask
+        return estimate + gate * (history - estimate)

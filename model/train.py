@@ -49,6 +49,7 @@ class TrainConfig:
     corrupt: float = 0.5  # probability of each corruption (History Augmentation)
     history_clean: float = 0.5  # probability the history is fed at HISTORY_SIGMA; else a random level
     drop_history: float = 0.1  # probability of no history at all (a cut)
+    prompt_jitter: float = 1.2  # largest norm of the random direction added to a prompt embedding
     ablation: str = "full"  # full | no_augment (history = clean ground truth) | no_history
     worlds: int = 4  # worlds kept loaded; one is replaced every `world_every` steps
     world_every: int = 50
@@ -148,12 +149,27 @@ class WorldBatches:
             arrays["depth"].append(np.stack([f.depth for f in frames]))
             arrays["motion"].append(np.stack([f.motion for f in frames]))
             arrays["target"].append(np.stack([f.styles[style][..., :3] for f in frames]))
-            prompts.append(self.prompt_table[self.prompts[style][int(self.rng.integers(len(self.prompts[style])))]])
+            table = np.stack([self.prompt_table[p] for p in self.prompts[style]])
+            prompts.append(jittered_prompt(table, self.rng, c.prompt_jitter))
         color = torch.from_numpy(np.stack(arrays["color"])).permute(0, 1, 4, 2, 3).float() / 255
         target = torch.from_numpy(np.stack(arrays["target"])).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
         depth = torch.from_numpy(np.stack(arrays["depth"]))[:, :, None]
         motion = torch.from_numpy(np.stack(arrays["motion"])).permute(0, 1, 4, 2, 3)
         return Batch(color, depth, motion, target, torch.from_numpy(np.stack(prompts)))
+
+
+def jittered_prompt(embeddings: np.ndarray, rng: np.random.Generator, jitter: float) -> np.ndarray:
+    """A training prompt embedding near a style's training prompts (k, D): a sparse random
+    blend of them, pushed a random distance up to `jitter` in a random direction, unit norm.
+    Six prompts per style are too few points to learn a style's region of embedding space
+    from; the jitter teaches the model to read the directions that name the style and not
+    memorize six vectors, which is what carries it to prompts it never saw."""
+    weights = rng.dirichlet(np.full(len(embeddings), 0.3))
+    v = weights @ embeddings
+    v = v / max(float(np.linalg.norm(v)), 1e-6)
+    direction = rng.standard_normal(v.shape[0])
+    v = v + jitter * rng.random() * direction / np.linalg.norm(direction)
+    return (v / np.linalg.norm(v)).astype(np.float32)
 
 
 def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -183,17 +199,18 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
         # Diffusion Forcing: the history's noise level is drawn independently.
         clean = torch.rand(b, generator=generator) < config.history_clean
         history_sigma = torch.where(clean, torch.full((b,), HISTORY_SIGMA), training_sigmas(b, generator).clamp(max=2.0))
-        noisy_history = history + history_sigma.reshape(-1, 1, 1, 1) * torch.randn(history.shape, generator=generator)
+        history_noise = torch.randn(history.shape, generator=generator)
         sigma = training_sigmas(b, generator)
         noisy = target + sigma.reshape(-1, 1, 1, 1) * torch.randn(target.shape, generator=generator)
-        estimate = model(noisy, sigma, game, noisy_history, mask, history_sigma, batch.prompt)
+        estimate = model(noisy, sigma, game, history, mask, history_sigma, history_noise, batch.prompt)
         per_sample = F.mse_loss(estimate, target, reduction="none").mean(dim=(1, 2, 3))
         total = total + (loss_weight(sigma) * per_sample).mean() / frames
         if config.ablation == "full" and t + 1 < frames:
             with torch.no_grad():  # the model's own output for this frame: tomorrow's history
                 inference_history_sigma = torch.full((b,), HISTORY_SIGMA)
+                inference_noise = torch.randn(history.shape, generator=generator)
                 previous_output = sample(
-                    lambda x, s: model(x, s, game, history + HISTORY_SIGMA * torch.randn(history.shape, generator=generator), mask, inference_history_sigma, batch.prompt),
+                    lambda x, s: model(x, s, game, history, mask, inference_history_sigma, inference_noise, batch.prompt),
                     target.shape, 1, generator,
                 ).clamp(-1, 1)
     return total

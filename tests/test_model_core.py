@@ -8,7 +8,7 @@ import torch
 
 from reverie.model.diffusion import HISTORY_SIGMA, SIGMA_MAX, karras_sigmas, precondition, sample
 from reverie.model.history import backward_warp, validity_mask
-from reverie.model.network import Denoiser, NetworkConfig, game_planes
+from reverie.model.network import GATE_INIT, Denoiser, NetworkConfig, game_planes
 
 
 def test_karras_sigmas_run_from_max_down_to_zero():
@@ -64,22 +64,29 @@ def test_sampler_runs_the_real_network_at_any_stride_multiple(steps):
     prompt = torch.nn.functional.normalize(torch.randn(1, 384), dim=1)
 
     def denoise(x, sigma):
-        return model(x, sigma, game, history, mask, torch.full_like(sigma, HISTORY_SIGMA), prompt)
+        return model(x, sigma, game, history, mask, torch.full_like(sigma, HISTORY_SIGMA), torch.randn_like(history), prompt)
 
     a = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
     b = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
     assert a.shape == (1, 3, height, width) and torch.isfinite(a).all() and torch.equal(a, b)
     with pytest.raises(ValueError, match=f"multiples of {stride}, got {stride + 4}x{stride}"):
         model(torch.zeros(1, 3, stride + 4, stride), torch.ones(1), game[..., : stride + 4, :stride], history[..., : stride + 4, :stride],
-              mask[..., : stride + 4, :stride], torch.ones(1), prompt)
+              mask[..., : stride + 4, :stride], torch.ones(1), history[..., : stride + 4, :stride], prompt)
 
 
-def test_untrained_network_starts_as_the_skip_connection():
-    """The output layer starts at zero, so D(x) = c_skip * x: training starts from a sane point."""
+def test_untrained_network_starts_as_the_skip_connection_blended_with_valid_history():
+    """The output layer starts at zero, so D(x) = c_skip * x where there is no valid history
+    and the gate's initial share of the history where there is: training starts sane."""
     model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
     x, sigma = torch.randn(1, 3, 16, 16), torch.tensor([2.0])
-    out = model(x, sigma, torch.zeros(1, 6, 16, 16), torch.zeros(1, 3, 16, 16), torch.zeros(1, 1, 16, 16), torch.ones(1), torch.zeros(1, 384))
-    assert torch.allclose(out, precondition(sigma)[0] * x)
+    history = torch.rand(1, 3, 16, 16) * 2 - 1
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., :8] = 1
+    out = model(x, sigma, torch.zeros(1, 6, 16, 16), history, mask, torch.ones(1), torch.randn(1, 3, 16, 16), torch.zeros(1, 384))
+    skip = precondition(sigma)[0] * x
+    share = torch.sigmoid(torch.tensor(GATE_INIT))
+    assert torch.allclose(out[..., 8:], skip[..., 8:])
+    assert torch.allclose(out[..., :8], skip[..., :8] + share * (history[..., :8] - skip[..., :8]), atol=1e-6)
 
 
 def test_warp_and_mask_on_a_synthetic_shift_are_exact_on_valid_pixels():

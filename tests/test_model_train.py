@@ -82,3 +82,20 @@ def test_train_interrupted_and_resumed_matches_an_uninterrupted_run(tmp_path, pr
         assert torch.equal(x, y), name
     meta = json.loads((tmp_path / "resumed" / "latest" / "config.json").read_text())
     assert meta["step"] == 2 and meta["config"]["network"]["widths"] == [16, 32]
+
+
+def test_jittered_prompts_stay_unit_length_and_nearest_their_own_style(prompts):
+    """The embedding jitter spreads a style's six prompts into a region without moving it
+    onto another style: every jittered prompt stays closest to its own style's centroid."""
+    rng = np.random.default_rng(3)
+    tables = {name: np.stack([prompts[p] for p in s.train_prompts]) for name, s in STYLES.items()}
+    centroids = {name: t.mean(0) / np.linalg.norm(t.mean(0)) for name, t in tables.items()}
+    spread = []
+    for name, table in tables.items():
+        for _ in range(50):
+            v = T.jittered_prompt(table, rng, T.TrainConfig().prompt_jitter)
+            assert abs(np.linalg.norm(v) - 1) < 1e-5
+            scores = {other: float(c @ v) for other, c in centroids.items()}
+            assert max(scores, key=scores.get) == name
+            spread.append(float((table @ v).max()))
+    assert min(spread) < 0.8  # the jitter really leaves the six training points
