@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .diffusion import HISTORY_SIGMA, SIGMA_MAX, sample
+from .diffusion import HISTORY_SIGMA, SIGMA_MAX, START_NOISE, sample
 from .history import valid_history, warp, warp_error
 from .network import Denoiser, game_planes
 from .train import MODEL_TOLERANCE
 from .world.coherence import occlusion_valid
-from .world.sequence import SequenceSpec, render_sequence
+from .world.sequence import MIXED, SequenceSpec, render_sequence
 from .world.styles import STYLES
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
@@ -41,14 +41,14 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
-            steps: int = 1, history: bool = True, start_sigma: float | None = None) -> Iterator[RolloutFrame]:
+            steps: int = 1, history: bool = True, start_sigma: float | None = None, path: str = MIXED) -> Iterator[RolloutFrame]:
     """Stylize a held-out world sequence frame by frame, each frame's history being the
     model's own previous output warped by the engine motion (dropped on cuts)."""
     generator = torch.Generator().manual_seed(seed)
     prompt_t = torch.from_numpy(np.asarray(prompt, np.float32))[None]
     previous: torch.Tensor | None = None
     previous_depth: torch.Tensor | None = None
-    for frame in render_sequence(SequenceSpec(seed, frames, width, height, "mixed", (style,))):
+    for frame in render_sequence(SequenceSpec(seed, frames, width, height, path, (style,))):
         depth, motion = _tensor(frame.depth), _tensor(frame.motion)
         game = game_planes(_tensor(frame.color[..., :3]) / 255, depth, motion)
         if history and previous is not None and not frame.reset:
@@ -61,7 +61,8 @@ def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: 
         with torch.no_grad():
             start = start_sigma if (start_sigma is not None and mask.any()) else None
             out = sample(lambda x, s: model(x, s, game, hist, mask, hs, hist_noise, prompt_t), (1, 3, height, width), steps, generator,
-                         sigma_max=start or SIGMA_MAX, init=hist if start else None).clamp(-1, 1)
+                         sigma_max=start or SIGMA_MAX, init=hist if start else None,
+                         start_noise=1.0 if start else START_NOISE).clamp(-1, 1)
         previous, previous_depth = out, depth
         image = ((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
         yield RolloutFrame(image, frame.styles[style][..., :3], frame.color, frame.depth, frame.prev_depth, frame.motion, frame.reset)
@@ -90,11 +91,12 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
-                   steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None) -> dict:
+                   steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
+                   path: str = MIXED) -> dict:
     """The figures of one style over one rollout."""
     psnrs, ssims, ewarp, ewarp_gt = [], [], [], []
     prev: RolloutFrame | None = None
-    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma)):
+    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path)):
         psnrs.append(psnr(f.output, f.target))
         if i % 10 == 0:
             ssims.append(ssim(f.output, f.target))
@@ -115,8 +117,12 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
 
 
 def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
-             steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None) -> dict:
-    """Every requested style; prompts are each style's first training or held-out prompt."""
+             steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
+             path: str = MIXED) -> dict:
+    """Every requested style; prompts are each style's first training or held-out prompt.
+    `path` "mixed" (the default) covers every kind of camera movement, with a cut between
+    segments; a cut drops the history, so drift is measured on one uninterrupted path
+    (e.g. "orbit"), where the history chain is as long as the rollout."""
     from .text import PromptEncoder
 
     if seed < EVAL_WORLD_SEEDS_FROM:
@@ -125,9 +131,10 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     per_style = {}
     for name in styles:
         text = (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0]
-        figures = evaluate_style(model, name, encoder.encode(text), seed, frames, width, height, steps, history, progress, start_sigma)
+        figures = evaluate_style(model, name, encoder.encode(text), seed, frames, width, height, steps, history, progress,
+                                 start_sigma, path)
         per_style[name] = {"prompt": text, **figures}
     keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
     mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys}
-    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "steps": steps, "start_sigma": start_sigma,
+    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "steps": steps, "start_sigma": start_sigma,
             "prompts": prompts, "styles": per_style, "mean": mean}

@@ -49,8 +49,24 @@ def test_sampler_started_from_an_image_uses_it_and_still_lands_on_the_answer():
         first_inputs.append(x.clone())
         return target
 
-    out = sample(denoise, target.shape, 2, torch.Generator().manual_seed(0), sigma_max=1e-6, init=init)
+    out = sample(denoise, target.shape, 2, torch.Generator().manual_seed(0), sigma_max=1e-6, init=init, start_noise=1.0)
     assert torch.allclose(first_inputs[0], init, atol=1e-4) and torch.allclose(out, target)
+
+
+def test_sampler_starts_at_the_prior_mean_unless_asked_for_noise():
+    """The default start is deterministic (zeros at sigma_max): the same frame gives the same
+    output whatever the generator; start_noise=1 draws the usual N(0, sigma_max^2) start."""
+    starts = []
+
+    def denoise(x, sigma):
+        starts.append(x.clone())
+        return torch.zeros_like(x)
+
+    sample(denoise, (1, 3, 32, 32), 1, torch.Generator().manual_seed(0))
+    sample(denoise, (1, 3, 32, 32), 1, torch.Generator().manual_seed(1))
+    sample(denoise, (1, 3, 32, 32), 1, torch.Generator().manual_seed(0), start_noise=1.0)
+    assert torch.equal(starts[0], torch.zeros(1, 3, 32, 32)) and torch.equal(starts[0], starts[1])
+    assert float(starts[2].std()) == pytest.approx(SIGMA_MAX, rel=0.1)
 
 
 @pytest.mark.parametrize("steps", [1, 4])

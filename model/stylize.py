@@ -1,0 +1,171 @@
+"""The model as the daemon's stylizer stage: one game frame in, one stylized frame out.
+
+`ModelStylizer` fits the bridge's `Stylizer` interface by shape (name, stylize,
+set_prompt, set_params, reset_history) without importing the bridge. Per frame it does
+what `reverie.model.evaluate.rollout` does (the way the model was evaluated), in the
+same order of random draws:
+
+1. the engine buffers at the working size (`reverie.model.frames`), as network planes;
+2. the previous output warped to this frame by the engine motion, with its validity
+   mask (depth test); none after a reset, a size change or at the start;
+3. the history noise, then the sampler's start noise, from one seeded generator;
+4. the prompt embedding of this frame (a `PromptBlend` moving to the newest prompt);
+5. `steps` sampler steps through the backend; the result is clamped to [-1, 1], kept as
+   the next frame's history, blended with the game's color by `strength` and written at
+   the game's size.
+
+Settings:
+- `steps` (1..8): sampler steps per frame.
+- `strength` (0..1): how much of the stylized image is shown; the rest is the game's own
+  color (a display blend: the history always holds the full model output, so strength
+  never feeds back into the model).
+- `seed`: seeds the noise generator. The generator restarts from the seed whenever the
+  seed changes and on every history reset, so a given seed, prompt and sequence of
+  frames since a reset always gives the same output.
+
+Static skip: when a frame is exactly the last processed one (all motion zero, the same
+color and depth bytes), no reset, the same prompt embedding and the same settings, the
+last output is written again without a model call (StreamDiffusion's similarity filter,
+made exact with the engine's own buffers). `counters["skipped"]` counts them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .backends import DEFAULT_WEIGHTS, Backend, load_backend, weights_stride
+from .diffusion import HISTORY_SIGMA, MAX_STEPS, sample
+from .frames import game_to_model, model_to_game, working_size
+from .history import valid_history, warp
+from .network import game_planes
+from .text import PromptBlend
+from .train import MODEL_TOLERANCE
+
+DEFAULT_PROMPT = "oil painting"  # what is shown before the first prompt arrives (or for an empty one)
+DEFAULT_WORK_HEIGHT = 256
+SKIP_PROBE_ROWS = 8  # the skip check compares every 8th row first: a changed frame exits early
+
+
+class ModelStylizer:
+    """The denoiser behind one of the inference backends, as a stylizer stage."""
+
+    def __init__(self, backend: str | Backend = "onnxruntime", device: str = "cpu", weights: Path | str = DEFAULT_WEIGHTS,
+                 work_height: int = DEFAULT_WORK_HEIGHT, prompt: str = DEFAULT_PROMPT, *, cache: Path | None = None,
+                 encoder: Callable[[str], np.ndarray] | None = None, stride: int | None = None, trt_profile: str | None = None,
+                 threads: int | None = None):
+        if isinstance(backend, str):
+            if trt_profile is None:  # TensorRT: from square down to a quarter of the width up to 21:9
+                h = work_height
+                trt_profile = f"{h // 32 * 16}x{h // 2}:{h}x{h}:{(h * 7 // 3) // 16 * 16}x{h}"
+            backend = load_backend(backend, device, Path(weights), cache=cache, threads=threads, trt_profile=trt_profile)
+            stride = stride or weights_stride(Path(weights))
+        if encoder is None:
+            from .text import PromptEncoder
+
+            encoder = PromptEncoder().encode
+        self.backend = backend
+        self.name = f"model/{backend.name}/{backend.device}"
+        self.stride = stride or 16  # a hand-made backend without a stride: the shipped network's
+        if work_height < self.stride:
+            raise ValueError(f"work_height must be at least {self.stride}, got {work_height}")
+        self.work_height = work_height
+        self._encode = encoder
+        self._blend = PromptBlend(self._embedding(prompt))
+        self.steps, self.strength, self.seed = 1, 1.0, 0
+        self._generator = torch.Generator().manual_seed(self.seed)
+        self.counters = {"frames": 0, "model_calls": 0, "skipped": 0, "history_resets": 0}
+        self._previous: torch.Tensor | None = None  # last output (1, 3, h, w) in [-1, 1]: the history
+        self._previous_depth: torch.Tensor | None = None
+        self._work: tuple[int, int] | None = None
+        self._last: dict[str, Any] | None = None  # what the static skip compares with
+
+    # ------------------------------------------------------------ control (between frames)
+    def _embedding(self, text: str) -> np.ndarray:
+        return np.asarray(self._encode(text.strip() or DEFAULT_PROMPT), np.float32)
+
+    def set_prompt(self, text: str, transition_frames: int) -> None:
+        """Blend to `text` over `transition_frames` frames: the embedding moves linearly (and
+        re-normalized) and is exactly the new prompt's from the transition_frames-th frame on."""
+        if transition_frames < 0:
+            raise ValueError(f"transition_frames must be >= 0, got {transition_frames}")
+        self._blend.set(self._embedding(text), transition_frames)
+
+    def set_params(self, steps: int | None, strength: float | None, seed: int | None) -> None:
+        if steps is not None and not 1 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps must be 1..{MAX_STEPS}, got {steps}")
+        if strength is not None and not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be 0..1, got {strength}")
+        if steps is not None and steps != self.steps:
+            self.steps, self._last = int(steps), None
+        if strength is not None and strength != self.strength:
+            self.strength, self._last = float(strength), None
+        if seed is not None and seed != self.seed:
+            self.seed, self._last = int(seed), None
+            self._generator.manual_seed(self.seed)
+
+    def reset_history(self) -> None:
+        """Forget the previous frames: the next output depends on its own frame only."""
+        self._previous = self._previous_depth = None
+        self._last = None
+        self._generator.manual_seed(self.seed)
+        self.counters["history_resets"] += 1
+
+    # ------------------------------------------------------------ the frame
+    def stylize(self, frame: Any, out: np.ndarray) -> None:
+        """Stylize `frame` (a bridge Frame: color, depth, motion, reset) into `out` (H, W, 4)."""
+        self.counters["frames"] += 1
+        if self._is_static_repeat(frame):
+            np.copyto(out, self._last["output"])
+            self.counters["skipped"] += 1
+            return
+        game_h, game_w = frame.depth.shape
+        work = working_size(game_w, game_h, self.work_height, self.stride)
+        if frame.reset or work != self._work:
+            self.reset_history()
+            self._work = work
+        color01, depth, motion = game_to_model(frame.color, frame.depth, frame.motion, work)
+        game = game_planes(color01, depth, motion)
+        shape = (1, 3, work[1], work[0])
+        if self._previous is not None:
+            history = warp(self._previous, motion)
+            mask = valid_history(self._previous_depth, motion, depth, MODEL_TOLERANCE)
+        else:
+            history, mask = torch.zeros(shape), torch.zeros(1, 1, work[1], work[0])
+        history_noise = torch.randn(shape, generator=self._generator)
+        embedding = self._blend.advance()
+        inputs = {"game": game, "history": history, "mask": mask, "history_sigma": torch.full((1,), HISTORY_SIGMA),
+                  "history_noise": history_noise, "prompt": torch.tensor(embedding)[None]}
+        result = sample(lambda x, sigma: self.backend.denoise({"x": x, "sigma": sigma, **inputs}), shape, self.steps,
+                        self._generator).clamp(-1, 1)
+        self.counters["model_calls"] += self.steps
+        self._previous, self._previous_depth = result, depth
+        model_to_game(result, out, self.strength, frame.color)
+        self._remember(frame, out, embedding)
+
+    # ------------------------------------------------------------ the static skip
+    def _remember(self, frame: Any, out: np.ndarray, embedding: np.ndarray) -> None:
+        """Keep copies of what the next frame's skip check compares with."""
+        last = self._last
+        if last is None or last["color"].shape != frame.color.shape:
+            last = self._last = {"color": np.empty_like(frame.color), "depth": np.empty_like(frame.depth), "output": np.empty_like(out)}
+        np.copyto(last["color"], frame.color)
+        np.copyto(last["depth"], frame.depth)
+        np.copyto(last["output"], out)
+        last["embedding"] = embedding
+
+    def _is_static_repeat(self, frame: Any) -> bool:
+        """Exactly the last processed frame, with the camera still and nothing else changed."""
+        last = self._last
+        if last is None or frame.reset or last["color"].shape != frame.color.shape:
+            return False
+        if not np.array_equal(self._blend.current(), last["embedding"]):
+            return False  # a prompt transition is under way
+        step = SKIP_PROBE_ROWS
+        motion, color, depth = frame.motion, frame.color, frame.depth
+        if motion[::step].any() or not np.array_equal(color[::step], last["color"][::step]):
+            return False
+        return not motion.any() and np.array_equal(color, last["color"]) and np.array_equal(depth, last["depth"])
