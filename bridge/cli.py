@@ -26,7 +26,13 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     serve.add_argument("--events", help="event endpoint (PUB)")
     serve.add_argument("--frames", help="frame-notice endpoint (ROUTER); always local")
     serve.add_argument("--curve-keys", type=Path, help="folder from `reverie keys`; required for non-local binds")
-    serve.add_argument("--stylizer", default="identity", help="identity, module:Class or file.py:Class")
+    serve.add_argument("--stylizer", default="model", help="model (the denoiser, default), identity, module:Class or file.py:Class")
+    model = serve.add_argument_group("the model stylizer (--stylizer model)")
+    model.add_argument("--backend", choices=("onnxruntime", "torch", "tensorrt"), help="inference backend (default onnxruntime)")
+    model.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default cpu)")
+    model.add_argument("--weights", type=Path, help="folder with model.safetensors and config.json (default: the shipped weights)")
+    model.add_argument("--work-height", type=int, help="the model's working height in pixels (default 256; width follows the game's aspect)")
+    model.add_argument("--trt-profile", metavar="MIN:OPT:MAX", help="TensorRT frame sizes, each WxH of the working size (default around --work-height)")
     serve.add_argument("--presets", type=Path, help="TOML file of [preset.NAME] tables, added to the built-in ones")
     serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(func=cmd_serve)
@@ -84,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         presets.update(load_presets_file(args.presets))
     config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, presets=presets)
     try:
-        daemon = Daemon(load_stylizer(args.stylizer), config)
+        daemon = Daemon(load_stylizer(args.stylizer, **_model_options(args)), config)
     except (OSError, RuntimeError, ValueError, TypeError, ImportError, AttributeError, zmq.ZMQError) as exc:
         print(f"reverie serve: {exc}", file=sys.stderr)
         return 2
@@ -95,6 +101,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  control {eps.control}\n  events  {eps.events}\n  frames  {eps.frames}", flush=True)
     daemon.run()
     return 0
+
+
+MODEL_OPTIONS = {"backend": "backend", "device": "device", "weights": "weights", "work_height": "work_height", "trt_profile": "trt_profile"}
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The model stylizer's keyword arguments from the command line (only those given)."""
+    given = {key: getattr(args, attr) for attr, key in MODEL_OPTIONS.items() if getattr(args, attr) is not None}
+    if given and args.stylizer != "model":
+        raise SystemExit(f"reverie serve: --{'/--'.join(k.replace('_', '-') for k in given)} apply to --stylizer model only")
+    return given
 
 
 def _control_client(args: argparse.Namespace):
@@ -135,6 +152,9 @@ def format_status(status: dict[str, Any]) -> str:
         f"prompt  {settings['prompt']!r}  steps {settings['steps']}  strength {settings['strength']}  seed {settings['seed']}",
         f"stats   {format_stats(stats)}",
     ]
+    counters = status.get("stylizer_counters")
+    if counters:
+        lines.append("model   " + "  ".join(f"{k.replace('_', ' ')} {v}" for k, v in counters.items()))
     return "\n".join(lines)
 
 

@@ -546,6 +546,7 @@ class Daemon:
             "version": [P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR],
             "uptime_s": time.monotonic() - self.started,
             "stylizer": self.stylizer.name,
+            "stylizer_counters": dict(getattr(self.stylizer, "counters", None) or {}),
             "events": self.config.endpoints.events,
             "session": game,
             "settings": asdict(self.settings),

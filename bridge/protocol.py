@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1  # 1.1: status.stylizer_counters
 
 MAGIC = 0x42525652  # b"RVRB" read as a little-endian u32
 PAGE = 4096

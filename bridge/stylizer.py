@@ -1,9 +1,11 @@
 """The daemon's processing stage as an interface: a frame in, a stylized frame out.
 
 The daemon owns transport, timing and validation; a `Stylizer` only turns one validated
-`Frame` into pixels. The model package provides the real one; tests and `reverie bench
-bridge` use small deterministic ones. Calls come from one thread (the daemon's frame
-loop), never concurrently.
+`Frame` into pixels. The model package provides the real one (`model`, loaded by name so
+the bridge never imports the model); tests and `reverie bench bridge` use small
+deterministic ones. Calls come from one thread (the daemon's frame loop), never
+concurrently. A stylizer may also carry `counters`, a dict of ints that only its own
+calls change; `status` reports it (read from the I/O thread, so ints only).
 """
 
 from __future__ import annotations
@@ -85,16 +87,23 @@ class IdentityStylizer:
 
 
 BUILTIN_STYLIZERS = {"identity": IdentityStylizer}
+# The model's stylizer, named by a string: the bridge never imports the model itself.
+MODEL_STYLIZER = "reverie.model.stylize:ModelStylizer"
+NAMED_STYLIZERS = {"model": MODEL_STYLIZER}
 
 
-def load_stylizer(spec: str) -> Stylizer:
-    """Build a stylizer from a name in BUILTIN_STYLIZERS, `package.module:Class`, or
-    `path/to/file.py:Class` (a class or zero-argument factory)."""
+def load_stylizer(spec: str, **options: object) -> Stylizer:
+    """Build a stylizer from a name in BUILTIN_STYLIZERS or NAMED_STYLIZERS,
+    `package.module:Class`, or `path/to/file.py:Class` (a class or factory, called with
+    `options` as keyword arguments)."""
     if spec in BUILTIN_STYLIZERS:
+        if options:
+            raise ValueError(f"stylizer {spec!r} takes no options (got {', '.join(sorted(options))})")
         return BUILTIN_STYLIZERS[spec]()
+    spec = NAMED_STYLIZERS.get(spec, spec)
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
-        raise ValueError(f"stylizer {spec!r}: expected one of {sorted(BUILTIN_STYLIZERS)} or 'module:Class'")
+        raise ValueError(f"stylizer {spec!r}: expected one of {sorted({**BUILTIN_STYLIZERS, **NAMED_STYLIZERS})} or 'module:Class'")
     if target.endswith(".py"):
         path = Path(target)
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -104,7 +113,7 @@ def load_stylizer(spec: str) -> Stylizer:
         module_spec.loader.exec_module(module)
     else:
         module = importlib.import_module(target)
-    stylizer = getattr(module, attr)()
+    stylizer = getattr(module, attr)(**options)
     if not isinstance(stylizer, Stylizer):
         raise TypeError(f"stylizer {spec!r} does not implement the Stylizer interface")
     return stylizer

@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .backends import DEFAULT_WEIGHTS, Backend, load_backend, weights_stride
+from .backends import DEFAULT_WEIGHTS, Backend, load_backend, torch_threads, weights_stride
 from .diffusion import HISTORY_SIGMA, MAX_STEPS, sample
 from .frames import game_to_model, model_to_game, working_size
 from .history import valid_history, warp
@@ -47,6 +47,7 @@ from .train import MODEL_TOLERANCE
 
 DEFAULT_PROMPT = "oil painting"  # what is shown before the first prompt arrives (or for an empty one)
 DEFAULT_WORK_HEIGHT = 256
+PREPROCESS_THREADS = 1  # see backends.torch_threads
 SKIP_PROBE_ROWS = 8  # the skip check compares every 8th row first: a changed frame exits early
 
 
@@ -117,6 +118,10 @@ class ModelStylizer:
     # ------------------------------------------------------------ the frame
     def stylize(self, frame: Any, out: np.ndarray) -> None:
         """Stylize `frame` (a bridge Frame: color, depth, motion, reset) into `out` (H, W, 4)."""
+        with torch_threads(PREPROCESS_THREADS):  # the backend picks its own for the forward pass
+            self._stylize(frame, out)
+
+    def _stylize(self, frame: Any, out: np.ndarray) -> None:
         self.counters["frames"] += 1
         if self._is_static_repeat(frame):
             np.copyto(out, self._last["output"])

@@ -17,20 +17,12 @@ import numpy as np
 import torch
 
 from ..export import INPUTS, OUTPUT
-from . import BackendError, check_inputs
+from . import BackendError, available_cores, check_inputs
 
 # Idle worker threads spinning for more work burn the cores the game and the daemon's
 # own pre- and post-processing need; measured faster end to end with spinning off on a
 # 2-core machine (docs/benchmarks.md, "Model").
 ALLOW_SPINNING = os.environ.get("REVERIE_ORT_SPINNING", "0")
-
-
-def available_cores() -> int:
-    """The cores this process may run on (respects taskset and container limits)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class OnnxRuntimeBackend:

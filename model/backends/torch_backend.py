@@ -14,7 +14,7 @@ import torch
 
 from ..export import INPUTS
 from ..network import Denoiser
-from . import check_device, check_inputs
+from . import available_cores, check_device, check_inputs, torch_threads
 
 MAX_GRAPHS = 4  # captured shapes kept (a game that keeps resizing must not grow memory)
 WARMUP_RUNS = 3  # eager runs on a side stream before capture (cuDNN picks its kernels)
@@ -45,9 +45,10 @@ class _Graph:
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, model: Denoiser, device: str = "cpu", cuda_graphs: bool = True):
+    def __init__(self, model: Denoiser, device: str = "cpu", cuda_graphs: bool = True, threads: int | None = None):
         check_device(device)
         self.device = device
+        self.threads = threads or available_cores()  # CPU threads for the forward pass
         self.model = model.to(device).eval()
         self.cuda_graphs = cuda_graphs and device == "cuda"
         self._graphs: OrderedDict[tuple, _Graph] = OrderedDict()
@@ -64,6 +65,6 @@ class TorchBackend:
             self._graphs.move_to_end(key)
             out = graph.run(inputs)
         else:
-            with torch.no_grad():
+            with torch.no_grad(), torch_threads(self.threads):
                 out = self.model(*(inputs[n].to(self.device, torch.float32) for n in INPUTS))
         return out.to(inputs["x"].device)
