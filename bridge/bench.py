@@ -1,4 +1,6 @@
-"""`reverie bench bridge`: the transport's cost against the memcpy floor, in one run.
+"""`reverie bench bridge`: the transport's cost against the memcpy floor, in one run;
+`reverie bench model`: the product's latency, game submit to stylized output, with the
+model in the daemon.
 
 A real daemon runs in a child process with the identity stylizer; this process plays the
 game: submit color + depth + motion, wait for the output, copy it out. Between frames it
@@ -14,7 +16,7 @@ import os
 import platform
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -110,3 +112,115 @@ def run_bridge_bench(args: argparse.Namespace) -> int:
         print(f"  memcpy floor {result['memcpy_floor_ms']:.3f} ms  overhead ratio {result['overhead_ratio']:.2f}")
     print(json.dumps(result))
     return 0 if result["mismatched_frames"] == 0 and result["failed"] == 0 else 1
+
+
+# ---------------------------------------------------------------- reverie bench model
+MODEL_BENCH_BYTES = 256 << 20  # distinct frames held in memory; the sequence loops (with a cut) beyond
+
+
+def _world_frames(width: int, height: int, count: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]:
+    """A walking camera through the synthetic world: real engine buffers, every frame moves
+    (so the static skip never answers for the model)."""
+    from reverie.model.world.sequence import SequenceSpec, render_sequence  # the bench's game, loaded lazily
+
+    per_frame = width * height * (4 + 4 + 8)
+    count = max(8, min(count, MODEL_BENCH_BYTES // per_frame))
+    return [(f.color, f.depth, f.motion, f.reset) for f in render_sequence(SequenceSpec(1, count, width, height, "walk"))]
+
+
+def bench_model(width: int, height: int, steps: list[int], backends: list[str], device: str, frames: int, warmup: int = 10,
+                weights: str | None = None, work_height: int | None = None, rounds: int = 4,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Lockstep frames (submit, wait for the output) through real daemons running the model,
+    one daemon per backend, all configurations interleaved in `rounds` chunks so that they
+    share the machine's state. Latency is the game's view: submit to output available."""
+    world = _world_frames(width, height, warmup + frames)
+    configs = [(b, k) for k in steps for b in backends]
+    latencies: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    daemons: dict[str, LocalDaemon] = {}
+    clients: dict[str, Client] = {}
+    out = np.empty((height, width, 4), np.uint8)
+    total, done, position = len(configs) * (warmup + frames), 0, {c: 0 for c in configs}
+    try:
+        for backend in backends:
+            extra = ["--backend", backend, "--device", device]
+            extra += ["--weights", weights] if weights else []
+            extra += ["--work-height", str(work_height)] if work_height else []
+            daemons[backend] = LocalDaemon(stylizer="model", extra=extra).start(timeout_s=120.0)
+            clients[backend] = Client(daemons[backend].endpoints.control, name="bench-model", timeout_s=30.0)
+        chunk = -(-(warmup + frames) // rounds)
+        for _ in range(rounds):
+            for backend, k in configs:
+                game = clients[backend]
+                game.set_params(steps=k)
+                for _ in range(min(chunk, warmup + frames - position[(backend, k)])):
+                    i = position[(backend, k)]
+                    color, depth, motion, reset = world[i % len(world)]
+                    t0 = time.perf_counter()
+                    frame_id = game.submit(color, depth, motion, reset=reset or i % len(world) == 0)
+                    game.wait_output(frame_id, timeout_s=30.0, out=out)
+                    elapsed = time.perf_counter() - t0
+                    if i >= warmup:
+                        latencies[(backend, k)].append(elapsed * 1e3)
+                    position[(backend, k)] += 1
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+        status = {b: c.status() for b, c in clients.items()}
+    finally:
+        for client in clients.values():
+            client.close()
+        for daemon in daemons.values():
+            daemon.stop()
+    runs = []
+    for backend, k in configs:
+        ms = np.array(latencies[(backend, k)])
+        runs.append({"backend": backend, "steps": k, "p50_ms": round(float(np.percentile(ms, 50)), 3),
+                     "p95_ms": round(float(np.percentile(ms, 95)), 3), "fps": round(1000.0 / float(ms.mean()), 2)})
+    first = runs[0]
+    result: dict[str, Any] = {
+        "size": f"{width}x{height}", "steps": first["steps"], "backend": first["backend"], "device": device, "frames": frames,
+        "p50_ms": first["p50_ms"], "p95_ms": first["p95_ms"], "fps": first["fps"],
+        "stylizer": status[first["backend"]]["stylizer"],
+        "skipped": sum(int(s["stylizer_counters"].get("skipped", 0)) for s in status.values()),
+        "dropped": sum(int(s["stats"]["dropped"]) for s in status.values()),
+        "failed": sum(int(s["stats"]["failed"]) for s in status.values()),
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+    }
+    if len(runs) > 1:
+        result["runs"] = runs
+        if "onnxruntime" in backends and "torch" in backends:
+            by = {(r["backend"], r["steps"]): r["p50_ms"] for r in runs}
+            result["torch_over_onnxruntime_p50"] = {str(k): round(by[("torch", k)] / by[("onnxruntime", k)], 3) for k in steps}
+    return result
+
+
+def _int_list(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--{name} must be integers separated by commas, got {text!r}") from None
+    return values
+
+
+def run_model_bench(args: argparse.Namespace) -> int:
+    from reverie.cli_args import print_progress
+
+    width, height = parse_size(args.size)
+    steps = _int_list(args.steps, "steps")
+    if not all(1 <= k <= 8 for k in steps):
+        raise SystemExit(f"--steps must each be 1..8, got {args.steps!r}")
+    backends = [b.strip() for b in args.backend.split(",")]
+    for backend in backends:
+        if backend not in ("onnxruntime", "torch", "tensorrt"):
+            raise SystemExit(f"--backend must be onnxruntime, torch or tensorrt (comma-separated), got {backend!r}")
+    if args.frames < 1:
+        raise SystemExit("--frames must be at least 1")
+    result = bench_model(width, height, steps, backends, args.device, args.frames, args.warmup, args.weights, args.work_height,
+                         progress=None if args.json else print_progress)
+    if not args.json:
+        for run in result.get("runs", [result]):
+            print(f"{run['backend']:<12} {run['steps']} step(s) at {result['size']}: p50 {run['p50_ms']:.1f} ms  "
+                  f"p95 {run['p95_ms']:.1f} ms  {run['fps']:.1f} fps")
+    print(json.dumps(result))
+    return 0 if result["failed"] == 0 else 1

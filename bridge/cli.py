@@ -63,6 +63,18 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     bench.add_argument("--warmup", type=int, default=20)
     bench.set_defaults(func=cmd_bench_bridge)
 
+    model = benches.add_parser("model", help="game submit to stylized output, through the daemon with the model")
+    model.add_argument("--json", action="store_true", help="print only the JSON summary line")
+    model.add_argument("--size", default="256x256", help="the game's frame size, WxH")
+    model.add_argument("--steps", default="1", help="sampler steps; several (1,2,4) are measured interleaved")
+    model.add_argument("--backend", default="onnxruntime", help="onnxruntime, torch or tensorrt; several (onnxruntime,torch) interleaved")
+    model.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    model.add_argument("--frames", type=int, default=200, help="measured frames per configuration")
+    model.add_argument("--warmup", type=int, default=10)
+    model.add_argument("--weights", help="weights folder (default: the shipped weights)")
+    model.add_argument("--work-height", type=int, help="the model's working height (default 256)")
+    model.set_defaults(func=cmd_bench_model)
+
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control", help="the daemon's control endpoint (default: $REVERIE_CONTROL or the local socket)")
@@ -186,3 +198,9 @@ def cmd_bench_bridge(args: argparse.Namespace) -> int:
     from .bench import run_bridge_bench
 
     return run_bridge_bench(args)
+
+
+def cmd_bench_model(args: argparse.Namespace) -> int:
+    from .bench import run_model_bench
+
+    return run_model_bench(args)

@@ -76,6 +76,7 @@ class ModelStylizer:
         self.work_height = work_height
         self._encode = encoder
         self._blend = PromptBlend(self._embedding(prompt))
+        self._blend_left = 0
         self.steps, self.strength, self.seed = 1, 1.0, 0
         self._generator = torch.Generator().manual_seed(self.seed)
         self.counters = {"frames": 0, "model_calls": 0, "skipped": 0, "history_resets": 0}
@@ -94,6 +95,7 @@ class ModelStylizer:
         if transition_frames < 0:
             raise ValueError(f"transition_frames must be >= 0, got {transition_frames}")
         self._blend.set(self._embedding(text), transition_frames)
+        self._blend_left = transition_frames  # frames until the blend sits on the new prompt
 
     def set_params(self, steps: int | None, strength: float | None, seed: int | None) -> None:
         if steps is not None and not 1 <= steps <= MAX_STEPS:
@@ -142,6 +144,7 @@ class ModelStylizer:
             history, mask = torch.zeros(shape), torch.zeros(1, 1, work[1], work[0])
         history_noise = torch.randn(shape, generator=self._generator)
         embedding = self._blend.advance()
+        self._blend_left = max(0, self._blend_left - 1)
         inputs = {"game": game, "history": history, "mask": mask, "history_sigma": torch.full((1,), HISTORY_SIGMA),
                   "history_noise": history_noise, "prompt": torch.tensor(embedding)[None]}
         result = sample(lambda x, sigma: self.backend.denoise({"x": x, "sigma": sigma, **inputs}), shape, self.steps,
@@ -167,8 +170,8 @@ class ModelStylizer:
         last = self._last
         if last is None or frame.reset or last["color"].shape != frame.color.shape:
             return False
-        if not np.array_equal(self._blend.current(), last["embedding"]):
-            return False  # a prompt transition is under way
+        if self._blend_left > 0 or not np.array_equal(self._blend.current(), last["embedding"]):
+            return False  # a prompt transition is under way (its first frame repeats the old embedding)
         step = SKIP_PROBE_ROWS
         motion, color, depth = frame.motion, frame.color, frame.depth
         if motion[::step].any() or not np.array_equal(color[::step], last["color"][::step]):

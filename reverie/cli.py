@@ -19,11 +19,27 @@ def build_parser() -> argparse.ArgumentParser:
     bridge_cli.register(commands, benches)
     world_cli.register(commands, benches)
     model_cli.register(commands, benches)
+    demo = commands.add_parser("demo", add_help=False, help="stream the synthetic world through the daemon with the model; "
+                               "writes demo.mp4 and demo.png (see `reverie demo --help`)")
+    demo.add_argument("args", nargs=argparse.REMAINDER)
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the demo only when it runs: nothing imports `reverie.demos`."""
+    from reverie.demos.demo import main as demo_main
+
+    return demo_main(args.args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "demo":  # the demo parses its own options
+        args.args = unknown + args.args
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

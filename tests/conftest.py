@@ -53,3 +53,12 @@ def random_frame(rng: np.random.Generator, width: int, height: int, motion_dtype
 @pytest.fixture
 def rng():
     return np.random.default_rng(int(os.environ.get("REVERIE_TEST_SEED", "1234")))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_model_cache(tmp_path_factory):
+    """Exported ONNX files go to a temporary cache (shared by the session and the daemons it
+    starts), never to the user's ~/.cache."""
+    if "REVERIE_CACHE" not in os.environ:
+        os.environ["REVERIE_CACHE"] = str(tmp_path_factory.mktemp("reverie-cache"))
+    yield

@@ -121,7 +121,11 @@ def load_backend(name: str, device: str = "cpu", weights: Path = DEFAULT_WEIGHTS
     weights = Path(weights)
     if not (weights / "model.safetensors").is_file() or not (weights / "config.json").is_file():
         raise BackendError(f"{weights} holds no weights (model.safetensors and config.json)")
-    model, _ = load_model(weights)
+    try:
+        model, _ = load_model(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:  # weights of another architecture, a broken config
+        detail = str(exc).strip().splitlines()
+        raise BackendError(f"the weights in {weights} do not load into this version's network: {' '.join(detail[:3])}") from exc
     if name == "torch":
         from .torch_backend import TorchBackend
 
