@@ -4,9 +4,12 @@ figures live in docs/benchmarks.md)."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
+
+from model_fixtures import SHIPPED, save_tiny_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,13 +29,42 @@ def test_bench_bridge_prints_json_summary_last():
     assert abs(result["overhead_ratio"] / (result["p50_ms"] / result["memcpy_floor_ms"]) - 1) < 0.01  # figures are rounded
 
 
-def test_bridge_demo_streams_and_writes_contact_sheet(tmp_path):
-    out = tmp_path / "demo.png"
+def test_bench_model_measures_backends_and_steps_interleaved(tmp_path):
+    weights = save_tiny_weights(tmp_path / "w")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "demos" / "bridge_demo.py"), "--frames", "60", "--size", "160x96", "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "reverie", "bench", "model", "--json", "--size", "64x48", "--frames", "6", "--warmup", "2",
+         "--steps", "1,2", "--backend", "onnxruntime,torch", "--weights", str(weights)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("size", "steps", "backend", "device", "frames", "p50_ms", "p95_ms", "fps"):
+        assert key in result
+    assert (result["size"], result["steps"], result["backend"], result["device"], result["frames"]) == ("64x48", 1, "onnxruntime", "cpu", 6)
+    assert [(r["backend"], r["steps"]) for r in result["runs"]] == [("onnxruntime", 1), ("torch", 1), ("onnxruntime", 2), ("torch", 2)]
+    assert 0 < result["p50_ms"] <= result["p95_ms"] and result["fps"] > 0
+    assert result["failed"] == 0 and result["skipped"] == 0, "a moving camera is always stylized"
+    ratio = result["torch_over_onnxruntime_p50"]["2"]
+    runs = {(r["backend"], r["steps"]): r["p50_ms"] for r in result["runs"]}
+    assert abs(ratio - runs[("torch", 2)] / runs[("onnxruntime", 2)]) < 0.01
+
+
+def test_reverie_demo_writes_video_and_contact_sheet_with_the_shipped_model(tmp_path):
+    import imageio_ffmpeg
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "reverie", "demo", "--frames", "30", "--size", "64x64", "--fps", "30", "--out", str(tmp_path),
+         "--weights", str(SHIPPED)],
+        capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "prompt -> 'winter night'" in proc.stdout and "0 failed" in proc.stdout
-    data = out.read_bytes()
-    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    assert "30 frames at 64x64" in proc.stdout and "latency" in proc.stdout and "dropped" in proc.stdout
+    assert "oil painting -> winter night" in proc.stdout
+    assert "30/30 frames" in proc.stderr, "a progress bar"
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "demo.mp4"))
+    assert frames == 30
+    data = (tmp_path / "demo.png").read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", data[16:24])
+    # 5 prompts, 2 moments each, 2 per row: game | stylized pairs of 128x96 with 4-pixel gaps
+    assert (width, height) == (2 * 128 + 4, 5 * 96 + 4 * 4)
