@@ -7,11 +7,9 @@ import json
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 from model_fixtures import SHIPPED, save_tiny_weights
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_bridge_prints_json_summary_last():
