@@ -45,7 +45,7 @@ def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: 
     """Stylize a held-out world sequence frame by frame, each frame's history being the
     model's own previous output warped by the engine motion (dropped on cuts)."""
     generator = torch.Generator().manual_seed(seed)
-    prompt_t = torch.from_numpy(np.asarray(prompt, np.float32))[None]
+    prompt_t = torch.from_numpy(np.array(prompt, np.float32))[None]
     previous: torch.Tensor | None = None
     previous_depth: torch.Tensor | None = None
     for frame in render_sequence(SequenceSpec(seed, frames, width, height, path, (style,))):
