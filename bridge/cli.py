@@ -94,16 +94,23 @@ def _endpoints(args: argparse.Namespace) -> C.Endpoints:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .daemon import Daemon, DaemonConfig
     from .presets import builtin_presets, load_presets_file
-    from .stylizer import load_stylizer
+    from .stylizer import IdentityStylizer, load_stylizer
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     presets = builtin_presets()
     if args.presets:
         presets.update(load_presets_file(args.presets))
     config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, presets=presets)
-    try:
-        daemon = Daemon(load_stylizer(args.stylizer, **_model_options(args)), config)
-    except (OSError, RuntimeError, ValueError, TypeError, ImportError, AttributeError, zmq.ZMQError) as exc:
+    options = _model_options(args)
+    try:  # bind first: an endpoint mistake fails at once, not after a model has loaded
+        daemon = Daemon(IdentityStylizer(), config)
+    except (OSError, RuntimeError, ValueError, TypeError, zmq.ZMQError) as exc:
+        print(f"reverie serve: {exc}", file=sys.stderr)
+        return 2
+    try:  # nothing is served until run(): the stylizer can still be swapped in
+        daemon.stylizer = load_stylizer(args.stylizer, **options)
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError, ImportError, AttributeError) as exc:
+        daemon.close()
         print(f"reverie serve: {exc}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
