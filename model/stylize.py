@@ -51,6 +51,14 @@ PREPROCESS_THREADS = 1  # see backends.torch_threads
 SKIP_PROBE_ROWS = 8  # the skip check compares every 8th row first: a changed frame exits early
 
 
+def default_trt_profile(work_height: int) -> str:
+    """TensorRT's sizes when none are given: square at half the working height (small games)
+    up to 21:9 at the working height, tuned for a square frame; "128x128:256x256:592x256"
+    for 256."""
+    h = work_height
+    return f"{h // 32 * 16}x{h // 32 * 16}:{h}x{h}:{h * 7 // 3 // 16 * 16}x{h}"
+
+
 class ModelStylizer:
     """The denoiser behind one of the inference backends, as a stylizer stage."""
 
@@ -59,10 +67,8 @@ class ModelStylizer:
                  encoder: Callable[[str], np.ndarray] | None = None, stride: int | None = None, trt_profile: str | None = None,
                  threads: int | None = None):
         if isinstance(backend, str):
-            if trt_profile is None:  # TensorRT: from square down to a quarter of the width up to 21:9
-                h = work_height
-                trt_profile = f"{h // 32 * 16}x{h // 2}:{h}x{h}:{(h * 7 // 3) // 16 * 16}x{h}"
-            backend = load_backend(backend, device, Path(weights), cache=cache, threads=threads, trt_profile=trt_profile)
+            backend = load_backend(backend, device, Path(weights), cache=cache, threads=threads,
+                                   trt_profile=trt_profile or default_trt_profile(work_height))
             stride = stride or weights_stride(Path(weights))
         if encoder is None:
             from .text import PromptEncoder
