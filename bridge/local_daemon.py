@@ -37,6 +37,7 @@ class LocalDaemon:
         *,
         curve_keys: Path | None = None,
         connect: str | None = None,
+        ready_timeout_s: float = 20.0,
     ):
         self._own_endpoints = endpoints is None
         self.endpoints = endpoints or private_endpoints()
@@ -46,6 +47,7 @@ class LocalDaemon:
         self.connect = connect or self.endpoints.control  # where clients reach control
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
+        self.ready_timeout_s = ready_timeout_s  # for `with`: a model daemon loads (and may export) its network first
 
     def command(self) -> list[str]:
         eps = self.endpoints
@@ -112,7 +114,7 @@ class LocalDaemon:
                 discard_endpoints(self.endpoints)
 
     def __enter__(self) -> "LocalDaemon":
-        return self.start()
+        return self.start(self.ready_timeout_s)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

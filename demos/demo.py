@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = ["--backend", args.backend, "--device", args.device] + (["--weights", args.weights] if args.weights else [])
     print(f"starting the daemon ({args.backend} on {args.device}) and the demo game ({args.size}, {args.frames} frames at {args.fps:g} fps)")
     summary = None
-    with LocalDaemon(stylizer="model", extra=extra) as daemon:
+    with LocalDaemon(stylizer="model", extra=extra, ready_timeout_s=120.0) as daemon:
         with ControlClient(daemon.endpoints.control, timeout_s=5.0) as ctl:
             ctl.set_params(steps=args.steps)
         command = [sys.executable, "-m", "reverie.demos.game", "--control", daemon.endpoints.control, "--frames", str(args.frames),

@@ -32,6 +32,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     ev.add_argument("--size", default="256x256")
     ev.add_argument("--style", default="all", help="a style name or all")
     ev.add_argument("--prompts", choices=("train", "heldout"), default="train")
+    ev.add_argument("--raw-prompts", action="store_true", help="feed the raw prompt embedding, not its projection on the prompt bank")
     ev.add_argument("--path", default="mixed", help="camera path: mixed (every movement, cuts between) or one kind, e.g. orbit (no cuts: drift)")
     ev.add_argument("--steps", type=int, default=1)
     ev.add_argument("--no-history", action="store_true", help="stylize every frame on its own (the per-frame baseline)")
@@ -85,7 +86,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_progress(done[0], total)
 
     result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress,
-                      args.start_sigma, args.path)
+                      args.start_sigma, args.path, not args.raw_prompts)
     if args.curves:
         args.curves.write_text(json.dumps({k: v["psnr_curve"] for k, v in result["styles"].items()}))
     for figures in result["styles"].values():

