@@ -7,7 +7,8 @@ PSNR over the rollout.
 Variants (train.ABLATIONS): full (Diffusion Forcing + History Augmentation), no_augment
 (the history is always the clean ground truth), no_history (each frame on its own). An
 uninterrupted path is the default because a cut drops the history: drift can only build
-up over a long history chain.
+up over a long history chain. On the orbit, drift is also reported with the content held
+still (`evaluate.psnr_same_view`): the first 100 frames against the last window showing the same view.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .evaluate import psnr_same_view
 from .train import ABLATIONS, PRESETS, load_model, train, with_overrides
 
 KEYS = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
@@ -47,6 +49,24 @@ def smooth(curve: np.ndarray, frames: int = SMOOTHING) -> np.ndarray:
     return np.convolve(curve, np.ones(frames) / frames, mode="valid")
 
 
+def summarize(results: dict[str, dict], plot: Path) -> dict:
+    """The table (means over styles, and per style) and the plot of PSNR over the rollout."""
+    from .world.images import plot_curves
+
+    low, high = plot_curves([smooth(mean_curve(r)).tolist() for r in results.values()], plot)
+    table = {}
+    for variant, r in results.items():
+        row = {k: round(r["mean"][k], 4) for k in KEYS}
+        per_style = {s: {k: round(f[k], 4) for k in KEYS} for s, f in r["styles"].items()}
+        same_view = {s: psnr_same_view(f["psnr_curve"], r["path"]) for s, f in r["styles"].items()}
+        if all(v is not None for v in same_view.values()):
+            for s, f in r["styles"].items():
+                per_style[s]["drift_same_view"] = round(same_view[s] - f["psnr_first100"], 3)
+            row["drift_same_view"] = round(float(np.mean([v["drift_same_view"] for v in per_style.values()])), 3)
+        table[variant] = {**row, "per_style": per_style}
+    return {"plot": str(plot), "plot_y_range": [round(low, 2), round(high, 2)], "variants": table}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1500)
@@ -60,24 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from reverie.cli_args import parse_size
 
-    from .world.images import plot_curves
-
     width, height = parse_size(args.size)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for variant in ABLATIONS:
         print(f"ablation: {variant}", file=sys.stderr)
         results[variant] = run_variant(variant, args.steps, args.seed, args.out, args.frames, width, height, args.path, args.world)
-    low, high = plot_curves([smooth(mean_curve(r)).tolist() for r in results.values()], args.plot)
-    table = {v: {**{k: round(r["mean"][k], 4) for k in KEYS},
-                 "per_style": {s: {k: round(f[k], 4) for k in KEYS} for s, f in r["styles"].items()}}
-             for v, r in results.items()}
-    summary = {"steps": args.steps, "seed": args.seed, "world": args.world, "frames": args.frames, "size": args.size,
-               "path": args.path, "plot": str(args.plot), "plot_y_range": [round(low, 2), round(high, 2)], "variants": table}
+    summary = summarize(results, args.plot)
+    summary.update({"steps": args.steps, "seed": args.seed, "world": args.world, "frames": args.frames, "size": args.size, "path": args.path})
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
-    for variant, row in table.items():
+    for variant, row in summary["variants"].items():
+        same = f", same view one lap later {row['drift_same_view']:+.2f} dB" if "drift_same_view" in row else ""
         print(f"  {variant:<11} psnr {row['psnr']:.2f}  ewarp {row['ewarp']:.4f} (gt {row['ewarp_gt']:.4f})  "
-              f"drift {row['psnr_last100'] - row['psnr_first100']:+.2f} dB")
+              f"drift {row['psnr_last100'] - row['psnr_first100']:+.2f} dB{same}")
     print(json.dumps(summary))
     return 0
 

@@ -94,6 +94,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not args.json:
         for name, f in result["styles"].items():
             print(f"  {name:<11} psnr {f['psnr']:.2f}  ssim {f['ssim']:.3f}  ewarp {f['ewarp']:.4f} (gt {f['ewarp_gt']:.4f})  "
-                  f"drift {f['psnr_first100']:.2f} -> {f['psnr_last100']:.2f}")
+                  f"drift {f['psnr_first100']:.2f} -> {f['psnr_last100']:.2f}"
+                  + (f" (same view {f['psnr_same_view']:.2f})" if "psnr_same_view" in f else ""))
     print(json.dumps(result))
     return 0

@@ -17,6 +17,7 @@ from .history import valid_history, warp, warp_error
 from .network import Denoiser, game_planes
 from .train import MODEL_TOLERANCE
 from .world.coherence import occlusion_valid
+from .world.camera import orbit_lap_frames
 from .world.sequence import MIXED, SequenceSpec, render_sequence
 from .world.styles import STYLES, TRAIN_PROMPTS
 
@@ -90,6 +91,20 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(s.mean())
 
 
+def psnr_same_view(curve: list[float], path: str) -> float | None:
+    """Drift with the content held still. On the orbit the first and the last 100 frames
+    look at different things, but every lap the camera sees the first 100 frames' view
+    again (moving objects aside): PSNR over the last such window that fits the rollout,
+    to compare with `psnr_first100`. None on other paths or rollouts shorter than a lap."""
+    if path != "orbit":
+        return None
+    lap = orbit_lap_frames()
+    laps = (len(curve) - DRIFT_WINDOW) // lap
+    if laps < 1:
+        return None
+    return float(np.mean(curve[laps * lap : laps * lap + DRIFT_WINDOW]))
+
+
 def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
                    steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
                    path: str = MIXED) -> dict:
@@ -108,7 +123,8 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
         if progress is not None:
             progress()
     window = min(DRIFT_WINDOW, max(1, len(psnrs) // 2))
-    return {
+    same_view = psnr_same_view(psnrs, path)
+    return {**({"psnr_same_view": same_view} if same_view is not None else {}),
         "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
         "ewarp": float(np.mean(ewarp)) if ewarp else 0.0, "ewarp_gt": float(np.mean(ewarp_gt)) if ewarp_gt else 0.0,
         "psnr_first100": float(np.mean(psnrs[:window])), "psnr_last100": float(np.mean(psnrs[-window:])),
@@ -136,7 +152,7 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
         figures = evaluate_style(model, name, embed(text), seed, frames, width, height, steps, history, progress,
                                  start_sigma, path)
         per_style[name] = {"prompt": text, **figures}
-    keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
-    mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys}
+    keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100", "psnr_same_view")
+    mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())}
     return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
             "prompts": prompts, "styles": per_style, "mean": mean}

@@ -33,3 +33,4 @@ def test_ablation_trains_and_evaluates_every_variant(tmp_path, monkeypatch):
         config = json.loads((tmp_path / "abl" / variant / "latest" / "config.json").read_text())
         assert config["config"]["ablation"] == variant and config["step"] == 1
     assert plot.read_bytes().startswith(b"\x89PNG")
+

@@ -44,3 +44,18 @@ def test_curve_plot_draws_each_curve_in_its_color(tmp_path):
     for color in PLOT_COLORS[:2]:
         assert (rows == color).all(axis=-1).sum() > 30
     assert (rows[-1, 0] == PLOT_COLORS[0]).all()  # the first curve starts at the bottom left
+
+
+def test_same_view_psnr_is_the_last_window_that_sees_the_first_frames_view_again():
+    from reverie.model.evaluate import psnr_same_view
+    from reverie.model.world.camera import orbit_lap_frames
+
+    lap = orbit_lap_frames()
+    assert lap == 754  # 2 pi / 0.25 rad/s at 30 fps
+    curve = np.full(2 * lap + 150, 20.0)
+    curve[lap : lap + 100] = 25.0  # an earlier lap does not enter: the last one that fits does
+    curve[2 * lap : 2 * lap + 100] = 19.0  # two laps later, the same view is 1 dB worse than the first 100 frames
+    curve[-50:] = 30.0  # what the last frames happen to look at does not enter
+    assert psnr_same_view(curve.tolist(), "orbit") == 19.0
+    assert psnr_same_view([20.0] * (lap + 99), "orbit") is None
+    assert psnr_same_view(curve.tolist(), "mixed") is None  # other paths have no repeating view

@@ -15,6 +15,12 @@ from .scene import WORLD_HALF, Scene
 
 PATH_KINDS = ("walk", "run", "strafe", "orbit", "fast_turn", "static", "cuts")
 FPS = 30.0  # frames per second of world time
+ORBIT_RAD_PER_S = 0.25  # the orbit's angular speed: one lap every 2 pi / 0.25 * 30 = 754 frames
+
+
+def orbit_lap_frames() -> int:
+    """Frames after which an orbiting camera sees the same view again (to the nearest frame)."""
+    return round(2 * math.pi / ORBIT_RAD_PER_S * FPS)
 EYE_HEIGHT = 1.7
 CUT_EVERY = 45  # frames between cuts on the "cuts" path
 
@@ -101,7 +107,7 @@ class CameraPath:
             return CameraPose((x, self._ground(x, z), z), self.yaw0 + 0.1 * math.sin(0.7 * t), -0.03)
         if kind == "orbit":
             radius = 24.0
-            angle = self.yaw0 + 0.25 * t
+            angle = self.yaw0 + ORBIT_RAD_PER_S * t
             cx, cy, cz = self.target
             x, z = cx + radius * math.sin(angle), cz - radius * math.cos(angle)
             eye = (x, max(self._ground(x, z), cy + 2.0), z)
