@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluate import psnr_same_view
+from .evaluate import FIGURES, psnr_same_view
 from .train import ABLATIONS, PRESETS, load_model, train, with_overrides
 
-KEYS = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")
 SMOOTHING = 9  # frames in the plot's moving average
 
 
@@ -56,8 +55,8 @@ def summarize(results: dict[str, dict], plot: Path) -> dict:
     low, high = plot_curves([smooth(mean_curve(r)).tolist() for r in results.values()], plot)
     table = {}
     for variant, r in results.items():
-        row = {k: round(r["mean"][k], 4) for k in KEYS}
-        per_style = {s: {k: round(f[k], 4) for k in KEYS} for s, f in r["styles"].items()}
+        row = {k: round(r["mean"][k], 4) for k in FIGURES}
+        per_style = {s: {k: round(f[k], 4) for k in FIGURES} for s, f in r["styles"].items()}
         same_view = {s: psnr_same_view(f["psnr_curve"], r["path"]) for s, f in r["styles"].items()}
         if all(v is not None for v in same_view.values()):
             for s, f in r["styles"].items():

@@ -23,6 +23,7 @@ from .world.styles import STYLES, TRAIN_PROMPTS
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
+FIGURES = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")  # every style's, and their means
 
 
 @dataclass
@@ -152,7 +153,7 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
         figures = evaluate_style(model, name, embed(text), seed, frames, width, height, steps, history, progress,
                                  start_sigma, path)
         per_style[name] = {"prompt": text, **figures}
-    keys = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100", "psnr_same_view")
+    keys = (*FIGURES, "psnr_same_view")  # the last only on the orbit
     mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())}
     return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
             "prompts": prompts, "styles": per_style, "mean": mean}

@@ -8,16 +8,24 @@ runs on it); numpy callers (the world's checks, E_warp) go through the same code
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 
+@lru_cache(maxsize=8)
+def _pixel_coordinates(height: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ys, xs), each (H, W): built once per size, since every frame warps at the same size."""
+    return torch.meshgrid(torch.arange(height, dtype=dtype, device=device),
+                          torch.arange(width, dtype=dtype, device=device), indexing="ij")
+
+
 def _grid(motion: torch.Tensor) -> torch.Tensor:
     """Sampling grid (N, H, W, 2) in grid_sample's [-1, 1] units for motion (N, 2, H, W)."""
-    n, _, height, width = motion.shape
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=motion.dtype, device=motion.device),
-                            torch.arange(width, dtype=motion.dtype, device=motion.device), indexing="ij")
+    height, width = motion.shape[-2:]
+    ys, xs = _pixel_coordinates(height, width, motion.dtype, motion.device)
     x = (xs + motion[:, 0]) / max(width - 1, 1) * 2 - 1
     y = (ys + motion[:, 1]) / max(height - 1, 1) * 2 - 1
     return torch.stack([x, y], dim=-1)

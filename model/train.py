@@ -256,10 +256,10 @@ def _distributed() -> tuple[int, int]:
 def prompt_table() -> dict[str, np.ndarray]:
     """Embeddings of every training prompt of every style."""
     from .text import PromptEncoder
-    from .world.styles import STYLES
+    from .world.styles import TRAIN_PROMPTS
 
     encoder = PromptEncoder()
-    return {p: encoder.encode(p) for s in STYLES.values() for p in s.train_prompts}
+    return {p: encoder.encode(p) for p in TRAIN_PROMPTS}
 
 
 def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> Path:

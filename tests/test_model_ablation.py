@@ -29,7 +29,7 @@ def test_ablation_trains_and_evaluates_every_variant(tmp_path, monkeypatch):
     assert list(summary["variants"]) == list(train.ABLATIONS) and summary["path"] == "orbit"
     assert list(seen_history.values()) == [True, True, False]  # the per-frame variant runs without history
     for variant, row in summary["variants"].items():
-        assert all(np.isfinite(row[k]) for k in ablation.KEYS), variant
+        assert all(np.isfinite(row[k]) for k in ablation.FIGURES), variant
         config = json.loads((tmp_path / "abl" / variant / "latest" / "config.json").read_text())
         assert config["config"]["ablation"] == variant and config["step"] == 1
     assert plot.read_bytes().startswith(b"\x89PNG")
