@@ -36,6 +36,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     ev.add_argument("--path", default="mixed", help="camera path: mixed (every movement, cuts between) or one kind, e.g. orbit (no cuts: drift)")
     ev.add_argument("--steps", type=int, default=1)
     ev.add_argument("--no-history", action="store_true", help="stylize every frame on its own (the per-frame baseline)")
+    ev.add_argument("--history-trust", type=float, help="added to the history gate's logit (default: the weights' config.json, else 0)")
     ev.add_argument("--start-sigma", type=float, help="start each frame from the warped history noised to this level (default: pure noise)")
     ev.add_argument("--curves", type=Path, help="also write the per-frame PSNR curves here (JSON)")
     ev.add_argument("--json", action="store_true")
@@ -78,7 +79,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if name not in STYLES:
             print(f"reverie eval: unknown style {name!r}; known: {', '.join(STYLES)}", file=sys.stderr)
             return 2
-    model, _ = load_model(args.weights)
+    model, _ = load_model(args.weights, args.history_trust)
     total, done = len(styles) * args.frames, [0]
 
     def progress() -> None:

@@ -113,11 +113,17 @@ class Denoiser(nn.Module):
     input, so runs are reproducible and the exported graph has no random op). The gate
     lets it copy the clean history where it is valid and trustworthy, which is what keeps
     detail that the game's buffers do not show steady from frame to frame; the gate is
-    zero wherever the mask is."""
+    zero wherever the mask is.
 
-    def __init__(self, config: NetworkConfig = NetworkConfig()):
+    `history_trust` is added to the gate's logit: 0 is the network as trained; a
+    positive value makes it copy its history more readily (steadier, at the risk of
+    carrying its own errors further). It is an inference setting, read from the weights'
+    `config.json` ("inference") and baked into an exported graph as a constant."""
+
+    def __init__(self, config: NetworkConfig = NetworkConfig(), history_trust: float = 0.0):
         super().__init__()
         self.net = ReverieUNet(config)
+        self.history_trust = float(history_trust)
 
     @property
     def config(self) -> NetworkConfig:
@@ -135,5 +141,6 @@ class Denoiser(nn.Module):
         planes = torch.cat([x * c_in, game, noisy_history * h_in, mask * 2 - 1], dim=1)
         out = self.net(planes, prompt, sigma, history_sigma)
         estimate = c_skip * x + c_out * out[:, :3]
-        gate = torch.sigmoid(out[:, 3:]) * mask
+        gate_logit = out[:, 3:] + self.history_trust if self.history_trust else out[:, 3:]
+        gate = torch.sigmoid(gate_logit) * mask
         return estimate + gate * (history - estimate)

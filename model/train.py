@@ -230,13 +230,18 @@ def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.o
     return folder
 
 
-def load_model(folder: Path) -> tuple[Denoiser, TrainConfig]:
-    """The denoiser and its training config from a checkpoint or shipped weights folder."""
+def load_model(folder: Path, history_trust: float | None = None) -> tuple[Denoiser, TrainConfig]:
+    """The denoiser and its training config from a checkpoint or shipped weights folder.
+
+    The inference settings come from the folder's `config.json` ("inference", written by
+    hand into the shipped card's config after measuring them); `history_trust` overrides."""
     from safetensors.torch import load_file
 
     meta = json.loads((folder / "config.json").read_text())
     config = TrainConfig.from_dict(meta["config"])
-    model = Denoiser(config.network)
+    if history_trust is None:
+        history_trust = float(meta.get("inference", {}).get("history_trust", 0.0))
+    model = Denoiser(config.network, history_trust)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     return model.eval(), config
 

@@ -105,6 +105,22 @@ def test_untrained_network_starts_as_the_skip_connection_blended_with_valid_hist
     assert torch.allclose(out[..., :8], skip[..., :8] + share * (history[..., :8] - skip[..., :8]), atol=1e-6)
 
 
+@pytest.mark.parametrize("trust", [-1.0, 2.0])
+def test_history_trust_moves_the_gate_logit_and_nothing_else(trust):
+    """history_trust is added to the gate's logit: the share of history on valid pixels
+    becomes sigmoid(GATE_INIT + trust), invalid pixels still ignore the history."""
+    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32), history_trust=trust)
+    x, sigma = torch.randn(1, 3, 16, 16), torch.tensor([2.0])
+    history = torch.rand(1, 3, 16, 16) * 2 - 1
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., :8] = 1
+    out = model(x, sigma, torch.zeros(1, 6, 16, 16), history, mask, torch.ones(1), torch.randn(1, 3, 16, 16), torch.zeros(1, 384))
+    skip = precondition(sigma)[0] * x
+    share = torch.sigmoid(torch.tensor(GATE_INIT + trust))
+    assert torch.allclose(out[..., 8:], skip[..., 8:])
+    assert torch.allclose(out[..., :8], skip[..., :8] + share * (history[..., :8] - skip[..., :8]), atol=1e-6)
+
+
 def test_warp_and_mask_on_a_synthetic_shift_are_exact_on_valid_pixels():
     rng = np.random.default_rng(0)
     height, width, dx, dy = 24, 32, 3, -2

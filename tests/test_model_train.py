@@ -71,6 +71,17 @@ def test_checkpoint_resume_gives_the_same_next_step(tmp_path, batch):
     assert torch.equal(T.sequence_loss(restored.train(), batch, config, resumed_generator), expected)
 
 
+def test_load_model_reads_the_inference_settings_and_lets_a_caller_override_them(tmp_path):
+    model = Denoiser(TINY.network)
+    T.save_checkpoint(tmp_path / "ck", 1, model, torch.optim.AdamW(model.parameters()), TINY, torch.Generator())
+    assert T.load_model(tmp_path / "ck")[0].history_trust == 0.0  # a checkpoint is the network as trained
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    meta["inference"] = {"history_trust": 1.5}
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
+    assert T.load_model(tmp_path / "ck")[0].history_trust == 1.5
+    assert T.load_model(tmp_path / "ck", history_trust=0.5)[0].history_trust == 0.5
+
+
 def test_train_interrupted_and_resumed_matches_an_uninterrupted_run(tmp_path, prompts, monkeypatch):
     monkeypatch.setattr(T, "prompt_table", lambda: prompts)
     T.train(T.with_overrides(TINY, steps=2), tmp_path / "straight", progress=False)
