@@ -12,10 +12,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .diffusion import HISTORY_SIGMA, SIGMA_MAX, START_NOISE, sample
-from .history import valid_history, warp, warp_error
+from .history import warp, warp_error
 from .network import Denoiser, game_planes
-from .train import MODEL_TOLERANCE
+from .step import next_output
 from .world.coherence import occlusion_valid
 from .world.camera import orbit_lap_frames
 from .world.sequence import MIXED, SequenceSpec, render_sequence
@@ -53,18 +52,11 @@ def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: 
     for frame in render_sequence(SequenceSpec(seed, frames, width, height, path, (style,))):
         depth, motion = _tensor(frame.depth), _tensor(frame.motion)
         game = game_planes(_tensor(frame.color[..., :3]) / 255, depth, motion)
-        if history and previous is not None and not frame.reset:
-            hist = warp(previous, motion)
-            mask = valid_history(previous_depth, motion, depth, MODEL_TOLERANCE)
-        else:
-            hist, mask = torch.zeros(1, 3, height, width), torch.zeros(1, 1, height, width)
-        hist_noise = torch.randn(hist.shape, generator=generator)
-        hs = torch.full((1,), HISTORY_SIGMA)
+        if not history or frame.reset:
+            previous = None
         with torch.no_grad():
-            start = start_sigma if (start_sigma is not None and mask.any()) else None
-            out = sample(lambda x, s: model(x, s, game, hist, mask, hs, hist_noise, prompt_t), (1, 3, height, width), steps, generator,
-                         sigma_max=start or SIGMA_MAX, init=hist if start else None,
-                         start_noise=1.0 if start else START_NOISE).clamp(-1, 1)
+            out = next_output(lambda inputs: model(**inputs), game, depth, motion, prompt_t, previous, previous_depth,
+                              steps, generator, start_sigma)
         previous, previous_depth = out, depth
         image = ((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
         yield RolloutFrame(image, frame.styles[style][..., :3], frame.color, frame.depth, frame.prev_depth, frame.motion, frame.reset)

@@ -1,18 +1,15 @@
 """The model as the daemon's stylizer stage: one game frame in, one stylized frame out.
 
 `ModelStylizer` fits the bridge's `Stylizer` interface by shape (name, stylize,
-set_prompt, set_params, reset_history) without importing the bridge. Per frame it does
-what `reverie.model.evaluate.rollout` does (the way the model was evaluated), in the
-same order of random draws:
+set_prompt, set_params, reset_history) without importing the bridge. Per frame:
 
 1. the engine buffers at the working size (`reverie.model.frames`), as network planes;
-2. the previous output warped to this frame by the engine motion, with its validity
-   mask (depth test); none after a reset, a size change or at the start;
-3. the history noise, then the sampler's start noise, from one seeded generator;
-4. the prompt embedding of this frame (a `PromptBlend` moving to the newest prompt);
-5. `steps` sampler steps through the backend; the result is clamped to [-1, 1], kept as
-   the next frame's history, blended with the game's color by `strength` and written at
-   the game's size.
+2. the prompt embedding of this frame (a `PromptBlend` moving to the newest prompt);
+3. `step.next_output`, the same function evaluation measures: the previous output
+   warped by the engine motion and masked by the depth test (none after a reset, a size
+   change or at the start), `steps` sampler steps through the backend;
+4. the result is kept as the next frame's history, blended with the game's color by
+   `strength` and written at the game's size.
 
 Settings:
 - `steps` (1..8): sampler steps per frame.
@@ -38,12 +35,11 @@ import numpy as np
 import torch
 
 from .backends import DEFAULT_WEIGHTS, Backend, load_backend, torch_threads, weights_stride
-from .diffusion import HISTORY_SIGMA, MAX_STEPS, sample
+from .diffusion import MAX_STEPS
 from .frames import game_to_model, model_to_game, working_size
-from .history import valid_history, warp
 from .network import game_planes
+from .step import next_output
 from .text import PromptBlend
-from .train import MODEL_TOLERANCE
 
 DEFAULT_PROMPT = "oil painting"  # what is shown before the first prompt arrives (or for an empty one)
 DEFAULT_WORK_HEIGHT = 256
@@ -143,19 +139,10 @@ class ModelStylizer:
             self._work = work
         color01, depth, motion = game_to_model(frame.color, frame.depth, frame.motion, work)
         game = game_planes(color01, depth, motion)
-        shape = (1, 3, work[1], work[0])
-        if self._previous is not None:
-            history = warp(self._previous, motion)
-            mask = valid_history(self._previous_depth, motion, depth, MODEL_TOLERANCE)
-        else:
-            history, mask = torch.zeros(shape), torch.zeros(1, 1, work[1], work[0])
-        history_noise = torch.randn(shape, generator=self._generator)
         embedding = self._blend.advance()
         self._blend_left = max(0, self._blend_left - 1)
-        inputs = {"game": game, "history": history, "mask": mask, "history_sigma": torch.full((1,), HISTORY_SIGMA),
-                  "history_noise": history_noise, "prompt": torch.tensor(embedding)[None]}
-        result = sample(lambda x, sigma: self.backend.denoise({"x": x, "sigma": sigma, **inputs}), shape, self.steps,
-                        self._generator).clamp(-1, 1)
+        result = next_output(self.backend.denoise, game, depth, motion, torch.tensor(embedding)[None], self._previous,
+                             self._previous_depth, self.steps, self._generator)
         self.counters["model_calls"] += self.steps
         self._previous, self._previous_depth = result, depth
         model_to_game(result, out, self.strength, frame.color)
