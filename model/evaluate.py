@@ -18,7 +18,7 @@ from .step import next_output
 from .world.coherence import occlusion_valid
 from .world.camera import orbit_lap_frames
 from .world.sequence import MIXED, SequenceSpec, render_sequence
-from .world.styles import STYLES, TRAIN_PROMPTS
+from .world.styles import STYLES
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
@@ -133,12 +133,11 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     `path` "mixed" (the default) covers every kind of camera movement, with a cut between
     segments; a cut drops the history, so drift is measured on one uninterrupted path
     (e.g. "orbit"), where the history chain is as long as the rollout."""
-    from .text import PromptBank, PromptEncoder
+    from .text import runtime_embedder
 
     if seed < EVAL_WORLD_SEEDS_FROM:
         raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
-    encoder = PromptEncoder()
-    embed = PromptBank(encoder.encode, TRAIN_PROMPTS).embed if prompt_bank else encoder.encode
+    embed = runtime_embedder(bank=prompt_bank)
     per_style = {}
     for name in styles:
         text = (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0]

@@ -67,10 +67,9 @@ class ModelStylizer:
                                    trt_profile=trt_profile or default_trt_profile(work_height))
             stride = stride or weights_stride(Path(weights))
         if encoder is None:
-            from .text import PromptBank, PromptEncoder
-            from .world.styles import TRAIN_PROMPTS
+            from .text import runtime_embedder
 
-            encoder = PromptBank(PromptEncoder().encode, TRAIN_PROMPTS).embed
+            encoder = runtime_embedder()
         self.backend = backend
         self.name = f"model/{backend.name}/{backend.device}"
         self.stride = stride or 16  # a hand-made backend without a stride: the shipped network's

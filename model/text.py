@@ -120,6 +120,16 @@ class PromptBank:
         return v
 
 
+def runtime_embedder(encoder: PromptEncoder | None = None, bank: bool = True) -> Callable[[str], np.ndarray]:
+    """Text -> embedding the way the shipped model is driven (the daemon and `reverie
+    eval` alike): through a bank of the training prompts; `bank=False` gives the raw
+    sentence embedding (an evaluation option)."""
+    from .world.styles import TRAIN_PROMPTS
+
+    encoder = encoder or PromptEncoder()
+    return PromptBank(encoder.encode, TRAIN_PROMPTS).embed if bank else encoder.encode
+
+
 class PromptBlend:
     """The embedding the model sees, frame by frame: after `set(target, frames)` it moves
     from the current embedding to the target linearly over `frames` frames (re-normalized),
