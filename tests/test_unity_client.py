@@ -34,11 +34,17 @@ def client_test(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def library_dir() -> Path:
-    """The folder holding the real libreverie.so, built by CMake once per session."""
-    libraries = sorted(build_libreverie().rglob("libreverie.so"))
-    assert libraries, "the CMake build produced no libreverie.so"
-    return libraries[0].parent
+def library_dir(tmp_path_factory) -> Path:
+    """A plugin folder as Unity gets it: unity_plugin/build_native.sh copies the real
+    libreverie.so out of the session's CMake build (built once, see tests/native_build.py)."""
+    dest = tmp_path_factory.mktemp("Plugins") / "x86_64"
+    env = dict(os.environ, REVERIE_BUILD_DIR=str(build_libreverie()))
+    proc = subprocess.run(["bash", str(PLUGIN / "build_native.sh"), str(dest)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    library = dest / "libreverie.so"
+    assert library.is_file() and not library.is_symlink()
+    return dest
 
 
 def run_mono(exe: Path, *args: str, library_dir: Path | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
