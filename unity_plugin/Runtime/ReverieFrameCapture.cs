@@ -109,8 +109,10 @@ namespace Reverie
                 if (candidate.Pending == 0) { set = candidate; break; }
             if (set == null) return false;
             cmd.Blit(source, colorTarget, captureMaterial, 0);
-            cmd.Blit(source, depthTarget, captureMaterial, 1);
-            cmd.Blit(source, motionTarget, captureMaterial, 2);
+            // Depth and motion read the camera's global textures, not _MainTex: any small
+            // source does, so the camera target is not read three times.
+            cmd.Blit(colorTarget, depthTarget, captureMaterial, 1);
+            cmd.Blit(colorTarget, motionTarget, captureMaterial, 2);
             set.Pending = 3;
             set.Failed = false;
             set.Info = info;
