@@ -26,6 +26,12 @@ namespace Reverie
             {
                 // Nothing to draw: the inputs configured in AddRenderPasses are the point.
             }
+
+            [System.Obsolete("Compatibility mode (Render Graph off) only, as the base method.")]
+            public override void Execute(ScriptableRenderContext context, ref RenderingData renderingData)
+            {
+                // Overridden so compatibility mode does not warn that the pass has no Execute.
+            }
 #else
             public override void Execute(ScriptableRenderContext context, ref RenderingData renderingData)
             {
