@@ -218,6 +218,21 @@ static void TestDepth()
 				  SceneDepthFromDeviceZ(Dz, TO));
 		}
 	}
+	// Near, far and vertical field of view back from the projections.
+	{
+		Camera P;
+		P.Width = 400;
+		P.Height = 100;
+		P.HalfFovXDeg = 40;
+		P.Near = 12;
+		const ProjectionPlanes Inf = PlanesFromProjection(P.Projection());
+		const double FovY = 2 * std::atan(std::tan(40 * M_PI / 180) * 100 / 400);
+		CHECK(Near(Inf.Near, 12, 1e-9) && Inf.Far == 0 && Near(Inf.FovY, FovY, 1e-12),
+			  "infinite: near %g far %g fov %g (want 12, 0, %g)", Inf.Near, Inf.Far, Inf.FovY, FovY);
+		P.Far = 30000;
+		const ProjectionPlanes Fin = PlanesFromProjection(P.Projection());
+		CHECK(Near(Fin.Near, 12, 1e-6) && Near(Fin.Far, 30000, 1e-6), "finite: near %g far %g", Fin.Near, Fin.Far);
+	}
 	// The sky and garbage become the finite maximum (the protocol rejects inf and NaN).
 	CHECK(DepthMeters(0.0, T, 100.0, 1000.0f) == 1000.0f, "sky -> max");
 	CHECK(DepthMeters(-0.5, T, 100.0, 1000.0f) == 1000.0f, "behind -> max");

@@ -207,6 +207,30 @@ inline float DepthMeters(double DeviceZ, const DeviceZToDepth& T, double WorldUn
 	return static_cast<float>(Meters);
 }
 
+// The camera fields of a protocol frame from a perspective projection (reversed-Z), in
+// world units and radians: device z is 1 at the near plane, so near = M[3][2] / (1 - M[2][2]);
+// the far plane is where device z reaches 0, infinite (reported as 0, "unknown") when
+// M[2][2] is 0; fov_y = 2 atan(1 / M[1][1]). Orthographic projections report zeros.
+struct ProjectionPlanes
+{
+	double Near = 0.0;
+	double Far = 0.0;
+	double FovY = 0.0;
+};
+
+inline ProjectionPlanes PlanesFromProjection(const Mat4& Projection)
+{
+	ProjectionPlanes P;
+	if (!(Projection.M[3][3] < 1.0) || Projection.M[1][1] == 0.0)
+	{
+		return P;
+	}
+	P.Near = Projection.M[3][2] / (1.0 - Projection.M[2][2]);
+	P.Far = Projection.M[2][2] == 0.0 ? 0.0 : -Projection.M[3][2] / Projection.M[2][2];
+	P.FovY = 2.0 * std::atan(1.0 / Projection.M[1][1]);
+	return P;
+}
+
 // ------------------------------------------------------------------ screen and pixels
 
 // Pixel coordinates (x right, y down, 0..Width x 0..Height over the view rect) to Unreal's
