@@ -29,7 +29,7 @@ namespace Reverie
         readonly List<string> log = new List<string>();
         ReverieClient ownClient;        // only without a ReverieCamera: steering needs no session
         ReverieSteering ownSteering;
-        bool open, focusPending, statusPending, presetsPending;
+        bool open, focusPending, statusPending, presetsPending, ownFailed;
         string input = "";
         int historyIndex;
         string[] presetNames = new string[0];
@@ -58,12 +58,13 @@ namespace Reverie
         ReverieSteering Steering()
         {
             if (target != null) return target.Steering; // null until the camera is enabled
-            if (ownSteering == null)
+            if (ownSteering == null && !ownFailed)
             {
                 var options = new ReverieClientOptions { Control = controlEndpoint, ClientName = "unity-console", Lazy = true };
                 if (ReverieClient.Connect(options, out ownClient) != ReverieResult.Ok)
                 {
                     Append("error: " + ReverieClient.LastError);
+                    ownFailed = true; // said once; the settings need fixing, not retrying
                     return null;
                 }
                 ownSteering = new ReverieSteering(ownClient);

@@ -40,6 +40,8 @@ namespace Reverie
         public bool showStylized = true;
 
         [Header("Style (sent when changed)")]
+        [Tooltip("Send this style when the component starts. Off: keep what the daemon has (from `reverie prompt`, a console or a preset) until a field changes.")]
+        public bool sendStyleOnEnable = true;
         [TextArea(2, 4)] public string prompt = "";
         [Range(0, 10000)] public int transitionFrames = 24;
         [Range(1, 8)] public int steps = 2;
@@ -142,7 +144,7 @@ namespace Reverie
             capture = new ReverieFrameCapture(captureShader, UsingUrp) { FrameReady = Submit };
             hasPose = false;
             Hook();
-            ApplyStyle();
+            if (sendStyleOnEnable) ApplyStyle();
         }
 
         void OnDisable()
