@@ -152,6 +152,9 @@ namespace Reverie.Tests
                 var latest = new byte[last.W * last.H * 4];
                 OutputInfo latestInfo;
                 Check.Result(ReverieResult.Ok, client.LatestOutput(latest, CopyFlags.None, out latestInfo), "latest output");
+                OutputInfo peek; // what ReverieCamera asks each frame before it copies anything
+                Check.Result(ReverieResult.Ok, client.LatestOutput(IntPtr.Zero, 0, 0, CopyFlags.None, out peek), "latest output info only");
+                Check.Equal(latestInfo.FrameId, peek.FrameId, "info-only call names the newest frame");
                 IntPtr mapped;
                 ulong pitch;
                 OutputInfo mappedInfo;
