@@ -99,6 +99,15 @@ def test_struct_layouts_enums_and_constants_match_the_header(client_test, tmp_pa
     assert rest(cs_lines) == rest(c_lines)
 
 
+def test_every_header_function_has_one_dllimport():
+    header = (HEADER_DIR / "reverie.h").read_text()
+    declared = set(re.findall(r"^REVERIE_API\b[^(]*?\b(reverie_\w+)\(", header, re.M))
+    native = (PLUGIN / "Runtime" / "ReverieNative.cs").read_text()
+    imported = re.findall(r"\[DllImport\(Library, CallingConvention = Cdecl\)\][^(]*?\b(reverie_\w+)\(", native)
+    assert len(declared) >= 20
+    assert sorted(imported) == sorted(declared)
+
+
 def test_conventions_math(client_test):
     assert passed(run_mono(client_test, "conventions"), "conventions") >= 50
 
