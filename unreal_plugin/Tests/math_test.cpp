@@ -5,6 +5,7 @@
 // was. Built and run by tests/test_unreal_math.py; prints one line per failed check and
 // exits non-zero if any failed.
 #include "ReverieMath.h"
+#include "ue_camera.h"
 
 #include <cmath>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 using namespace ReverieMath;
+using namespace UeCamera;
 
 static int Failures = 0;
 static int Checks = 0;
@@ -30,113 +32,6 @@ static int Checks = 0;
 	} while (0)
 
 static bool Near(double A, double B, double Tol) { return std::fabs(A - B) <= Tol; }
-
-// ------------------------------------------------------------------ a camera, built as the engine builds one
-
-struct V3
-{
-	double X, Y, Z;
-};
-static V3 Sub(V3 A, V3 B) { return {A.X - B.X, A.Y - B.Y, A.Z - B.Z}; }
-static double Dot(V3 A, V3 B) { return A.X * B.X + A.Y * B.Y + A.Z * B.Z; }
-
-struct Camera
-{
-	V3 Position{0, 0, 0};
-	double YawDeg = 0, PitchDeg = 0;
-	double HalfFovXDeg = 45;
-	double Width = 320, Height = 180;
-	double Near = 10;   // cm
-	double Far = 0;     // 0: infinite, as the engine's default perspective
-	double PreViewOffset[3] = {0, 0, 0}; // PreViewTranslation = -Position + offset
-
-	V3 Forward() const
-	{
-		const double Y = YawDeg * M_PI / 180, P = PitchDeg * M_PI / 180;
-		return {std::cos(P) * std::cos(Y), std::cos(P) * std::sin(Y), std::sin(P)};
-	}
-	V3 Right() const
-	{
-		const double Y = YawDeg * M_PI / 180;
-		return {-std::sin(Y), std::cos(Y), 0};
-	}
-	V3 Up() const
-	{
-		const double Y = YawDeg * M_PI / 180, P = PitchDeg * M_PI / 180;
-		return {-std::sin(P) * std::cos(Y), -std::sin(P) * std::sin(Y), std::cos(P)};
-	}
-	double TanHalfFov() const { return std::tan(HalfFovXDeg * M_PI / 180); }
-
-	// The explicit route: view coordinates and pixel position without any matrix.
-	V3 ToView(V3 World) const
-	{
-		const V3 D = Sub(World, Position);
-		return {Dot(D, Right()), Dot(D, Up()), Dot(D, Forward())};
-	}
-	double PixelX(V3 World) const
-	{
-		const V3 V = ToView(World);
-		return Width * 0.5 * (1 + V.X / (V.Z * TanHalfFov()));
-	}
-	double PixelY(V3 World) const
-	{
-		const V3 V = ToView(World);
-		return Height * 0.5 * (1 - V.Y * (Width / Height) / (V.Z * TanHalfFov()));
-	}
-
-	// The engine's route: FReversedZPerspectiveMatrix and a translated view matrix.
-	Mat4 Projection() const
-	{
-		Mat4 P;
-		P.M[0][0] = 1 / TanHalfFov();
-		P.M[1][1] = Width / TanHalfFov() / Height;
-		P.M[2][2] = Far == 0 ? 0 : Near / (Near - Far);
-		P.M[2][3] = 1;
-		P.M[3][2] = Far == 0 ? Near : -Far * Near / (Near - Far);
-		P.M[3][3] = 0;
-		return P;
-	}
-	ViewTransform Transform() const
-	{
-		ViewTransform T;
-		for (int I = 0; I < 3; ++I)
-		{
-			const double Pos[3] = {Position.X, Position.Y, Position.Z};
-			T.PreViewTranslation[I] = -Pos[I] + PreViewOffset[I];
-		}
-		Mat4 Rot;
-		const V3 R = Right(), U = Up(), F = Forward();
-		const double Rs[3] = {R.X, R.Y, R.Z}, Us[3] = {U.X, U.Y, U.Z}, Fs[3] = {F.X, F.Y, F.Z};
-		for (int I = 0; I < 3; ++I)
-		{
-			Rot.M[I][0] = Rs[I];
-			Rot.M[I][1] = Us[I];
-			Rot.M[I][2] = Fs[I];
-		}
-		// Translated world = world + PreViewTranslation, so the camera sits at -offset.
-		const Mat4 ToCamera = Translation(-PreViewOffset[0], -PreViewOffset[1], -PreViewOffset[2]);
-		T.TranslatedView = Multiply(ToCamera, Rot);
-		T.Projection = Projection();
-		return T;
-	}
-	// Device z the GPU would store for this point: float, as in the depth buffer.
-	float DeviceZ(V3 World) const
-	{
-		const V3 V = ToView(World);
-		const Mat4 P = Projection();
-		return static_cast<float>((V.Z * P.M[2][2] + P.M[3][2]) / V.Z);
-	}
-};
-
-// A point that camera C sees at pixel (Px, Py) at view depth Z.
-static V3 PointAt(const Camera& C, double Px, double Py, double Z)
-{
-	const double X = (Px / (C.Width * 0.5) - 1) * Z * C.TanHalfFov();
-	const double Y = (1 - Py / (C.Height * 0.5)) * Z * C.TanHalfFov() * C.Height / C.Width;
-	const V3 R = C.Right(), U = C.Up(), F = C.Forward();
-	return {C.Position.X + X * R.X + Y * U.X + Z * F.X, C.Position.Y + X * R.Y + Y * U.Y + Z * F.Y,
-			C.Position.Z + X * R.Z + Y * U.Z + Z * F.Z};
-}
 
 static Mat4 ClipToPrev(const Camera& Cur, const Camera& Prev)
 {
@@ -476,9 +371,36 @@ static void TestConvertRows()
 	// (4, 0): a written velocity.
 	Texels[0 * Pitch + 4] = {Texels[0 * Pitch + 4].DeviceZ, 0.4f, -0.2f, 1};
 
+	// Color readback rows padded like the texels; the planes tightly packed, as in a slot.
+	std::vector<uint8_t> ColorSrc(Pitch * 4 * H), ColorDst(W * 4 * H, 0);
+	for (size_t I = 0; I < ColorSrc.size(); ++I)
+	{
+		ColorSrc[I] = static_cast<uint8_t>(I * 7 + 3);
+	}
 	std::vector<float> Depth(W * H, -7), Motion(W * H * 2, -7);
-	ConvertRows(Texels.data(), Pitch, F, 0, 2, Depth.data(), W * 4, Motion.data(), W * 8); // split in two calls,
-	ConvertRows(Texels.data(), Pitch, F, 2, 3, Depth.data(), W * 4, Motion.data(), W * 8); // as threads would
+	ReadbackRows Src;
+	Src.Color = ColorSrc.data();
+	Src.ColorPitch = Pitch * 4;
+	Src.Texels = Texels.data();
+	Src.TexelPitch = Pitch;
+	PlaneRows Dst;
+	Dst.Color = ColorDst.data();
+	Dst.ColorPitch = W * 4;
+	Dst.Depth = Depth.data();
+	Dst.DepthPitch = W * 4;
+	Dst.Motion = Motion.data();
+	Dst.MotionPitch = W * 8;
+	WriteFrameRows(Src, F, 0, 2, Dst); // split in two calls,
+	WriteFrameRows(Src, F, 2, 3, Dst); // as worker threads would
+	bool SameColor = true;
+	for (uint32_t Y = 0; Y < H; ++Y)
+	{
+		for (uint32_t B = 0; B < W * 4; ++B)
+		{
+			SameColor = SameColor && ColorDst[Y * W * 4 + B] == ColorSrc[Y * Pitch * 4 + B];
+		}
+	}
+	CHECK(SameColor, "padded color rows copied");
 	for (uint32_t Y = 0; Y < H; ++Y)
 	{
 		for (uint32_t X = 0; X < W; ++X)
@@ -512,25 +434,10 @@ static void TestConvertRows()
 		}
 	}
 
-	// Color rows: padded RGBA8 readback rows into a tightly packed plane.
-	std::vector<uint8_t> Src(Pitch * 4 * H), Dst(W * 4 * H, 0);
-	for (size_t I = 0; I < Src.size(); ++I)
-	{
-		Src[I] = static_cast<uint8_t>(I * 7 + 3);
-	}
-	CopyRows(Src.data(), Pitch * 4, Dst.data(), W * 4, W * 4, H);
-	bool Same = true;
-	for (uint32_t Y = 0; Y < H; ++Y)
-	{
-		for (uint32_t B = 0; B < W * 4; ++B)
-		{
-			Same = Same && Dst[Y * W * 4 + B] == Src[Y * Pitch * 4 + B];
-		}
-	}
-	CHECK(Same, "padded color rows copied");
+	// Already tight rows are copied in one go.
 	std::vector<uint8_t> Tight(W * 4 * H, 0);
-	CopyRows(Dst.data(), W * 4, Tight.data(), W * 4, W * 4, H);
-	CHECK(Tight == Dst, "tight rows copied");
+	CopyRows(ColorDst.data(), W * 4, Tight.data(), W * 4, W * 4, H);
+	CHECK(Tight == ColorDst, "tight rows copied");
 }
 
 int main()

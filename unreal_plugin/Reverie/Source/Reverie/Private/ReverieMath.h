@@ -394,4 +394,35 @@ inline void ConvertRows(const CaptureTexel* Texels, size_t TexelPitch, const Fra
 	}
 }
 
+// The two readbacks of one captured frame, rows padded as the GPU left them.
+struct ReadbackRows
+{
+	const unsigned char* Color = nullptr; // RGBA8, bytes R, G, B, A: the protocol's color as is
+	size_t ColorPitch = 0;                // bytes between rows
+	const CaptureTexel* Texels = nullptr;
+	size_t TexelPitch = 0;                // texels between rows
+};
+
+// The protocol planes to fill: a libreverie slot (reverie_frame_planes) or any buffers with
+// the same layout; pitches in bytes; motion is float32 (dx, dy).
+struct PlaneRows
+{
+	void* Color = nullptr;
+	size_t ColorPitch = 0;
+	void* Depth = nullptr;
+	size_t DepthPitch = 0;
+	void* Motion = nullptr;
+	size_t MotionPitch = 0;
+};
+
+// Rows [RowBegin, RowEnd) of a frame from its readbacks into protocol planes.
+inline void WriteFrameRows(const ReadbackRows& Src, const FrameConversion& F, uint32_t RowBegin, uint32_t RowEnd,
+						   const PlaneRows& Dst)
+{
+	CopyRows(Src.Color + RowBegin * Src.ColorPitch, Src.ColorPitch,
+			 static_cast<unsigned char*>(Dst.Color) + RowBegin * Dst.ColorPitch, Dst.ColorPitch,
+			 static_cast<size_t>(F.Width) * 4, RowEnd - RowBegin);
+	ConvertRows(Src.Texels, Src.TexelPitch, F, RowBegin, RowEnd, Dst.Depth, Dst.DepthPitch, Dst.Motion, Dst.MotionPitch);
+}
+
 } // namespace ReverieMath

@@ -243,19 +243,25 @@ void FReverieViewExtension::SubmitCapture(FCapture& Capture)
 		return;
 	}
 
-	FReverieReadbackView Readback;
-	Readback.Color = static_cast<const uint8*>(Capture.Color->Lock(Readback.ColorPitchPixels));
-	Readback.Aux = static_cast<const ReverieMath::CaptureTexel*>(Capture.Aux->Lock(Readback.AuxPitchPixels));
-	const bool bLocked = Readback.Color && Readback.Aux;
+	int32 ColorPitchPixels = 0;
+	int32 AuxPitchPixels = 0;
+	const void* Color = Capture.Color->Lock(ColorPitchPixels);
+	const void* Aux = Capture.Aux->Lock(AuxPitchPixels);
+	const bool bLocked = Color && Aux;
 	if (bLocked)
 	{
+		ReverieMath::ReadbackRows Readback;
+		Readback.Color = static_cast<const unsigned char*>(Color);
+		Readback.ColorPitch = static_cast<size_t>(ColorPitchPixels) * 4;
+		Readback.Texels = static_cast<const ReverieMath::CaptureTexel*>(Aux);
+		Readback.TexelPitch = static_cast<size_t>(AuxPitchPixels);
 		WriteReverieFrame(Planes, Readback, Capture.Conversion);
 	}
-	if (Readback.Color)
+	if (Color)
 	{
 		Capture.Color->Unlock();
 	}
-	if (Readback.Aux)
+	if (Aux)
 	{
 		Capture.Aux->Unlock();
 	}
