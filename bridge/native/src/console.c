@@ -12,6 +12,8 @@
 #include "pyfmt.h"
 #include "steer.h"
 
+#define RV_CONSOLE_TEXT 65536 /* longest reply built: a long /preset list */
+
 static const char HELP[] =
     "  any text         set the prompt (blended over the current /transition frames)\n"
     "  /preset          list the daemon's presets\n"
@@ -324,14 +326,16 @@ static reverie_result run(reverie_client* c, rv_text* out, const char* line, siz
 reverie_result reverie_console_exec(reverie_client* c, const char* line, char* reply, size_t cap) {
     if (c == NULL || line == NULL || reply == NULL || cap == 0)
         return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_console_exec: client, line and reply must not be NULL, cap not 0");
+    char* full = malloc(RV_CONSOLE_TEXT); /* the whole reply; the caller's buffer may be smaller */
+    if (full == NULL) return rv_fail(REVERIE_OUT_OF_MEMORY, "reverie_console_exec: out of memory");
     rv_text out;
-    rv_text_init(&out, reply, cap);
+    rv_text_init(&out, full, RV_CONSOLE_TEXT);
     pthread_mutex_lock(&c->steer_lock);
     reverie_result r = run(c, &out, line, strlen(line));
     pthread_mutex_unlock(&c->steer_lock);
-    if (r != REVERIE_OK && r != REVERIE_QUIT) {
-        const char* text = strncmp(reply, "error: ", 7) == 0 ? reply + 7 : reply;
-        rv_fail(r, "%s", text); /* last_error says the same, without the prefix */
-    }
+    rv_copy_text(reply, cap, out.buf, out.len);
+    if (r != REVERIE_OK && r != REVERIE_QUIT)
+        rv_fail(r, "%s", strncmp(full, "error: ", 7) == 0 ? full + 7 : full); /* last_error: the same, unprefixed */
+    free(full);
     return r;
 }

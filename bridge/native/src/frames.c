@@ -142,7 +142,7 @@ static reverie_result hello_async(reverie_client* c) {
     rv_reply reply;
     reverie_result r = rv_control_collect(&f->ctl, 0, &reply);
     if (r == REVERIE_NONE_YET) {
-        if (now - f->ctl.sent_at_ns > (uint64_t)c->timeout_ms * MS) rv_control_reset(&f->ctl);
+        if (rv_now_ns() - f->ctl.sent_at_ns > (uint64_t)c->timeout_ms * MS) rv_control_reset(&f->ctl); /* give up on it */
         r = rv_control_unavailable(&f->ctl);
     } else if (r == REVERIE_OK) {
         r = take_session(c, &reply);

@@ -1,0 +1,68 @@
+"""Build libreverie (bridge/native) and its test programs once per test session.
+
+CMake configures and builds into build/native under the repository (ignored by git), so
+later sessions only rebuild what changed. Other tests (the Unity helper's mono test)
+import `build_libreverie` to get the library: keep the name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "bridge" / "native"
+BUILD = REPO / "build" / "native"
+
+_built: Path | None = None
+
+
+class NativeBuildError(RuntimeError):
+    """CMake or the compiler failed; the message carries their output."""
+
+
+def build_libreverie() -> Path:
+    """Configure (first time) and build; return the build dir. There: libreverie.so,
+    libreverie.a and tests/<program> (c_client, cpp_client, console_exec, bad_input,
+    protocol_constants)."""
+    global _built
+    if _built is not None:
+        return _built
+    if shutil.which("cmake") is None:
+        raise NativeBuildError("cmake is not installed: run .ci/system-deps (it installs the native build dependencies)")
+    BUILD.mkdir(parents=True, exist_ok=True)
+    # One build at a time, also across pytest processes (xdist workers, parallel runs).
+    with open(BUILD.parent / "native.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _configured_here():
+            shutil.rmtree(BUILD, ignore_errors=True)
+            BUILD.mkdir(parents=True)
+            _run(["cmake", "-S", str(SOURCE), "-B", str(BUILD), "-DREVERIE_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
+        _run(["cmake", "--build", str(BUILD), "--parallel", str(min(os.cpu_count() or 1, 4))])
+    _built = BUILD
+    return BUILD
+
+
+def program(name: str) -> Path:
+    """A test program of the native build."""
+    return build_libreverie() / "tests" / name
+
+
+def _configured_here() -> bool:
+    """A cache made for this checkout (a copied or moved tree has another source dir)."""
+    cache = BUILD / "CMakeCache.txt"
+    if not cache.is_file():
+        return False
+    for line in cache.read_text(errors="replace").splitlines():
+        if line.startswith("CMAKE_HOME_DIRECTORY:INTERNAL="):
+            return Path(line.split("=", 1)[1]).resolve() == SOURCE.resolve()
+    return False
+
+
+def _run(cmd: list[str]) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise NativeBuildError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
