@@ -10,6 +10,7 @@
  *      the test starts a new daemon, and round-trip 30 frames again.
  * Prints one SUMMARY line; the exit status is 0 only if every check held. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -94,11 +95,12 @@ static int round_trip(reverie_client* rv, tk_frame* f, uint64_t seed, int use_co
     return r;
 }
 
-static int wait_event(reverie_client* rv, int type, reverie_event* ev, double timeout_ms) {
+/* Wait for an event of this type (and text, when given); others are skipped. */
+static int wait_event(reverie_client* rv, int type, const char* text, reverie_event* ev, double timeout_ms) {
     double end = tk_now_ms() + timeout_ms;
     while (tk_now_ms() < end) {
         reverie_result r = reverie_poll_event(rv, ev);
-        if (r == REVERIE_OK && ev->type == type) return 1;
+        if (r == REVERIE_OK && ev->type == type && (text == NULL || strcmp(ev->text, text) == 0)) return 1;
         if (r == REVERIE_NONE_YET) {
             struct timespec pause = {0, 5000000};
             nanosleep(&pause, NULL);
@@ -118,13 +120,13 @@ static void phase_steering(reverie_client* rv) {
     CHECK(st.has_session && strcmp(st.session_client, "c_client") == 0 && st.ring_width == 40, "status session");
     CHECK(st.frames >= 330 && st.frames_submitted == 330, "status frames %llu submitted %llu", (unsigned long long)st.frames,
           (unsigned long long)st.frames_submitted);
-    int seen = wait_event(rv, REVERIE_EVENT_PROMPT_CHANGED, &ev, 3000);
-    CHECK(seen && strcmp(ev.text, prompt) == 0 && ev.transition_frames == 7, "prompt_changed event");
+    int seen = wait_event(rv, REVERIE_EVENT_PROMPT_CHANGED, prompt, &ev, 3000);
+    CHECK(seen && ev.transition_frames == 7, "prompt_changed event");
 
     CHECK(reverie_set_params(rv, 3, REVERIE_KEEP, 42) == REVERIE_OK, "set_params: %s", reverie_last_error(rv));
     CHECK(reverie_set_params(rv, REVERIE_KEEP, 0.25, REVERIE_KEEP) == REVERIE_OK, "set_params strength");
     CHECK(reverie_get_status(rv, &st) == REVERIE_OK && st.steps == 3 && st.seed == 42 && st.strength == 0.25, "params in status");
-    CHECK(wait_event(rv, REVERIE_EVENT_PARAMS_CHANGED, &ev, 3000) && ev.steps == 3 && ev.seed == 42, "params_changed event");
+    CHECK(wait_event(rv, REVERIE_EVENT_PARAMS_CHANGED, NULL, &ev, 3000) && ev.steps == 3 && ev.seed == 42, "params_changed event");
     reverie_result r = reverie_set_params(rv, 99, REVERIE_KEEP, REVERIE_KEEP);
     CHECK(r == REVERIE_REJECTED && strstr(reverie_last_error(rv), "invalid: set_params.steps=99") != NULL,
           "steps 99 refused: %s %s", reverie_result_name(r), reverie_last_error(rv));
@@ -170,6 +172,29 @@ static void phase_restart(reverie_client* rv, tk_frame* f, uint64_t* seed) {
     printf("PHASE restart done: %d unavailable calls, slowest %.1f ms, %d round trips after\n", unavailable, slowest_ms, after);
 }
 
+/* The game thread steering and polling events while the render thread streams frames:
+ * the two groups of calls must not disturb each other (reverie.h "Threads"). */
+typedef struct game_thread {
+    reverie_client* rv;
+    volatile int stop;
+    int requests, events, errors;
+} game_thread;
+
+static void* steer_while_streaming(void* arg) {
+    game_thread* g = arg;
+    char prompt[64];
+    while (!g->stop) {
+        snprintf(prompt, sizeof prompt, "streaming prompt %d", g->requests);
+        reverie_status st;
+        reverie_event ev;
+        if (reverie_set_prompt(g->rv, prompt, 0) != REVERIE_OK) g->errors++;
+        if (reverie_get_status(g->rv, &st) != REVERIE_OK || strcmp(st.prompt, prompt) != 0) g->errors++;
+        while (reverie_poll_event(g->rv, &ev) == REVERIE_OK) g->events++;
+        g->requests++;
+    }
+    return NULL;
+}
+
 int main(int argc, char** argv) {
     const char* control = argc > 1 ? argv[1] : NULL;
     int restart = argc > 2 && strcmp(argv[2], "--restart") == 0;
@@ -189,6 +214,9 @@ int main(int argc, char** argv) {
     tk_alloc(&f, 64, 48, REVERIE_MOTION_F32);
     int zero_copy = 0, copies = 0, exact = 0;
     uint64_t seed = 0;
+    game_thread game = {rv, 0, 0, 0, 0};
+    pthread_t game_tid;
+    pthread_create(&game_tid, NULL, steer_while_streaming, &game);
     for (int i = 0; i < 300; i++) {
         int use_copy = i % 2, bottom_up = use_copy && i % 3 == 0, reset = i % 50 == 7;
         r = round_trip(rv, &f, ++seed, use_copy, bottom_up, reset);
@@ -196,6 +224,10 @@ int main(int argc, char** argv) {
         if (r == REVERIE_OK) exact++, use_copy ? copies++ : zero_copy++;
     }
     double ms_300 = tk_now_ms() - t0;
+    game.stop = 1;
+    pthread_join(game_tid, NULL);
+    CHECK(game.requests > 0 && game.errors == 0, "game thread: %d requests, %d errors", game.requests, game.errors);
+    printf("PHASE threads: %d steering rounds, %d events beside the frames\n", game.requests, game.events);
     tk_free(&f);
     tk_alloc(&f, 40, 32, REVERIE_MOTION_F16); /* new size and motion format: a new ring */
     int f16 = 0;
