@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo torch==2.13.0)
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean system-deps
 
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -19,7 +19,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: $(VENV)/.installed
 	$(VENV)/bin/reverie demo
 
-test: $(VENV)/.installed
+# System packages for the native library and C# tests (apt; see .ci/system-deps).
+system-deps:
+	.ci/system-deps
+
+test: system-deps $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
