@@ -20,13 +20,17 @@ public class ReverieLibrary : ModuleRules
 		if (Target.Platform == UnrealTargetPlatform.Win64)
 		{
 			string LibDir = Path.Combine(ModuleDirectory, "Win64");
+			if (!File.Exists(Path.Combine(LibDir, "reverie.lib")) || !File.Exists(Path.Combine(LibDir, "reverie.dll")))
+			{
+				throw new BuildException("Reverie: put reverie.dll and reverie.lib (built from bridge/native) into " + LibDir);
+			}
 			PublicAdditionalLibraries.Add(Path.Combine(LibDir, "reverie.lib"));
 			// Delay-loaded: FReverieModule loads the DLL itself and turns the plugin off with
 			// a log line when it is missing, instead of the game failing to start.
 			PublicDelayLoadDLLs.Add("reverie.dll");
 			RuntimeDependencies.Add("$(BinaryOutputDir)/reverie.dll", Path.Combine(LibDir, "reverie.dll"));
 			// The DLL's own dependencies (libzmq, msgpack) when they were built as DLLs.
-			foreach (string Dll in Directory.Exists(LibDir) ? Directory.GetFiles(LibDir, "*.dll") : new string[0])
+			foreach (string Dll in Directory.GetFiles(LibDir, "*.dll"))
 			{
 				string Name = Path.GetFileName(Dll);
 				if (Name != "reverie.dll")
@@ -39,13 +43,21 @@ public class ReverieLibrary : ModuleRules
 		{
 			string LibDir = Path.Combine(ModuleDirectory, "Linux");
 			string So = Path.Combine(LibDir, "libreverie.so");
+			if (!File.Exists(So))
+			{
+				throw new BuildException("Reverie: " + So + " is missing; run unreal_plugin/build_native.sh first");
+			}
 			PublicAdditionalLibraries.Add(So);
-			// Copied next to the module binary, which UBT links with an $ORIGIN rpath.
-			RuntimeDependencies.Add("$(BinaryOutputDir)/libreverie.so", So);
+			// The module binary asks the loader for the library's soname (libreverie.so.0):
+			// every libreverie.so* build_native.sh left goes next to it, found by its $ORIGIN rpath.
+			foreach (string Library in Directory.GetFiles(LibDir, "libreverie.so*"))
+			{
+				RuntimeDependencies.Add("$(BinaryOutputDir)/" + Path.GetFileName(Library), Library);
+			}
 		}
 		else
 		{
-			throw new BuildException("Reverie supports Win64 and Linux only (the daemon's protocol 1.1 is the CPU path on Linux; Win64 builds need a daemon reachable from Windows)");
+			throw new BuildException("Reverie supports Win64 and Linux only");
 		}
 	}
 }
