@@ -1,7 +1,8 @@
 """libreverie against a real daemon: the C and C++ test clients (bridge/native/tests)
 round-trip 300 frames byte-exact through the Mix stylizer, steer the daemon, and live
-through the daemon being killed and restarted mid-stream; the C bad-input program checks
-misuse gives codes and words, never a crash."""
+through the daemon being killed and restarted mid-stream; the burst program runs out of
+slots against the Slow stylizer; the bad-input program checks misuse gives codes and
+words, never a crash."""
 
 from __future__ import annotations
 
@@ -75,3 +76,13 @@ def test_bad_input_gives_codes_and_words(start_daemon, endpoints):
     assert result.returncode == 0, result.stdout + result.stderr
     counts = summary(result.stdout.splitlines())
     assert int(counts["checks"]) >= 90 and counts["failures"] == "0", result.stdout
+
+
+def test_skips_when_slots_run_out_and_keeps_the_camera_cut(start_daemon, endpoints):
+    """Protocol 10.1/10.3: a game faster than the stylizer skips frames without waiting,
+    reports them, and a cut on a skipped frame reaches the next stylized frame."""
+    start_daemon(stylizer_spec("Slow"))
+    result = subprocess.run([program("burst"), endpoints.control], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = summary(result.stdout.splitlines())
+    assert int(counts["skipped"]) > 0 and int(counts["outputs"]) > 0, result.stdout
