@@ -7,13 +7,16 @@ words, never a crash."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
 import threading
 
 import pytest
 
 from conftest import stylizer_spec
 from native_build import build_libreverie, program
+from reverie.bridge.control import Endpoints
 from reverie.bridge.local_daemon import LocalDaemon
 
 
@@ -86,3 +89,29 @@ def test_skips_when_slots_run_out_and_keeps_the_camera_cut(start_daemon, endpoin
     assert result.returncode == 0, result.stdout + result.stderr
     counts = summary(result.stdout.splitlines())
     assert int(counts["skipped"]) > 0 and int(counts["outputs"]) > 0, result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_game_over_curve(endpoints, tmp_path):
+    """A daemon on tcp://0.0.0.0 with CURVE: the library's control and events sockets use the
+    keys from `reverie keys` (events found through the wildcard rule, protocol 10.8);
+    frames stay on ipc. Without the keys the daemon does not answer."""
+    keys = tmp_path / "keys"
+    subprocess.run([sys.executable, "-m", "reverie", "keys", str(keys)], check=True, capture_output=True)
+    port, events_port = free_port(), free_port()
+    eps = Endpoints(control=f"tcp://0.0.0.0:{port}", events=f"tcp://0.0.0.0:{events_port}", frames=endpoints.frames)
+    control = f"tcp://127.0.0.1:{port}"
+    daemon = LocalDaemon(eps, stylizer_spec("Mix"), curve_keys=keys, connect=control).start()
+    try:
+        keyed = subprocess.run([program("c_client"), control, "--curve", str(keys)], capture_output=True, text=True, timeout=60)
+        assert keyed.returncode == 0, keyed.stdout + keyed.stderr
+        assert summary(keyed.stdout.splitlines())["exact"] == "300"
+        keyless = subprocess.run([program("c_client"), control], capture_output=True, text=True, timeout=60)
+        assert keyless.returncode == 1 and "FAIL connect: REVERIE_UNAVAILABLE" in keyless.stdout, keyless.stdout
+    finally:
+        daemon.stop()

@@ -8,6 +8,7 @@
  *   4. prints "PHASE restart" and keeps streaming; the test kills the daemon: the client
  *      must see REVERIE_UNAVAILABLE quickly, never block, then reconnect on its own when
  *      the test starts a new daemon, and round-trip 30 frames again.
+ * With --curve DIR the control and events sockets use CURVE keys (frames stay on ipc).
  * Prints one SUMMARY line; the exit status is 0 only if every check held. */
 #include <math.h>
 #include <pthread.h>
@@ -196,11 +197,15 @@ static void* steer_while_streaming(void* arg) {
 }
 
 int main(int argc, char** argv) {
-    const char* control = argc > 1 ? argv[1] : NULL;
-    int restart = argc > 2 && strcmp(argv[2], "--restart") == 0;
+    /* c_client CONTROL [--restart] [--curve KEYS_DIR] */
+    int restart = 0;
     reverie_config cfg;
     reverie_config_init(&cfg);
-    cfg.control = control;
+    cfg.control = argc > 1 ? argv[1] : NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--restart") == 0) restart = 1;
+        if (strcmp(argv[i], "--curve") == 0 && i + 1 < argc) cfg.curve_keys_dir = argv[++i];
+    }
     cfg.client_name = "c_client";
     cfg.timeout_ms = 1000;
     reverie_client* rv = NULL;
