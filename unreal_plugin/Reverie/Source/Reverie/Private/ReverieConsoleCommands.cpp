@@ -78,7 +78,7 @@ FAutoConsoleCommand StepsCommand(TEXT("Reverie.Steps"), TEXT("Reverie.Steps N: d
 FAutoConsoleCommand StrengthCommand(TEXT("Reverie.Strength"),
 									TEXT("Reverie.Strength X: how far to restyle the game's image, 0.0..1.0."),
 									FConsoleCommandWithArgsDelegate::CreateStatic(&Strength));
-FAutoConsoleCommand ConsoleCommand(TEXT("Reverie.Console"),
+FAutoConsoleCommand ToggleConsoleCommand(TEXT("Reverie.Console"),
 								   TEXT("Show or hide the Reverie prompt console (prompts, presets, live fps and latency)."),
 								   FConsoleCommandDelegate::CreateLambda(
 									   []()

@@ -1,5 +1,6 @@
 #include "ReverieModule.h"
 
+#include "Async/Async.h"
 #include "Engine/Engine.h"
 #include "Engine/GameViewportClient.h"
 #include "Framework/Application/SlateApplication.h"
@@ -140,7 +141,19 @@ void FReverieModule::ToggleConsole()
 	}
 	Console = SNew(SReverieConsole)
 				  .Session(Session)
-				  .OnClose(FSimpleDelegate::CreateLambda([]() { FReverieModule::Get().ToggleConsole(); }));
+				  // Closed on the next game-thread task, not inside the widget's own key handler:
+				  // the viewport holds it weakly, so closing destroys it.
+				  .OnClose(FSimpleDelegate::CreateLambda(
+					  []()
+					  {
+						  AsyncTask(ENamedThreads::GameThread, []()
+									{
+										if (FReverieModule::IsAvailable())
+										{
+											FReverieModule::Get().CloseConsole();
+										}
+									});
+					  }));
 	ConsoleInViewport = SNew(SWeakWidget).PossiblyNullContent(Console);
 	Viewport->AddViewportWidgetContent(ConsoleInViewport.ToSharedRef(), 100);
 	ConsoleViewport = Viewport;

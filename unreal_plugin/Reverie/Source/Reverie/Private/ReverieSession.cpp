@@ -13,15 +13,15 @@ TSharedPtr<FReverieSession, ESPMode::ThreadSafe> FReverieSession::Create(const F
 	reverie_config_init(&Config);
 	Config.client_name = Name.Get();
 	Config.flags = REVERIE_CONNECT_LAZY; // say hello on the first frame, daemon or not
-	reverie_client* Client = nullptr;
-	const reverie_result Result = reverie_connect(&Config, &Client);
+	reverie_client* NewClient = nullptr;
+	const reverie_result Result = reverie_connect(&Config, &NewClient);
 	if (Result != REVERIE_OK)
 	{
 		UE_LOG(LogReverie, Error, TEXT("Reverie is off: reverie_connect failed (%s): %s"),
 			   UTF8_TO_TCHAR(reverie_result_name(Result)), *LastError());
 		return nullptr;
 	}
-	TSharedPtr<FReverieSession, ESPMode::ThreadSafe> Session = MakeShareable(new FReverieSession(Client));
+	TSharedPtr<FReverieSession, ESPMode::ThreadSafe> Session = MakeShareable(new FReverieSession(NewClient));
 	Session->WakeUp = FPlatformProcess::GetSynchEventFromPool(false);
 	Session->Thread = FRunnableThread::Create(Session.Get(), TEXT("ReverieSteering"), 0, TPri_BelowNormal);
 	Session->TickerHandle = FTSTicker::GetCoreTicker().AddTicker(

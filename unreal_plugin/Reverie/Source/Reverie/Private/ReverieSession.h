@@ -14,6 +14,8 @@
 #include "Containers/Ticker.h"
 #include "ReverieCApi.h"
 
+#include <atomic>
+
 class FRunnableThread;
 class FEvent;
 
@@ -83,7 +85,7 @@ private:
 	TQueue<TFunction<void()>, EQueueMode::Mpsc> Jobs;
 	FEvent* WakeUp = nullptr;
 	FRunnableThread* Thread = nullptr;
-	TAtomic<bool> bStopping{false};
+	std::atomic<bool> bStopping{false};
 	FTSTicker::FDelegateHandle TickerHandle;
 	FReverieStats Stats;
 	bool bReportedFrameFailure = false;

@@ -60,7 +60,7 @@ ReverieMath::ViewTransform ToViewTransform(const FViewMatrices& Matrices)
 FScreenPassTexture ReturnUntouched(FRDGBuilder& GraphBuilder, const FSceneView& View, const FPostProcessMaterialInputs& Inputs,
 								   const FScreenPassTexture& SceneColor)
 {
-	if (Inputs.OverrideOutput.IsValid())
+	if (Inputs.OverrideOutput.IsValid() && SceneColor.IsValid())
 	{
 		AddDrawTexturePass(GraphBuilder, View, SceneColor, Inputs.OverrideOutput);
 		return Inputs.OverrideOutput;
