@@ -18,16 +18,16 @@ typedef struct tk_frame {
     uint8_t* motion; /* 8 (f32) or 4 (f16) bytes per pixel */
 } tk_frame;
 
-static uint64_t tk_next(uint64_t* state) { /* xorshift64* */
+static inline uint64_t tk_next(uint64_t* state) { /* xorshift64* */
     *state ^= *state >> 12;
     *state ^= *state << 25;
     *state ^= *state >> 27;
     return *state * 2685821657736338717ull;
 }
 
-static uint32_t tk_motion_bytes(uint32_t motion_format) { return motion_format == 1 ? 4 : 8; }
+static inline uint32_t tk_motion_bytes(uint32_t motion_format) { return motion_format == 1 ? 4 : 8; }
 
-static int tk_alloc(tk_frame* f, uint32_t width, uint32_t height, uint32_t motion_format) {
+static inline int tk_alloc(tk_frame* f, uint32_t width, uint32_t height, uint32_t motion_format) {
     size_t pixels = (size_t)width * height;
     f->width = width;
     f->height = height;
@@ -38,7 +38,7 @@ static int tk_alloc(tk_frame* f, uint32_t width, uint32_t height, uint32_t motio
     return f->color && f->depth && f->motion;
 }
 
-static void tk_free(tk_frame* f) {
+static inline void tk_free(tk_frame* f) {
     free(f->color);
     free(f->depth);
     free(f->motion);
@@ -46,7 +46,7 @@ static void tk_free(tk_frame* f) {
 }
 
 /* Random planes: color bytes 1..255, depth 0.1..1000 m, motion finite and non-zero. */
-static void tk_fill(tk_frame* f, uint64_t seed) {
+static inline void tk_fill(tk_frame* f, uint64_t seed) {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
     size_t pixels = (size_t)f->width * f->height;
     for (size_t i = 0; i < pixels * 4; i++) f->color[i] = (uint8_t)(1 + tk_next(&s) % 255);
@@ -64,7 +64,7 @@ static void tk_fill(tk_frame* f, uint64_t seed) {
     }
 }
 
-static void tk_expected(const tk_frame* f, uint64_t frame_id, int reset, uint8_t* out) {
+static inline void tk_expected(const tk_frame* f, uint64_t frame_id, int reset, uint8_t* out) {
     size_t pixels = (size_t)f->width * f->height;
     uint32_t mb = tk_motion_bytes(f->motion_format);
     const uint8_t* depth = (const uint8_t*)f->depth;
@@ -82,7 +82,7 @@ static void tk_expected(const tk_frame* f, uint64_t frame_id, int reset, uint8_t
 }
 
 /* Compare an output read with `stride` (bottom-up if flip) against the expected image. */
-static int tk_matches(const tk_frame* f, const uint8_t* expected, const uint8_t* got, size_t stride, int flip) {
+static inline int tk_matches(const tk_frame* f, const uint8_t* expected, const uint8_t* got, size_t stride, int flip) {
     size_t row = (size_t)f->width * 4;
     for (uint32_t y = 0; y < f->height; y++) {
         uint32_t src = flip ? f->height - 1 - y : y;
@@ -91,7 +91,7 @@ static int tk_matches(const tk_frame* f, const uint8_t* expected, const uint8_t*
     return 1;
 }
 
-static double tk_now_ms(void) {
+static inline double tk_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
