@@ -16,6 +16,10 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     train.add_argument("--size", type=int, help="training frame size (square)")
     train.add_argument("--ablation", choices=("full", "no_augment", "no_history"))
     train.add_argument("--seed", type=int)
+    train.add_argument("--lr", type=float, help="peak learning rate (cosine decay)")
+    train.add_argument("--init", help="start from this weights folder (fine-tuning)")
+    train.add_argument("--runtime-weight", type=float, help="weight of the loss on the run-time output (default 0)")
+    train.add_argument("--temporal-weight", type=float, help="weight of the loss on its frame-to-frame change against the ground truth's (default 0)")
     train.add_argument("--out", type=Path, default=Path("runs/train"))
     train.add_argument("--resume", action="store_true", help="continue from OUT/latest")
     train.set_defaults(func=cmd_train)
@@ -46,7 +50,8 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import PRESETS, train, with_overrides
 
-    config = with_overrides(PRESETS[args.preset], steps=args.steps, batch=args.batch, size=args.size, ablation=args.ablation, seed=args.seed)
+    config = with_overrides(PRESETS[args.preset], steps=args.steps, batch=args.batch, size=args.size, ablation=args.ablation, seed=args.seed,
+                            lr=args.lr, init=args.init, runtime_weight=args.runtime_weight, temporal_weight=args.temporal_weight)
     print(f"training {config.preset} preset ({config.ablation}) for {config.steps} steps into {args.out}", file=sys.stderr)
     print(json.dumps(config.to_dict()), file=sys.stderr)
     folder = train(config, args.out, resume=args.resume)

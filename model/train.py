@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from .augment import corrupt_history, misregister
-from .diffusion import HISTORY_SIGMA, loss_weight, sample, training_sigmas
+from .diffusion import HISTORY_SIGMA, SIGMA_MAX, loss_weight, training_sigmas
 from .history import valid_history, warp
 from .network import Denoiser, NetworkConfig, game_planes
 
@@ -51,6 +51,9 @@ class TrainConfig:
     drop_history: float = 0.1  # probability of no history at all (a cut)
     prompt_jitter: float = 1.2  # largest norm of the random direction added to a prompt embedding
     ablation: str = "full"  # full | no_augment (history = clean ground truth) | no_history
+    runtime_weight: float = 0.0  # loss on the run-time output itself (one step from the prior's mean, own history)
+    temporal_weight: float = 0.0  # loss on its frame-to-frame change against the ground truth's (E_warp's residual)
+    init: str = ""  # a weights folder to start from (fine-tuning); "" starts from scratch
     worlds: int = 4  # worlds kept loaded; one is replaced every `world_every` steps
     world_every: int = 50
     seed: int = 0
@@ -205,15 +208,41 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
         estimate = model(noisy, sigma, game, history, mask, history_sigma, history_noise, batch.prompt)
         per_sample = F.mse_loss(estimate, target, reduction="none").mean(dim=(1, 2, 3))
         total = total + (loss_weight(sigma) * per_sample).mean() / frames
-        if config.ablation == "full" and t + 1 < frames:
-            with torch.no_grad():  # the model's own output for this frame: tomorrow's history
-                inference_history_sigma = torch.full((b,), HISTORY_SIGMA)
-                inference_noise = torch.randn(history.shape, generator=generator)
-                previous_output = sample(
-                    lambda x, s: model(x, s, game, history, mask, inference_history_sigma, inference_noise, batch.prompt),
-                    target.shape, 1, generator,
-                ).clamp(-1, 1)
+        runtime_terms = config.runtime_weight > 0 or config.temporal_weight > 0
+        if config.ablation == "full" and (t + 1 < frames or runtime_terms):
+            # The model's own output for this frame as the daemon computes it (one sampler
+            # step from the prior's mean is D(0, SIGMA_MAX)): tomorrow's history, and with
+            # the run-time terms a training target itself.
+            inference_history_sigma = torch.full((b,), HISTORY_SIGMA)
+            inference_noise = torch.randn(history.shape, generator=generator)
+            with torch.set_grad_enabled(runtime_terms and torch.is_grad_enabled()):
+                output = model(torch.zeros_like(target), torch.full((b,), SIGMA_MAX), game, history, mask,
+                               inference_history_sigma, inference_noise, batch.prompt)
+            if runtime_terms:
+                total = total + runtime_loss(output, previous_output, batch, t, mask, config) / frames
+            previous_output = output.detach().clamp(-1, 1)
     return total
+
+
+def runtime_loss(output: torch.Tensor, previous_output: torch.Tensor | None, batch: Batch, t: int, mask: torch.Tensor,
+                 config: TrainConfig) -> torch.Tensor:
+    """The run-time output against the ground truth, and its change since the previous
+    frame's output (warped by the engine motion, where the history is valid) against the
+    ground truth's own change: what E_warp measures, minus what the style really does.
+
+    Why: the denoising loss trains every noise level but the one the daemon runs at
+    (sigma 20 from the prior's mean lies far in the log-normal's tail), and it never sees
+    two consecutive outputs. A still ground truth (thermal) then gets an output that
+    shimmers as the content slides across the 4x4 pixel-unshuffle grid."""
+    target = batch.target[:, t]
+    loss = config.runtime_weight * F.mse_loss(output, target)
+    if config.temporal_weight > 0 and t > 0 and previous_output is not None:
+        motion = batch.motion[:, t]
+        change = output - warp(previous_output, motion)
+        truth_change = target - warp(batch.target[:, t - 1], motion)
+        residual = ((change - truth_change) ** 2 * mask).sum() / (3 * mask.sum()).clamp(min=1.0)
+        loss = loss + config.temporal_weight * residual
+    return loss
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -277,6 +306,10 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     step, wall = 0, 0.0
     data = WorldBatches(config, prompt_table(), rank)
     latest = out / "latest"
+    if config.init:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(Path(config.init) / "model.safetensors")))
     if resume and (latest / "state.pt").is_file():
         from safetensors.torch import load_file
 

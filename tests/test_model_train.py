@@ -110,3 +110,34 @@ def test_jittered_prompts_stay_unit_length_and_nearest_their_own_style(prompts):
             assert max(scores, key=scores.get) == name
             spread.append(float((table @ v).max()))
     assert min(spread) < 0.8  # the jitter really leaves the six training points
+
+
+def test_runtime_loss_is_zero_when_the_output_changes_exactly_like_the_ground_truth(batch):
+    """The temporal term compares the output's frame-to-frame change (warped by the engine
+    motion) with the ground truth's: an output equal to the ground truth costs nothing, a
+    flicker the ground truth does not have costs, and only where the history is valid."""
+    config = T.with_overrides(TINY, runtime_weight=1.0, temporal_weight=2.0)
+    t = 1
+    mask = torch.ones_like(batch.depth[:, t])
+    exact = T.runtime_loss(batch.target[:, t], batch.target[:, t - 1], batch, t, mask, config)
+    assert float(exact) == pytest.approx(0.0, abs=1e-12)
+    flicker = torch.zeros_like(batch.target[:, t])
+    flicker[..., ::2, :] = 0.1  # every other row brighter this frame only
+    shimmering = T.runtime_loss(batch.target[:, t] + flicker, batch.target[:, t - 1], batch, t, mask, config)
+    expected_mse = float((flicker**2).mean())
+    assert float(shimmering) == pytest.approx(expected_mse * (1.0 + 2.0), rel=1e-5)
+    nothing_valid = T.runtime_loss(batch.target[:, t] + flicker, batch.target[:, t - 1], batch, t, torch.zeros_like(mask), config)
+    assert float(nothing_valid) == pytest.approx(expected_mse, rel=1e-5)  # the run-time MSE alone
+
+
+def test_runtime_terms_train_the_run_time_output(batch):
+    """With the run-time terms on, the sampler's one-step output (D(0, sigma_max)) receives
+    gradients through the loss; without them it is only tomorrow's history (no gradients)."""
+    torch.manual_seed(0)
+    model = Denoiser(TINY.network)
+    plain = T.sequence_loss(model, batch, TINY, torch.Generator().manual_seed(5))
+    with_terms = T.sequence_loss(model, batch, T.with_overrides(TINY, runtime_weight=1.0, temporal_weight=1.0),
+                                 torch.Generator().manual_seed(5))
+    assert float(with_terms) > float(plain)
+    with_terms.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
