@@ -43,6 +43,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     ev.add_argument("--history-trust", type=float, help="added to the history gate's logit (default: the weights' config.json, else 0)")
     ev.add_argument("--start-sigma", type=float, help="start each frame from the warped history noised to this level (default: pure noise)")
     ev.add_argument("--curves", type=Path, help="also write the per-frame PSNR curves here (JSON)")
+    ev.add_argument("--jobs", type=int, default=1, help="evaluate styles in this many processes at once, one thread each (2 on a 2-core machine)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
 
@@ -92,7 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_progress(done[0], total)
 
     result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress,
-                      args.start_sigma, args.path, not args.raw_prompts)
+                      args.start_sigma, args.path, not args.raw_prompts, args.jobs)
     if args.curves:
         args.curves.write_text(json.dumps({k: v["psnr_curve"] for k, v in result["styles"].items()}))
     for figures in result["styles"].values():

@@ -6,6 +6,7 @@ autoregressive rollout, the model always fed its own previous output)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator
 
 import numpy as np
@@ -127,9 +128,10 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
 
 def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
              steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
-             path: str = MIXED, prompt_bank: bool = True) -> dict:
+             path: str = MIXED, prompt_bank: bool = True, jobs: int = 1) -> dict:
     """Every requested style; prompts are each style's first training or held-out prompt,
     through the prompt bank as the runtime does (`prompt_bank=False`: the raw embedding).
+    `jobs` > 1 spreads the styles over that many single-threaded processes.
     `path` "mixed" (the default) covers every kind of camera movement, with a cut between
     segments; a cut drops the history, so drift is measured on one uninterrupted path
     (e.g. "orbit"), where the history chain is as long as the rollout."""
@@ -138,13 +140,47 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     if seed < EVAL_WORLD_SEEDS_FROM:
         raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
     embed = runtime_embedder(bank=prompt_bank)
-    per_style = {}
-    for name in styles:
-        text = (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0]
-        figures = evaluate_style(model, name, embed(text), seed, frames, width, height, steps, history, progress,
-                                 start_sigma, path)
-        per_style[name] = {"prompt": text, **figures}
+    texts = {name: (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0] for name in styles}
+    rollouts = {name: partial(evaluate_style, model, name, embed(text), seed, frames, width, height, steps=steps,
+                              history=history, start_sigma=start_sigma, path=path) for name, text in texts.items()}
+    if jobs > 1 and len(styles) > 1:
+        figures = _in_processes(rollouts, jobs, progress)
+    else:
+        figures = {name: run(progress=progress) for name, run in rollouts.items()}
+    per_style = {name: {"prompt": texts[name], **figures[name]} for name in styles}
     keys = (*FIGURES, "psnr_same_view")  # the last only on the orbit
     mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())}
     return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
             "prompts": prompts, "styles": per_style, "mean": mean}
+
+
+def _style_in_worker(run: Callable[..., dict], ticks) -> dict:
+    """One style's rollout in a worker process; a tick on the queue for every frame."""
+    torch.set_num_threads(1)  # the workers share the cores: oversubscribed threads spin and crawl
+    return run(progress=lambda: ticks.put(1))
+
+
+def _in_processes(rollouts: dict[str, Callable[..., dict]], jobs: int, progress: Callable[[], None] | None) -> dict[str, dict]:
+    """Rollouts of several styles at once, one single-threaded process each: a small frame
+    is too little work for two threads to help one rollout, two rollouts use two cores.
+    Every rollout is seeded on its own, so the figures are those of a single process (up
+    to float rounding from the thread count)."""
+    import multiprocessing
+    import queue
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # a fresh GL context and torch per worker, no forked state
+    with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        ticks = manager.Queue()
+        futures = {name: pool.submit(_style_in_worker, run, ticks) for name, run in rollouts.items()}
+        while True:
+            finished = all(f.done() for f in futures.values())  # read before draining: no tick is left behind
+            try:
+                while True:
+                    ticks.get(timeout=0.5) if not finished else ticks.get_nowait()
+                    if progress is not None:
+                        progress()
+            except queue.Empty:
+                if finished:
+                    break
+        return {name: future.result() for name, future in futures.items()}

@@ -59,3 +59,20 @@ def test_same_view_psnr_is_the_last_window_that_sees_the_first_frames_view_again
     assert psnr_same_view(curve.tolist(), "orbit") == 19.0
     assert psnr_same_view([20.0] * (lap + 99), "orbit") is None
     assert psnr_same_view(curve.tolist(), "mixed") is None  # other paths have no repeating view
+
+
+def test_styles_in_worker_processes_give_the_figures_of_one_process():
+    """`reverie eval --jobs 2`: each style's rollout in its own single-threaded process;
+    the figures are the single process's (seeded per rollout; float rounding aside) and
+    the progress callback sees every frame."""
+    torch.manual_seed(0)
+    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32)).eval()
+    styles, frames = ["winter", "toon", "thermal"], 5
+    one = evaluate(model, "train", styles, seed=1001, frames=frames, width=32, height=32)
+    ticks = []
+    two = evaluate(model, "train", styles, seed=1001, frames=frames, width=32, height=32, progress=lambda: ticks.append(1), jobs=2)
+    assert len(ticks) == len(styles) * frames
+    assert list(two["styles"]) == styles
+    for name in styles:
+        for key in ("psnr", "ssim", "ewarp", "ewarp_gt"):
+            assert two["styles"][name][key] == pytest.approx(one["styles"][name][key], rel=1e-3, abs=1e-6), (name, key)
