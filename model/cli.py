@@ -24,6 +24,12 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     train.add_argument("--resume", action="store_true", help="continue from OUT/latest")
     train.set_defaults(func=cmd_train)
 
+    publish = commands.add_parser("publish", help="copy a training checkpoint into the shipped-weights folder with its inference settings")
+    publish.add_argument("run", type=Path, help="a checkpoint folder, e.g. runs/train/latest")
+    publish.add_argument("--history-trust", type=float, default=0.0, help="added to the history gate's logit at inference (measured with reverie eval --history-trust)")
+    publish.add_argument("--out", type=Path, default=Path("model/weights"))
+    publish.set_defaults(func=cmd_publish)
+
     export = commands.add_parser("export", help="export trained weights to ONNX and check it against torch")
     export.add_argument("--weights", type=Path, default=Path("model/weights"), help="folder with model.safetensors and config.json")
     export.add_argument("--out", type=Path, default=Path("runs/model.onnx"))
@@ -57,6 +63,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(json.dumps(config.to_dict()), file=sys.stderr)
     folder = train(config, args.out, resume=args.resume)
     print(f"weights: {folder / 'model.safetensors'}  config: {folder / 'config.json'}")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .train import publish_weights
+
+    folder = publish_weights(args.run, args.out, args.history_trust)
+    print(f"published {args.run} into {folder} (history trust {args.history_trust:g})")
     return 0
 
 

@@ -254,15 +254,18 @@ def runtime_loss(output: torch.Tensor, history: torch.Tensor, mask: torch.Tensor
 
 # ---------------------------------------------------------------- checkpoints
 def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                    generator: torch.Generator, data_state: dict | None = None, wall_s: float = 0.0) -> Path:
-    """model.safetensors (weights only, what ships) + state.pt (optimizer, RNGs) + config.json."""
+                    generator: torch.Generator, data_state: dict | None = None, wall_s: float = 0.0,
+                    lineage: list[dict] | None = None) -> Path:
+    """model.safetensors (weights only, what ships) + state.pt (optimizer, RNGs) + config.json.
+    `lineage`: the runs these weights were fine-tuned from, oldest first (see `init_lineage`)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                 "data": data_state, "wall_s": wall_s}, folder / "state.pt")
-    (folder / "config.json").write_text(json.dumps({"step": step, "wall_s": round(wall_s, 1), "config": config.to_dict()}, indent=2) + "\n")
+    meta = {"step": step, "wall_s": round(wall_s, 1), "config": config.to_dict(), **({"lineage": lineage} if lineage else {})}
+    (folder / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder
 
 
@@ -280,6 +283,30 @@ def load_model(folder: Path, history_trust: float | None = None) -> tuple[Denois
     model = Denoiser(config.network, history_trust)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     return model.eval(), config
+
+
+def init_lineage(init: str) -> list[dict]:
+    """The runs behind a fine-tuning start (`TrainConfig.init`), oldest first: each one's
+    step, wall time and config, so shipped weights carry their whole recipe even after the
+    run folders are gone."""
+    if not init:
+        return []
+    meta = json.loads((Path(init) / "config.json").read_text())
+    return [*meta.get("lineage", []), {k: meta[k] for k in ("step", "wall_s", "config") if k in meta}]
+
+
+def publish_weights(run: Path, out: Path, history_trust: float) -> Path:
+    """Copy a checkpoint's weights and config into a shipped-weights folder (model/weights)
+    with the inference settings measured for it ("inference" in config.json, which
+    `load_model` and so the daemon, eval and export read); the optimizer state stays behind."""
+    import shutil
+
+    meta = json.loads((run / "config.json").read_text())
+    meta["inference"] = {"history_trust": float(history_trust)}
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "model.safetensors", out / "model.safetensors")
+    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out
 
 
 # ---------------------------------------------------------------- the loop
@@ -350,7 +377,8 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
             print(f"\r  [{'#' * int(30 * done):<30}] step {step}/{config.steps}  loss {np.mean(losses[-50:]):.4f}  "
                   f"{elapsed / 60:.1f} min, eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(latest, step, model, optimizer, config, generator, data.state(), time.monotonic() - started)
+            save_checkpoint(latest, step, model, optimizer, config, generator, data.state(), time.monotonic() - started,
+                            init_lineage(config.init))
     if rank == 0 and progress:
         print(file=sys.stderr)
     return latest

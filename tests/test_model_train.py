@@ -145,3 +145,20 @@ def test_runtime_terms_train_the_run_time_output(batch):
     assert float(with_terms) > float(plain)
     with_terms.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
+
+
+def test_fine_tuned_weights_carry_their_lineage_and_publish_with_inference_settings(tmp_path, monkeypatch, prompts):
+    """A run started from other weights (--init) records the runs behind it in config.json;
+    `reverie publish` copies weights and config with the measured history trust, which
+    load_model then applies."""
+    monkeypatch.setattr(T, "prompt_table", lambda: prompts)
+    base = T.train(T.with_overrides(TINY, steps=1), tmp_path / "base", progress=False)
+    tuned = T.train(T.with_overrides(TINY, steps=1, init=str(base), runtime_weight=1.0, temporal_weight=1.0), tmp_path / "tuned",
+                    progress=False)
+    lineage = json.loads((tuned / "config.json").read_text())["lineage"]
+    assert [entry["config"]["init"] for entry in lineage] == [""] and lineage[0]["step"] == 1
+    shipped = T.publish_weights(tuned, tmp_path / "weights", history_trust=2.5)
+    assert sorted(p.name for p in shipped.iterdir()) == ["config.json", "model.safetensors"]
+    model, config = T.load_model(shipped)
+    assert model.history_trust == 2.5 and config.temporal_weight == 1.0
+    assert (shipped / "model.safetensors").read_bytes() == (tuned / "model.safetensors").read_bytes()
