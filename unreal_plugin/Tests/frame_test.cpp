@@ -123,13 +123,7 @@ int main(int Argc, char** Argv)
 	Src.ColorPitch = PitchTexels * 4;
 	Src.Texels = Texels.data();
 	Src.TexelPitch = PitchTexels;
-	PlaneRows Dst;
-	Dst.Color = Planes.color;
-	Dst.ColorPitch = Planes.color_pitch;
-	Dst.Depth = Planes.depth;
-	Dst.DepthPitch = Planes.depth_pitch;
-	Dst.Motion = Planes.motion;
-	Dst.MotionPitch = Planes.motion_pitch;
+	const PlaneRows Dst = PlaneRowsOf(Planes);
 	for (uint32_t Begin = 0; Begin < H; Begin += 16) // in chunks, as the plugin's workers do
 	{
 		WriteFrameRows(Src, F, Begin, Begin + 16 < H ? Begin + 16 : H, Dst);

@@ -7,13 +7,7 @@ void WriteReverieFrame(const reverie_frame_planes& Planes, const ReverieMath::Re
 {
 	check(Planes.width == Conversion.Width && Planes.height == Conversion.Height);
 	check(Planes.motion_format == REVERIE_MOTION_F32);
-	ReverieMath::PlaneRows Destination;
-	Destination.Color = Planes.color;
-	Destination.ColorPitch = Planes.color_pitch;
-	Destination.Depth = Planes.depth;
-	Destination.DepthPitch = Planes.depth_pitch;
-	Destination.Motion = Planes.motion;
-	Destination.MotionPitch = Planes.motion_pitch;
+	const ReverieMath::PlaneRows Destination = ReverieMath::PlaneRowsOf(Planes);
 	// 1080p is 34 chunks: enough to spread over the workers, few enough that scheduling
 	// costs nothing next to the per-pixel reprojection.
 	constexpr uint32 RowsPerChunk = 32;

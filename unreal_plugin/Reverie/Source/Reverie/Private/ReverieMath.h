@@ -415,6 +415,21 @@ struct PlaneRows
 	size_t MotionPitch = 0;
 };
 
+// A slot's planes (libreverie's reverie_frame_planes, or anything with its fields) as the
+// destination of WriteFrameRows; a template so this header needs no libreverie include.
+template <class FramePlanes>
+inline PlaneRows PlaneRowsOf(const FramePlanes& Planes)
+{
+	PlaneRows Rows;
+	Rows.Color = Planes.color;
+	Rows.ColorPitch = Planes.color_pitch;
+	Rows.Depth = Planes.depth;
+	Rows.DepthPitch = Planes.depth_pitch;
+	Rows.Motion = Planes.motion;
+	Rows.MotionPitch = Planes.motion_pitch;
+	return Rows;
+}
+
 // Rows [RowBegin, RowEnd) of a frame from its readbacks into protocol planes.
 inline void WriteFrameRows(const ReadbackRows& Src, const FrameConversion& F, uint32_t RowBegin, uint32_t RowEnd,
 						   const PlaneRows& Dst)
