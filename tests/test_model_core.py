@@ -90,25 +90,12 @@ def test_sampler_runs_the_real_network_at_any_stride_multiple(steps):
               mask[..., : stride + 4, :stride], torch.ones(1), history[..., : stride + 4, :stride], prompt)
 
 
-def test_untrained_network_starts_as_the_skip_connection_blended_with_valid_history():
+@pytest.mark.parametrize("trust", [0.0, -1.0, 2.0])
+def test_untrained_network_is_the_skip_connection_blended_with_valid_history_by_the_gate(trust):
     """The output layer starts at zero, so D(x) = c_skip * x where there is no valid history
-    and the gate's initial share of the history where there is: training starts sane."""
-    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
-    x, sigma = torch.randn(1, 3, 16, 16), torch.tensor([2.0])
-    history = torch.rand(1, 3, 16, 16) * 2 - 1
-    mask = torch.zeros(1, 1, 16, 16)
-    mask[..., :8] = 1
-    out = model(x, sigma, torch.zeros(1, 6, 16, 16), history, mask, torch.ones(1), torch.randn(1, 3, 16, 16), torch.zeros(1, 384))
-    skip = precondition(sigma)[0] * x
-    share = torch.sigmoid(torch.tensor(GATE_INIT))
-    assert torch.allclose(out[..., 8:], skip[..., 8:])
-    assert torch.allclose(out[..., :8], skip[..., :8] + share * (history[..., :8] - skip[..., :8]), atol=1e-6)
-
-
-@pytest.mark.parametrize("trust", [-1.0, 2.0])
-def test_history_trust_moves_the_gate_logit_and_nothing_else(trust):
-    """history_trust is added to the gate's logit: the share of history on valid pixels
-    becomes sigmoid(GATE_INIT + trust), invalid pixels still ignore the history."""
+    and the gate's initial share of the history where there is: training starts sane.
+    history_trust is added to the gate's logit: the share on valid pixels becomes
+    sigmoid(GATE_INIT + trust), invalid pixels still ignore the history."""
     model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32), history_trust=trust)
     x, sigma = torch.randn(1, 3, 16, 16), torch.tensor([2.0])
     history = torch.rand(1, 3, 16, 16) * 2 - 1
