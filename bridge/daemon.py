@@ -287,8 +287,8 @@ class Daemon:
                     continue  # the same notice twice
                 older, newest = (newest, job) if job.seq > newest.seq else (job, newest)
                 self._carry_reset(older)
-                self._notify(older, P.SLOT_DROPPED, "dropped")
                 self.stats.count(dropped=1)
+                self._notify(older, P.SLOT_DROPPED, "dropped")
             else:
                 newest = job
         if newest is not None:
@@ -367,13 +367,15 @@ class Daemon:
         t_done = time.monotonic_ns()
         header["t_done_ns"] = t_done
         header["error_code"] = code
+        # Counted before the hand-over: a game that sees its frame back and asks for status
+        # at once must find it counted.
         if error is None:
-            self._notify(job, P.SLOT_DONE, "done")
             self.stats.add((t_done - int(header["t_submit_ns"])) / 1e6, (t_done - t_start) / 1e6)
+            self._notify(job, P.SLOT_DONE, "done")
         else:
             self._reset_pending = frame_reset
-            self._notify(job, P.SLOT_FAILED, "failed", error)
             self.stats.count(failed=1)
+            self._notify(job, P.SLOT_FAILED, "failed", error)
 
     def _notify(self, job: _Job, state: int, event: str, error: str | None = None) -> None:
         """Hand the slot back: state word last in shared memory, then the notice."""
