@@ -20,6 +20,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     train.add_argument("--init", help="start from this weights folder (fine-tuning)")
     train.add_argument("--runtime-weight", type=float, help="weight of the loss on the run-time output (default 0)")
     train.add_argument("--temporal-weight", type=float, help="weight of the loss on its frame-to-frame change against the ground truth's (default 0)")
+    train.add_argument("--shift-weight", type=float, help="weight of the run-time output's consistency under 1-3 px shifts (default 0)")
     train.add_argument("--out", type=Path, default=Path("runs/train"))
     train.add_argument("--resume", action="store_true", help="continue from OUT/latest")
     train.set_defaults(func=cmd_train)
@@ -58,7 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import PRESETS, train, with_overrides
 
     config = with_overrides(PRESETS[args.preset], steps=args.steps, batch=args.batch, size=args.size, ablation=args.ablation, seed=args.seed,
-                            lr=args.lr, init=args.init, runtime_weight=args.runtime_weight, temporal_weight=args.temporal_weight)
+                            lr=args.lr, init=args.init, runtime_weight=args.runtime_weight, temporal_weight=args.temporal_weight,
+                            shift_weight=args.shift_weight)
     print(f"training {config.preset} preset ({config.ablation}) for {config.steps} steps into {args.out}", file=sys.stderr)
     print(json.dumps(config.to_dict()), file=sys.stderr)
     folder = train(config, args.out, resume=args.resume)

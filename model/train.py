@@ -53,6 +53,7 @@ class TrainConfig:
     ablation: str = "full"  # full | no_augment (history = clean ground truth) | no_history
     runtime_weight: float = 0.0  # loss on the run-time output itself (one step from the prior's mean, own history)
     temporal_weight: float = 0.0  # loss on its frame-to-frame change against the ground truth's (E_warp's residual)
+    shift_weight: float = 0.0  # loss on the run-time output's consistency under 1-3 px shifts of the frame (grid aliasing)
     init: str = ""  # a weights folder to start from (fine-tuning); "" starts from scratch
     worlds: int = 4  # worlds kept loaded; one is replaced every `world_every` steps
     world_every: int = 50
@@ -208,7 +209,7 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
         estimate = model(noisy, sigma, game, history, mask, history_sigma, history_noise, batch.prompt)
         per_sample = F.mse_loss(estimate, target, reduction="none").mean(dim=(1, 2, 3))
         total = total + (loss_weight(sigma) * per_sample).mean() / frames
-        runtime_terms = config.runtime_weight > 0 or config.temporal_weight > 0
+        runtime_terms = config.runtime_weight > 0 or config.temporal_weight > 0 or config.shift_weight > 0
         if config.ablation == "full" and (t + 1 < frames or runtime_terms):
             # The model's own output for this frame as the daemon computes it (one sampler
             # step from the prior's mean is D(0, SIGMA_MAX)): tomorrow's history, and with
@@ -222,6 +223,9 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
                                inference_history_sigma, inference_noise, batch.prompt)
             if runtime_terms:
                 total = total + runtime_loss(output, previous_output, batch, t, mask, config) / frames
+            if config.shift_weight > 0 and torch.is_grad_enabled():
+                inputs = (game, history, mask, inference_noise)
+                total = total + config.shift_weight * shift_inconsistency(model, output, inputs, batch.prompt, generator) / frames
             previous_output = output.detach().clamp(-1, 1)
     return total
 
@@ -246,6 +250,32 @@ def runtime_loss(output: torch.Tensor, previous_output: torch.Tensor | None, bat
         residual = ((change - truth_change) ** 2 * mask).sum() / (3 * mask.sum()).clamp(min=1.0)
         loss = loss + config.temporal_weight * residual
     return loss
+
+
+SHIFT_MARGIN = 8  # pixels at a window's edge left out of the shift comparison (padding reaches in)
+
+
+def shift_inconsistency(model: torch.nn.Module, output: torch.Tensor, inputs: tuple[torch.Tensor, ...], prompt: torch.Tensor,
+                        generator: torch.Generator) -> torch.Tensor:
+    """Mean absolute difference between the run-time output of a window of the frame that
+    starts 1-3 px off the network's grid and the same window of the whole frame's output.
+
+    Why: the network works on 4x4 pixel-unshuffled planes, so content that slides across
+    the grid can come out differently at each phase: a shimmer under slow camera motion
+    that no history gate removes (thermal's sky, docs/model.md). Integer shifts are exact,
+    so the target needs no resampling, and no history trust is learned from it."""
+    stride = model.module.config.stride if hasattr(model, "module") else model.config.stride
+    height, width = output.shape[-2:]
+    size_y, size_x = height - stride, width - stride
+    dy, dx = (int(v) for v in torch.randint(1, 4, (2,), generator=generator))
+    window = [t[..., dy : dy + size_y, dx : dx + size_x] for t in inputs]
+    game, history, mask, noise = window
+    b = output.shape[0]
+    shifted = model(torch.zeros_like(history), torch.full((b,), SIGMA_MAX), game, history, mask,
+                    torch.full((b,), HISTORY_SIGMA), noise, prompt)
+    m = SHIFT_MARGIN
+    same = output[..., dy + m : dy + size_y - m, dx + m : dx + size_x - m]
+    return (shifted[..., m : size_y - m, m : size_x - m] - same).abs().mean()
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -158,3 +158,40 @@ def test_fine_tuned_weights_carry_their_lineage_and_publish_with_inference_setti
     model, config = T.load_model(shipped)
     assert model.history_trust == 2.5 and config.temporal_weight == 1.0
     assert (shipped / "model.safetensors").read_bytes() == (tuned / "model.safetensors").read_bytes()
+
+
+class _Pointwise(torch.nn.Module):
+    """A stand-in denoiser that treats every pixel alike (no grid): exactly shift-consistent,
+    or, with `grid`, one that adds a pattern fixed to the pixel grid, as aliasing does."""
+
+    def __init__(self, grid: bool):
+        super().__init__()
+        self.config = NetworkConfig(widths=(16,), blocks=1, cond_dim=32)
+        self.scale = torch.nn.Parameter(torch.tensor(0.5))
+        self.grid = grid
+
+    def forward(self, x, sigma, game, history, mask, history_sigma, noise, prompt):
+        out = self.scale * game[:, :3] + 0.25 * history * mask
+        if self.grid:
+            rows = torch.arange(out.shape[-2]).reshape(-1, 1) % 4
+            out = out + 0.1 * (rows == 0)
+        return out
+
+
+@pytest.mark.parametrize("grid", [False, True])
+def test_shift_inconsistency_is_zero_for_a_model_without_a_grid_only(batch, grid):
+    """The shift term compares a window of the frame 1-3 px off the grid with the same
+    window of the whole frame's output: nothing for a model that treats every pixel alike,
+    something for one whose output depends on the pixel's place in a 4x4 grid."""
+    model = _Pointwise(grid)
+    t = 1
+    game = torch.cat([batch.color[:, t], torch.zeros_like(batch.color[:, t])], dim=1)
+    history = batch.target[:, t - 1]
+    mask = torch.ones_like(batch.depth[:, t])
+    noise = torch.zeros_like(history)
+    output = model(None, None, game, history, mask, None, noise, batch.prompt)
+    inconsistency = T.shift_inconsistency(model, output, (game, history, mask, noise), batch.prompt, torch.Generator().manual_seed(3))
+    if grid:
+        assert float(inconsistency.detach()) > 0.01
+    else:
+        assert float(inconsistency.detach()) == pytest.approx(0.0, abs=1e-7)
