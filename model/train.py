@@ -366,13 +366,13 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     step, wall = 0, 0.0
     data = WorldBatches(config, prompt_table(), rank)
     latest = out / "latest"
-    if config.init:
-        from safetensors.torch import load_file
+    from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(Path(config.init) / "model.safetensors")))
+    # The runs behind an --init start are read once, with its weights: the init folder may be
+    # overwritten while this run trains (publishing into model/weights), and a resumed run
+    # keeps the lineage it began with.
     if resume and (latest / "state.pt").is_file():
-        from safetensors.torch import load_file
-
+        lineage = json.loads((latest / "config.json").read_text()).get("lineage", [])
         model.load_state_dict(load_file(str(latest / "model.safetensors")))
         state = torch.load(latest / "state.pt", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
@@ -380,6 +380,10 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
         if state.get("data") is not None:
             data.restore(state["data"])
         step, wall = state["step"], state["wall_s"]
+    else:
+        lineage = init_lineage(config.init)
+        if config.init:
+            model.load_state_dict(load_file(str(Path(config.init) / "model.safetensors")))
     trained = model
     if world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model)
@@ -404,7 +408,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
                   f"{elapsed / 60:.1f} min, eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(latest, step, model, optimizer, config, generator, data.state(), time.monotonic() - started,
-                            init_lineage(config.init))
+                            lineage)
     if rank == 0 and progress:
         print(file=sys.stderr)
     return latest

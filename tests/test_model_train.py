@@ -195,3 +195,18 @@ def test_shift_inconsistency_is_zero_for_a_model_without_a_grid_only(batch, grid
         assert float(inconsistency.detach()) > 0.01
     else:
         assert float(inconsistency.detach()) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_a_resumed_fine_tune_keeps_its_lineage_when_the_init_folder_is_gone(tmp_path, monkeypatch, prompts):
+    """The lineage is read once, when the run starts from its --init weights: resuming
+    after the init folder was replaced or removed (published over, cleaned up) keeps it."""
+    import shutil
+
+    monkeypatch.setattr(T, "prompt_table", lambda: prompts)
+    base = T.train(T.with_overrides(TINY, steps=1), tmp_path / "base", progress=False)
+    config = T.with_overrides(TINY, steps=1, init=str(base))
+    tuned = T.train(config, tmp_path / "tuned", progress=False)
+    before = json.loads((tuned / "config.json").read_text())["lineage"]
+    shutil.rmtree(base)
+    T.train(T.with_overrides(config, steps=2), tmp_path / "tuned", resume=True, progress=False)
+    assert json.loads((tuned / "config.json").read_text())["lineage"] == before and before[0]["step"] == 1
