@@ -92,7 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from reverie.cli_args import parse_size, print_progress
 
     from .evaluate import evaluate
-    from .train import load_model
+    from .train import inference_history_trust, load_model
     from .world.styles import STYLES
 
     width, height = parse_size(args.size)
@@ -101,7 +101,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if name not in STYLES:
             print(f"reverie eval: unknown style {name!r}; known: {', '.join(STYLES)}", file=sys.stderr)
             return 2
-    model, _ = load_model(args.weights, args.history_trust)
+    model, _ = load_model(args.weights)
+    trust = inference_history_trust(args.weights) if args.history_trust is None else args.history_trust
     total, done = len(styles) * args.frames, [0]
 
     def progress() -> None:
@@ -109,7 +110,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print_progress(done[0], total)
 
     result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress,
-                      args.start_sigma, args.path, not args.raw_prompts, args.jobs)
+                      args.start_sigma, args.path, not args.raw_prompts, args.jobs, trust)
     if args.curves:
         args.curves.write_text(json.dumps({k: v["psnr_curve"] for k, v in result["styles"].items()}))
     for figures in result["styles"].values():

@@ -43,9 +43,11 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
-            steps: int = 1, history: bool = True, start_sigma: float | None = None, path: str = MIXED) -> Iterator[RolloutFrame]:
+            steps: int = 1, history: bool = True, start_sigma: float | None = None, path: str = MIXED,
+            history_trust: float = 0.0) -> Iterator[RolloutFrame]:
     """Stylize a held-out world sequence frame by frame, each frame's history being the
-    model's own previous output warped by the engine motion (dropped on cuts)."""
+    model's own previous output warped by the engine motion (dropped on cuts). One prompt
+    throughout, so `history_trust` is the steady-state value the daemon runs at."""
     generator = torch.Generator().manual_seed(seed)
     prompt_t = torch.from_numpy(np.array(prompt, np.float32))[None]
     previous: torch.Tensor | None = None
@@ -57,7 +59,7 @@ def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: 
             previous = None
         with torch.no_grad():
             out = next_output(lambda inputs: model(**inputs), game, depth, motion, prompt_t, previous, previous_depth,
-                              steps, generator, start_sigma)
+                              steps, generator, history_trust, start_sigma)
         previous, previous_depth = out, depth
         image = ((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
         yield RolloutFrame(image, frame.styles[style][..., :3], frame.color, frame.depth, frame.prev_depth, frame.motion, frame.reset)
@@ -101,11 +103,11 @@ def psnr_same_view(curve: list[float], path: str) -> float | None:
 
 def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
                    steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
-                   path: str = MIXED) -> dict:
+                   path: str = MIXED, history_trust: float = 0.0) -> dict:
     """The figures of one style over one rollout."""
     psnrs, ssims, ewarp, ewarp_gt = [], [], [], []
     prev: RolloutFrame | None = None
-    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path)):
+    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path, history_trust)):
         psnrs.append(psnr(f.output, f.target))
         if i % 10 == 0:
             ssims.append(ssim(f.output, f.target))
@@ -128,7 +130,7 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
 
 def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
              steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
-             path: str = MIXED, prompt_bank: bool = True, jobs: int = 1) -> dict:
+             path: str = MIXED, prompt_bank: bool = True, jobs: int = 1, history_trust: float = 0.0) -> dict:
     """Every requested style; prompts are each style's first training or held-out prompt,
     through the prompt bank as the runtime does (`prompt_bank=False`: the raw embedding).
     `jobs` > 1 spreads the styles over that many single-threaded processes.
@@ -142,7 +144,8 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     embed = runtime_embedder(bank=prompt_bank)
     texts = {name: (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0] for name in styles}
     rollouts = {name: partial(evaluate_style, model, name, embed(text), seed, frames, width, height, steps=steps,
-                              history=history, start_sigma=start_sigma, path=path) for name, text in texts.items()}
+                              history=history, start_sigma=start_sigma, path=path, history_trust=history_trust)
+                for name, text in texts.items()}
     if jobs > 1 and len(styles) > 1:
         figures = _in_processes(rollouts, jobs, progress)
     else:
@@ -151,6 +154,7 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     keys = (*FIGURES, "psnr_same_view")  # the last only on the orbit
     mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())}
     return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
+            "history_trust": history_trust,
             "prompts": prompts, "styles": per_style, "mean": mean}
 
 

@@ -11,7 +11,7 @@ import torch
 from .network import Denoiser
 from .text import EMBED_DIM
 
-INPUTS = ("x", "sigma", "game", "history", "mask", "history_sigma", "history_noise", "prompt")
+INPUTS = ("x", "sigma", "game", "history", "mask", "history_sigma", "history_noise", "prompt", "history_trust")
 OUTPUT = "denoised"
 
 
@@ -28,6 +28,7 @@ def example_inputs(batch: int, height: int, width: int, seed: int = 0) -> dict[s
         "history_sigma": torch.full((batch,), 0.05),
         "history_noise": torch.randn(batch, 3, height, width, generator=g),
         "prompt": prompt,
+        "history_trust": torch.rand(batch, generator=g) * 5,
     }
 
 

@@ -115,22 +115,24 @@ class Denoiser(nn.Module):
     detail that the game's buffers do not show steady from frame to frame; the gate is
     zero wherever the mask is.
 
-    `history_trust` is added to the gate's logit: 0 is the network as trained; a
+    `history_trust` (N,) is added to the gate's logit: 0 is the network as trained; a
     positive value makes it copy its history more readily (steadier, at the risk of
-    carrying its own errors further). It is an inference setting, read from the weights'
-    `config.json` ("inference") and baked into an exported graph as a constant."""
+    carrying its own errors further, and of holding on to the old look after a prompt
+    change). It is a graph input, not a constant, because the right value changes from
+    frame to frame: the weights' `config.json` ("inference") holds the steady-state value
+    and the stylizer lowers it while a new prompt comes in (`stylize.HistoryTrust`)."""
 
-    def __init__(self, config: NetworkConfig = NetworkConfig(), history_trust: float = 0.0):
+    def __init__(self, config: NetworkConfig = NetworkConfig()):
         super().__init__()
         self.net = ReverieUNet(config)
-        self.history_trust = float(history_trust)
 
     @property
     def config(self) -> NetworkConfig:
         return self.net.config
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, game: torch.Tensor, history: torch.Tensor, mask: torch.Tensor,
-                history_sigma: torch.Tensor, history_noise: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+                history_sigma: torch.Tensor, history_noise: torch.Tensor, prompt: torch.Tensor,
+                history_trust: torch.Tensor) -> torch.Tensor:
         stride = self.config.stride
         if x.shape[-2] % stride or x.shape[-1] % stride:
             raise ValueError(f"height and width must be multiples of {stride}, got {x.shape[-2]}x{x.shape[-1]}")
@@ -141,6 +143,5 @@ class Denoiser(nn.Module):
         planes = torch.cat([x * c_in, game, noisy_history * h_in, mask * 2 - 1], dim=1)
         out = self.net(planes, prompt, sigma, history_sigma)
         estimate = c_skip * x + c_out * out[:, :3]
-        gate_logit = out[:, 3:] + self.history_trust if self.history_trust else out[:, 3:]
-        gate = torch.sigmoid(gate_logit) * mask
+        gate = torch.sigmoid(out[:, 3:] + history_trust.reshape(-1, 1, 1, 1)) * mask
         return estimate + gate * (history - estimate)

@@ -21,13 +21,14 @@ Denoise = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # the network's nam
 
 def next_output(denoise: Denoise, game: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor, prompt: torch.Tensor,
                 previous: torch.Tensor | None, previous_depth: torch.Tensor | None, steps: int, generator: torch.Generator,
-                start_sigma: float | None = None) -> torch.Tensor:
+                history_trust: float = 0.0, start_sigma: float | None = None) -> torch.Tensor:
     """The stylized frame (1, 3, H, W) in [-1, 1].
 
     `game` is `network.game_planes(...)`, `depth` (1, 1, H, W) and `motion` (1, 2, H, W) the
     engine buffers at the model's size, `prompt` (1, 384). `previous` is the last output
     (None after a cut or at the start), warped here by the engine motion and masked by the
-    depth test against `previous_depth`. `start_sigma` starts the sampler from that
+    depth test against `previous_depth`. `history_trust` is added to the history gate's
+    logit (`network.Denoiser`). `start_sigma` starts the sampler from that
     history noised to this level (SDEdit; an evaluation option, not the default)."""
     height, width = game.shape[-2:]
     shape = (1, 3, height, width)
@@ -37,7 +38,8 @@ def next_output(denoise: Denoise, game: torch.Tensor, depth: torch.Tensor, motio
     else:
         history, mask = torch.zeros(shape), torch.zeros(1, 1, height, width)
     inputs = {"game": game, "history": history, "mask": mask, "history_sigma": torch.full((1,), HISTORY_SIGMA),
-              "history_noise": torch.randn(shape, generator=generator), "prompt": prompt}
+              "history_noise": torch.randn(shape, generator=generator), "prompt": prompt,
+              "history_trust": torch.full((1,), float(history_trust))}
     start = start_sigma if (start_sigma is not None and bool(mask.any())) else None
     return sample(lambda x, sigma: denoise({"x": x, "sigma": sigma, **inputs}), shape, steps, generator,
                   sigma_max=start or SIGMA_MAX, init=history if start else None,

@@ -11,6 +11,11 @@ set_prompt, set_params, reset_history) without importing the bridge. Per frame:
 4. the result is kept as the next frame's history, blended with the game's color by
    `strength` and written at the game's size.
 
+History trust: the weights' steady-state trust (config.json, "inference") is what the
+stream runs at; a prompt change lowers it to 0 for the transition and brings it back over
+`TRUST_RECOVERY_FRAMES` frames (`HistoryTrust`), so the new look replaces the old one
+instead of being held off by a history that still shows the old prompt.
+
 Settings:
 - `steps` (1..8): sampler steps per frame.
 - `strength` (0..1): how much of the stylized image is shown; the rest is the game's own
@@ -40,11 +45,49 @@ from .frames import game_to_model, model_to_game, working_size
 from .network import game_planes
 from .step import next_output
 from .text import PromptBlend
+from .train import inference_history_trust
 
 DEFAULT_PROMPT = "oil painting"  # what is shown before the first prompt arrives (or for an empty one)
 DEFAULT_WORK_HEIGHT = 256
 PREPROCESS_THREADS = 1  # see backends.torch_threads
 SKIP_PROBE_ROWS = 8  # the skip check compares every 8th row first: a changed frame exits early
+TRUST_RECOVERY_FRAMES = 4  # frames after a prompt transition over which the history trust returns
+
+
+class HistoryTrust:
+    """The history gate's trust, frame by frame: `steady` while the prompt holds; 0 while a
+    new prompt blends in; then back to `steady` in TRUST_RECOVERY_FRAMES equal steps.
+
+    Why: trust makes the stream steady by copying the warped history, but right after a
+    prompt change the history is the old prompt's picture. Measured on the shipped weights
+    (steady trust 4, world walk, 5-frame transition): at a constant trust the output was
+    still nearer the old prompt's stream than the new one 2 frames after the transition
+    ended; with this schedule it was 9.5 against 34.1 (mean level difference) on the first
+    frame after it (docs/model.md, "Prompt changes")."""
+
+    def __init__(self, steady: float = 0.0):
+        self.steady = float(steady)
+        self._frame: int | None = None  # frames since the prompt change; None: no change under way
+        self._transition = 0
+
+    def prompt_changed(self, transition_frames: int) -> None:
+        if self.steady:  # at 0 there is nothing to lower (and the static skip need not wait)
+            self._frame, self._transition = 0, int(transition_frames)
+
+    @property
+    def settled(self) -> bool:
+        """True when the next frame runs at the steady trust (no change under way)."""
+        return self._frame is None
+
+    def advance(self) -> float:
+        """This frame's trust; then one frame further."""
+        if self._frame is None:
+            return self.steady
+        after = self._frame - self._transition + 1  # 1 on the first frame at the new prompt
+        self._frame += 1
+        if after >= TRUST_RECOVERY_FRAMES:
+            self._frame = None
+        return self.steady * max(0, after) / TRUST_RECOVERY_FRAMES
 
 
 def default_trt_profile(work_height: int) -> str:
@@ -61,11 +104,13 @@ class ModelStylizer:
     def __init__(self, backend: str | Backend = "onnxruntime", device: str = "cpu", weights: Path | str = DEFAULT_WEIGHTS,
                  work_height: int = DEFAULT_WORK_HEIGHT, prompt: str = DEFAULT_PROMPT, *, cache: Path | None = None,
                  encoder: Callable[[str], np.ndarray] | None = None, stride: int | None = None, trt_profile: str | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, history_trust: float | None = None):
         if isinstance(backend, str):
             backend = load_backend(backend, device, Path(weights), cache=cache, threads=threads,
                                    trt_profile=trt_profile or default_trt_profile(work_height))
             stride = stride or weights_stride(Path(weights))
+            if history_trust is None:
+                history_trust = inference_history_trust(Path(weights))
         if encoder is None:
             from .text import runtime_embedder
 
@@ -79,6 +124,7 @@ class ModelStylizer:
         self._encode = encoder
         self._blend = PromptBlend(self._embedding(prompt))
         self._blend_left = 0
+        self._trust = HistoryTrust(history_trust or 0.0)  # a hand-made backend: the network as trained
         self.steps, self.strength, self.seed = 1, 1.0, 0
         self._generator = torch.Generator().manual_seed(self.seed)
         self.counters = {"frames": 0, "model_calls": 0, "skipped": 0, "history_resets": 0}
@@ -96,7 +142,10 @@ class ModelStylizer:
         re-normalized) and is exactly the new prompt's from the transition_frames-th frame on."""
         if transition_frames < 0:
             raise ValueError(f"transition_frames must be >= 0, got {transition_frames}")
-        self._blend.set(self._embedding(text), transition_frames)
+        target = self._embedding(text)
+        if not np.array_equal(target, self._blend.target):
+            self._trust.prompt_changed(transition_frames)
+        self._blend.set(target, transition_frames)
         self._blend_left = transition_frames  # frames until the blend sits on the new prompt
 
     def set_params(self, steps: int | None, strength: float | None, seed: int | None) -> None:
@@ -141,7 +190,7 @@ class ModelStylizer:
         embedding = self._blend.advance()
         self._blend_left = max(0, self._blend_left - 1)
         result = next_output(self.backend.denoise, game, depth, motion, torch.tensor(embedding)[None], self._previous,
-                             self._previous_depth, self.steps, self._generator)
+                             self._previous_depth, self.steps, self._generator, self._trust.advance())
         self.counters["model_calls"] += self.steps
         self._previous, self._previous_depth = result, depth
         model_to_game(result, out, self.strength, frame.color)
@@ -163,7 +212,7 @@ class ModelStylizer:
         last = self._last
         if last is None or frame.reset or last["color"].shape != frame.color.shape:
             return False
-        if self._blend_left > 0 or not np.array_equal(self._blend.current(), last["embedding"]):
+        if self._blend_left > 0 or not self._trust.settled or not np.array_equal(self._blend.current(), last["embedding"]):
             return False  # a prompt transition is under way (its first frame repeats the old embedding)
         step = SKIP_PROBE_ROWS
         motion, color, depth = frame.motion, frame.color, frame.depth

@@ -145,6 +145,11 @@ class PromptBlend:
         self._to = np.asarray(target, np.float32)
         self._frames, self._step = max(0, int(frames)), 0
 
+    @property
+    def target(self) -> np.ndarray:
+        """The embedding the blend is moving to (or sits on)."""
+        return self._to
+
     def current(self) -> np.ndarray:
         if self._frames == 0 or self._step >= self._frames:
             return self._to

@@ -206,7 +206,7 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
         history_noise = torch.randn(history.shape, generator=generator)
         sigma = training_sigmas(b, generator)
         noisy = target + sigma.reshape(-1, 1, 1, 1) * torch.randn(target.shape, generator=generator)
-        estimate = model(noisy, sigma, game, history, mask, history_sigma, history_noise, batch.prompt)
+        estimate = model(noisy, sigma, game, history, mask, history_sigma, history_noise, batch.prompt, torch.zeros(b))
         per_sample = F.mse_loss(estimate, target, reduction="none").mean(dim=(1, 2, 3))
         total = total + (loss_weight(sigma) * per_sample).mean() / frames
         runtime_terms = config.runtime_weight > 0 or config.temporal_weight > 0 or config.shift_weight > 0
@@ -220,7 +220,7 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
             inference_noise = torch.randn(history.shape, generator=generator)
             with torch.set_grad_enabled(runtime_terms and torch.is_grad_enabled()):
                 output = model(torch.zeros_like(target), torch.full((b,), SIGMA_MAX), game, history, mask,
-                               inference_history_sigma, inference_noise, batch.prompt)
+                               inference_history_sigma, inference_noise, batch.prompt, torch.zeros(b))
             if runtime_terms:
                 total = total + runtime_loss(output, previous_output, batch, t, mask, config) / frames
             if config.shift_weight > 0 and torch.is_grad_enabled():
@@ -272,7 +272,7 @@ def shift_inconsistency(model: torch.nn.Module, output: torch.Tensor, inputs: tu
     game, history, mask, noise = window
     b = output.shape[0]
     shifted = model(torch.zeros_like(history), torch.full((b,), SIGMA_MAX), game, history, mask,
-                    torch.full((b,), HISTORY_SIGMA), noise, prompt)
+                    torch.full((b,), HISTORY_SIGMA), noise, prompt, torch.zeros(b))
     m = SHIFT_MARGIN
     same = output[..., dy + m : dy + size_y - m, dx + m : dx + size_x - m]
     return (shifted[..., m : size_y - m, m : size_x - m] - same).abs().mean()
@@ -295,20 +295,22 @@ def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.o
     return folder
 
 
-def load_model(folder: Path, history_trust: float | None = None) -> tuple[Denoiser, TrainConfig]:
-    """The denoiser and its training config from a checkpoint or shipped weights folder.
-
-    The inference settings come from the folder's `config.json` ("inference", written by
-    hand into the shipped card's config after measuring them); `history_trust` overrides."""
+def load_model(folder: Path) -> tuple[Denoiser, TrainConfig]:
+    """The denoiser and its training config from a checkpoint or shipped weights folder."""
     from safetensors.torch import load_file
 
     meta = json.loads((folder / "config.json").read_text())
     config = TrainConfig.from_dict(meta["config"])
-    if history_trust is None:
-        history_trust = float(meta.get("inference", {}).get("history_trust", 0.0))
-    model = Denoiser(config.network, history_trust)
+    model = Denoiser(config.network)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     return model.eval(), config
+
+
+def inference_history_trust(folder: Path) -> float:
+    """The steady-state history trust measured for the weights in `folder` ("inference" in
+    its config.json, written by `publish_weights`); 0, the network as trained, without one."""
+    meta = json.loads((Path(folder) / "config.json").read_text())
+    return float(meta.get("inference", {}).get("history_trust", 0.0))
 
 
 def init_lineage(init: str) -> list[dict]:

@@ -80,14 +80,15 @@ def test_sampler_runs_the_real_network_at_any_stride_multiple(steps):
     prompt = torch.nn.functional.normalize(torch.randn(1, 384), dim=1)
 
     def denoise(x, sigma):
-        return model(x, sigma, game, history, mask, torch.full_like(sigma, HISTORY_SIGMA), torch.randn_like(history), prompt)
+        return model(x, sigma, game, history, mask, torch.full_like(sigma, HISTORY_SIGMA), torch.randn_like(history), prompt,
+                     torch.zeros_like(sigma))
 
     a = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
     b = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
     assert a.shape == (1, 3, height, width) and torch.isfinite(a).all() and torch.equal(a, b)
     with pytest.raises(ValueError, match=f"multiples of {stride}, got {stride + 4}x{stride}"):
         model(torch.zeros(1, 3, stride + 4, stride), torch.ones(1), game[..., : stride + 4, :stride], history[..., : stride + 4, :stride],
-              mask[..., : stride + 4, :stride], torch.ones(1), history[..., : stride + 4, :stride], prompt)
+              mask[..., : stride + 4, :stride], torch.ones(1), history[..., : stride + 4, :stride], prompt, torch.zeros(1))
 
 
 @pytest.mark.parametrize("trust", [0.0, -1.0, 2.0])
@@ -96,12 +97,13 @@ def test_untrained_network_is_the_skip_connection_blended_with_valid_history_by_
     and the gate's initial share of the history where there is: training starts sane.
     history_trust is added to the gate's logit: the share on valid pixels becomes
     sigmoid(GATE_INIT + trust), invalid pixels still ignore the history."""
-    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32), history_trust=trust)
+    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
     x, sigma = torch.randn(1, 3, 16, 16), torch.tensor([2.0])
     history = torch.rand(1, 3, 16, 16) * 2 - 1
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., :8] = 1
-    out = model(x, sigma, torch.zeros(1, 6, 16, 16), history, mask, torch.ones(1), torch.randn(1, 3, 16, 16), torch.zeros(1, 384))
+    out = model(x, sigma, torch.zeros(1, 6, 16, 16), history, mask, torch.ones(1), torch.randn(1, 3, 16, 16), torch.zeros(1, 384),
+                torch.tensor([trust]))
     skip = precondition(sigma)[0] * x
     share = torch.sigmoid(torch.tensor(GATE_INIT + trust))
     assert torch.allclose(out[..., 8:], skip[..., 8:])

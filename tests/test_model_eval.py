@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from reverie.model.evaluate import evaluate_style, psnr, ssim, evaluate
+from model_fixtures import fake_encoder, tiny_model
+from reverie.model.evaluate import evaluate, evaluate_style, psnr, ssim
 from reverie.model.network import Denoiser, NetworkConfig
 
 
@@ -76,3 +77,29 @@ def test_styles_in_worker_processes_give_the_figures_of_one_process():
     for name in styles:
         for key in ("psnr", "ssim", "ewarp", "ewarp_gt"):
             assert two["styles"][name][key] == pytest.approx(one["styles"][name][key], rel=1e-3, abs=1e-6), (name, key)
+
+
+def test_prompt_switch_lag_counts_frames_until_the_output_stays_near_the_reference():
+    from reverie.model.prompt_switch import lag_and_deficit
+
+    reference = [20.0] * 10
+    got = [20.0, 20.0, 12.0, 18.5, 19.5, 17.0, 19.8, 20.0, 20.0, 20.0]  # last frame more than 1 dB below: index 5
+    lag, deficit = lag_and_deficit(got, reference, 2, 4)
+    assert lag == 4 and deficit == pytest.approx((8.0 + 1.5 + 0.5 + 3.0) / 4)
+    assert lag_and_deficit(reference, reference, 2, 4) == (0, 0.0)
+
+
+def test_prompt_switch_policies_only_differ_where_there_is_trust_to_lower():
+    """At steady trust 0 the trust schedule has nothing to lower: both policies are the same
+    rollout. At a positive trust they differ after the switch and only there."""
+    from reverie.model.prompt_switch import stream
+    from reverie.model.world.sequence import SequenceSpec, render_sequence
+
+    model = tiny_model()
+    frames = list(render_sequence(SequenceSpec(1000, 8, 32, 32, "walk", ())))
+    old, new = fake_encoder("oil painting"), fake_encoder("film noir")
+    runs = {(trust, follow): stream(model, frames, old, new, 3, 2, trust, follow, 1000) for trust in (0.0, 3.0) for follow in (True, False)}
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0.0, True], runs[0.0, False]))
+    follows, constant = runs[3.0, True], runs[3.0, False]
+    assert all(np.array_equal(a, b) for a, b in zip(follows[:3], constant[:3]))
+    assert not np.array_equal(follows[3], constant[3])

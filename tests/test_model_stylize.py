@@ -13,20 +13,22 @@ from reverie.bridge import Frame
 from reverie.model.backends.torch_backend import TorchBackend
 from reverie.model.evaluate import rollout
 from reverie.model.frames import game_to_model, model_to_game, working_size
-from reverie.model.stylize import ModelStylizer
+from reverie.model.stylize import TRUST_RECOVERY_FRAMES, ModelStylizer
 
 MOVING_PATHS = ("walk", "run", "strafe", "orbit", "fast_turn")
 
 
 class SpyBackend(TorchBackend):
-    """The torch backend, remembering the prompt embedding of every call."""
+    """The torch backend, remembering the prompt embedding and history trust of every call."""
 
     def __init__(self, model):
         super().__init__(model)
         self.prompts: list[np.ndarray] = []
+        self.trusts: list[float] = []
 
     def denoise(self, inputs):
         self.prompts.append(inputs["prompt"][0].numpy().copy())
+        self.trusts.append(float(inputs["history_trust"][0]))
         return super().denoise(inputs)
 
 
@@ -40,12 +42,14 @@ def frozen(frame: Frame, frame_id: int = 0) -> Frame:
     return Frame(frame_id, frame.color.copy(), frame.depth.copy(), np.zeros_like(frame.motion))
 
 
-def test_stylizer_reproduces_the_evaluation_rollout_exactly():
-    """The per-frame path is the one the model was evaluated with (reverie eval)."""
+@pytest.mark.parametrize("trust", [0.0, 3.0])
+def test_stylizer_reproduces_the_evaluation_rollout_exactly(trust):
+    """The per-frame path is the one the model was evaluated with (reverie eval), at the
+    weights' steady history trust."""
     model = tiny_model()
     prompt = fake_encoder("oil painting")
-    expected = [f.output for f in rollout(model, "oil", prompt, 1005, 6, 64, 64, steps=2)]
-    st = stylizer(model, prompt="oil painting")
+    expected = [f.output for f in rollout(model, "oil", prompt, 1005, 6, 64, 64, steps=2, history_trust=trust)]
+    st = stylizer(model, prompt="oil painting", history_trust=trust)
     st.set_params(steps=2, strength=None, seed=1005)
     frames = world_frames("mixed", 6, seed=1005)
     for want, got in zip(expected, stylize_all(st, frames)):
@@ -229,3 +233,23 @@ def test_a_new_game_size_restarts_the_history():
     resets = st.counters["history_resets"]
     stylize_all(st, world_frames("walk", 1, 96, 64))
     assert st.counters["history_resets"] == resets + 1 and st._work == (96, 64)
+
+
+def test_history_trust_drops_for_a_prompt_change_and_comes_back():
+    """0 while the new prompt blends in, back to the steady value in TRUST_RECOVERY_FRAMES
+    equal steps; the same prompt again changes nothing; the static skip waits for it."""
+    backend = SpyBackend(tiny_model())
+    st = stylizer(backend=backend, prompt="oil painting", history_trust=2.0)
+    frames = world_frames("walk", 14)
+    stylize_all(st, frames[:2])
+    st.set_prompt("winter night", 3)
+    stylize_all(st, frames[2:11])
+    st.set_prompt("winter night", 3)  # already there: the history shows this prompt's look
+    stylize_all(st, frames[11:])
+    assert TRUST_RECOVERY_FRAMES == 4
+    assert backend.trusts == [2.0, 2.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    st.set_prompt("oil painting", 0)  # an instant change still lowers the trust
+    base = world_frames("static", 1)[0]
+    stylize_all(st, [frozen(base) for _ in range(7)])
+    assert backend.trusts[14:] == [0.5, 1.0, 1.5, 2.0]
+    assert st.counters["skipped"] == 3, "the static skip waits until the trust is steady"

@@ -71,15 +71,14 @@ def test_checkpoint_resume_gives_the_same_next_step(tmp_path, batch):
     assert torch.equal(T.sequence_loss(restored.train(), batch, config, resumed_generator), expected)
 
 
-def test_load_model_reads_the_inference_settings_and_lets_a_caller_override_them(tmp_path):
+def test_the_inference_history_trust_is_read_from_the_weights_config(tmp_path):
     model = Denoiser(TINY.network)
     T.save_checkpoint(tmp_path / "ck", 1, model, torch.optim.AdamW(model.parameters()), TINY, torch.Generator())
-    assert T.load_model(tmp_path / "ck")[0].history_trust == 0.0  # a checkpoint is the network as trained
+    assert T.inference_history_trust(tmp_path / "ck") == 0.0  # a checkpoint is the network as trained
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
     meta["inference"] = {"history_trust": 1.5}
     (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
-    assert T.load_model(tmp_path / "ck")[0].history_trust == 1.5
-    assert T.load_model(tmp_path / "ck", history_trust=0.5)[0].history_trust == 0.5
+    assert T.inference_history_trust(tmp_path / "ck") == 1.5
 
 
 def test_train_interrupted_and_resumed_matches_an_uninterrupted_run(tmp_path, prompts, monkeypatch):
@@ -146,7 +145,7 @@ def test_runtime_terms_train_the_run_time_output(batch):
 def test_fine_tuned_weights_carry_their_lineage_and_publish_with_inference_settings(tmp_path, monkeypatch, prompts):
     """A run started from other weights (--init) records the runs behind it in config.json;
     `reverie publish` copies weights and config with the measured history trust, which
-    load_model then applies."""
+    the stylizer and eval then read."""
     monkeypatch.setattr(T, "prompt_table", lambda: prompts)
     base = T.train(T.with_overrides(TINY, steps=1), tmp_path / "base", progress=False)
     tuned = T.train(T.with_overrides(TINY, steps=1, init=str(base), runtime_weight=1.0, temporal_weight=1.0), tmp_path / "tuned",
@@ -155,8 +154,8 @@ def test_fine_tuned_weights_carry_their_lineage_and_publish_with_inference_setti
     assert [entry["config"]["init"] for entry in lineage] == [""] and lineage[0]["step"] == 1
     shipped = T.publish_weights(tuned, tmp_path / "weights", history_trust=2.5)
     assert sorted(p.name for p in shipped.iterdir()) == ["config.json", "model.safetensors"]
-    model, config = T.load_model(shipped)
-    assert model.history_trust == 2.5 and config.temporal_weight == 1.0
+    _, config = T.load_model(shipped)
+    assert T.inference_history_trust(shipped) == 2.5 and config.temporal_weight == 1.0
     assert (shipped / "model.safetensors").read_bytes() == (tuned / "model.safetensors").read_bytes()
 
 
@@ -170,7 +169,7 @@ class _Pointwise(torch.nn.Module):
         self.scale = torch.nn.Parameter(torch.tensor(0.5))
         self.grid = grid
 
-    def forward(self, x, sigma, game, history, mask, history_sigma, noise, prompt):
+    def forward(self, x, sigma, game, history, mask, history_sigma, noise, prompt, history_trust):
         out = self.scale * game[:, :3] + 0.25 * history * mask
         if self.grid:
             rows = torch.arange(out.shape[-2]).reshape(-1, 1) % 4
@@ -189,7 +188,7 @@ def test_shift_inconsistency_is_zero_for_a_model_without_a_grid_only(batch, grid
     history = batch.target[:, t - 1]
     mask = torch.ones_like(batch.depth[:, t])
     noise = torch.zeros_like(history)
-    output = model(None, None, game, history, mask, None, noise, batch.prompt)
+    output = model(None, None, game, history, mask, None, noise, batch.prompt, None)
     inconsistency = T.shift_inconsistency(model, output, (game, history, mask, noise), batch.prompt, torch.Generator().manual_seed(3))
     if grid:
         assert float(inconsistency.detach()) > 0.01

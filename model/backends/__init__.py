@@ -1,6 +1,6 @@
 """Inference backends: one interface over ONNX Runtime, torch and TensorRT.
 
-A backend runs the denoiser once: `denoise(inputs)` takes the eight named inputs of
+A backend runs the denoiser once: `denoise(inputs)` takes the nine named inputs of
 `reverie.model.export.INPUTS` as float32 torch tensors and returns the estimate (the
 `OUTPUT`). The sampler and the stylizer never know which backend runs, so the same
 per-frame code serves a laptop CPU and a datacenter GPU.
@@ -84,7 +84,7 @@ def check_inputs(inputs: Mapping[str, torch.Tensor]) -> None:
     for name, planes in (("game", 6), ("history", 3), ("mask", 1), ("history_noise", 3)):
         if tuple(inputs[name].shape) != (n, planes, h, w):
             raise ValueError(f"{name} must be {(n, planes, h, w)}, got {tuple(inputs[name].shape)}")
-    for name in ("sigma", "history_sigma"):
+    for name in ("sigma", "history_sigma", "history_trust"):
         if tuple(inputs[name].shape) != (n,):
             raise ValueError(f"{name} must be ({n},), got {tuple(inputs[name].shape)}")
     if inputs["prompt"].dim() != 2 or inputs["prompt"].shape[0] != n:

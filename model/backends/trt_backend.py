@@ -71,7 +71,7 @@ class ShapeProfile:
             return tuple((n, PLANES[name], h, w) for h, w in (self.min, self.opt, self.max))  # type: ignore[return-value]
         if name == "prompt":
             return ((n, EMBED_DIM),) * 3
-        return ((n,),) * 3  # sigma, history_sigma
+        return ((n,),) * 3  # sigma, history_sigma, history_trust
 
     def admits(self, height: int, width: int) -> bool:
         return self.min[0] <= height <= self.max[0] and self.min[1] <= width <= self.max[1]
