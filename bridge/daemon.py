@@ -12,6 +12,12 @@ Two threads with one job each:
 
 Control requests that touch the stylizer become commands the frame loop runs between
 frames (`_Inbox`), so the stylizer is only ever called from one thread.
+
+A ring's planes live in the host segment, or on a CUDA ring (transport "cuda") in the
+game's GPU memory, opened by IPC handle (`cuda_ipc`); the frame path is the same for
+both, only the views and the NaN/inf check differ. A CUDA ring is closed by the frame
+loop like any other, and the I/O thread waits for that before replying to the request
+that ended it, so a game may free its allocation once it has the reply.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ import sys
 import threading
 import time
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import zmq
@@ -34,8 +41,11 @@ import zmq
 from . import control as C
 from . import protocol as P
 from .presets import Preset, builtin_presets
-from .shm_ring import FrameRing, pid_alive, reclaim_stale_segments
-from .stylizer import Frame, StyleSettings, Stylizer, find_nonfinite
+from .shm_ring import FrameRing, SlotViews, pid_alive, reclaim_stale_segments
+from .stylizer import DEVICE_CUDA, Frame, StyleSettings, Stylizer, frame_nonfinite, stylizer_device
+
+if TYPE_CHECKING:
+    from .cuda_ipc import DeviceRingImport
 
 log = logging.getLogger("reverie.daemon")
 
@@ -52,19 +62,61 @@ class DaemonConfig:
     liveness_interval_s: float = 0.25
 
 
+class _Ring:
+    """A session's ring: the host segment (headers, and the planes of a host ring) and,
+    for a CUDA ring, the game's device planes opened by handle. Closed once, by the frame
+    loop (or at shutdown); `closed` lets the I/O thread wait for that."""
+
+    def __init__(self, host: FrameRing, device: "DeviceRingImport | None" = None):
+        self.host = host
+        self.device = device
+        self.closed = threading.Event()
+
+    @property
+    def slots(self) -> list[SlotViews]:
+        return self.host.slots
+
+    @property
+    def header(self) -> np.ndarray:
+        return self.host.header
+
+    @property
+    def layout(self) -> P.RingLayout:
+        return self.host.layout
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.host.size
+
+    def unlink(self) -> None:
+        self.host.unlink()
+
+    def close(self) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            if self.device is not None:
+                self.device.close()  # waits for the ring's GPU work, then unmaps
+        except Exception:  # a broken context must not stop the daemon
+            log.exception("closing the CUDA ring failed")
+        finally:
+            self.host.close()
+            self.closed.set()
+
+
 @dataclass
 class _Session:
     token: str
     client: str
     pid: int
-    ring: FrameRing | None = None
+    ring: _Ring | None = None
     generation: int = 0
 
 
 @dataclass
 class _Job:
     identity: bytes
-    ring: FrameRing
+    ring: _Ring
     generation: int
     slot: int
     seq: int
@@ -77,7 +129,7 @@ class _Inbox:
     def __init__(self, context: zmq.Context):
         self._lock = threading.Lock()
         self._commands: list[Callable[[Stylizer], None]] = []
-        self._retired: list[FrameRing] = []
+        self._retired: list[_Ring] = []
         self.stopped = False
         endpoint = _WAKE_ENDPOINT.format(id(self))
         self.wake_rx = context.socket(zmq.PAIR)  # polled by the frame loop only
@@ -96,7 +148,7 @@ class _Inbox:
             self._commands.append(command)
             self._wake()
 
-    def retire(self, ring: FrameRing) -> None:
+    def retire(self, ring: _Ring) -> None:
         """Unmap this ring from the frame loop, after any frame of it in progress."""
         with self._lock:
             self._retired.append(ring)
@@ -105,7 +157,7 @@ class _Inbox:
     def stop(self) -> None:
         self.stopped = True  # seen by both loops within one poll timeout
 
-    def take(self) -> tuple[list[Callable[[Stylizer], None]], list[FrameRing]]:
+    def take(self) -> tuple[list[Callable[[Stylizer], None]], list[_Ring]]:
         while self.wake_rx.poll(0):
             self.wake_rx.recv()
         with self._lock:
@@ -173,6 +225,9 @@ class Daemon:
         self.pid = os.getpid()
         self._session: _Session | None = None
         self._session_lock = threading.Lock()
+        self._closing: list[_Ring] = []  # CUDA rings retired by the request being served
+        self._cuda_reason: str | None = None  # why this process cannot serve CUDA rings, once known
+        self._cuda_checked = False
         self._reset_pending = False  # a dropped or failed frame carried a camera cut
         self._context = zmq.Context()
         self._inbox = _Inbox(self._context)
@@ -337,33 +392,36 @@ class Daemon:
             self._reset_pending = True
 
     def _process(self, job: _Job) -> None:
-        """Read slot, check, stylize, write slot, notify."""
-        views = job.ring.slots[job.slot]
-        header = views.header
+        """Read slot, check, stylize, write slot, notify. On a CUDA ring the planes are the
+        game's GPU memory, and the work runs on the ring's stream between the game's
+        "inputs written" event and the daemon's "output written" one."""
+        header = job.ring.slots[job.slot].header
         t_start = time.monotonic_ns()
         header["t_start_ns"] = t_start
-        frame = Frame(
-            frame_id=int(header["frame_id"]),
-            color=views.color,
-            depth=views.depth,
-            motion=views.motion,
-            reset=bool(int(header["flags"]) & P.FLAG_RESET) or self._reset_pending,
-            jitter=(float(header["jitter_x"]), float(header["jitter_y"])),
-            near=float(header["near"]),
-            far=float(header["far"]),
-            fov_y=float(header["fov_y"]),
-        )
-        self._reset_pending = False
-        error = find_nonfinite("depth", frame.depth) or find_nonfinite("motion", frame.motion)
-        code = P.FRAME_ERR_NONFINITE if error else P.FRAME_OK
-        if error is None:
-            try:
-                self.stylizer.stylize(frame, views.output)
-            except Exception as exc:  # a stylizer bug must not stop the daemon
-                log.exception("stylizer failed on frame %d", frame.frame_id)
-                code, error = P.FRAME_ERR_STYLIZER, f"stylizer {self.stylizer.name} failed: {type(exc).__name__}: {exc}"
-        frame_reset = frame.reset
-        del frame
+        device = job.ring.device
+        with device.frame(job.slot) if device is not None else nullcontext(job.ring.slots[job.slot]) as planes:
+            frame = Frame(
+                frame_id=int(header["frame_id"]),
+                color=planes.color,
+                depth=planes.depth,
+                motion=planes.motion,
+                reset=bool(int(header["flags"]) & P.FLAG_RESET) or self._reset_pending,
+                jitter=(float(header["jitter_x"]), float(header["jitter_y"])),
+                near=float(header["near"]),
+                far=float(header["far"]),
+                fov_y=float(header["fov_y"]),
+            )
+            self._reset_pending = False
+            error = frame_nonfinite(frame)
+            code = P.FRAME_ERR_NONFINITE if error else P.FRAME_OK
+            if error is None:
+                try:
+                    self.stylizer.stylize(frame, planes.output)
+                except Exception as exc:  # a stylizer bug must not stop the daemon
+                    log.exception("stylizer failed on frame %d", frame.frame_id)
+                    code, error = P.FRAME_ERR_STYLIZER, f"stylizer {self.stylizer.name} failed: {type(exc).__name__}: {exc}"
+            frame_reset = frame.reset
+            del frame, planes
         t_done = time.monotonic_ns()
         header["t_done_ns"] = t_done
         header["error_code"] = code
@@ -449,6 +507,19 @@ class Daemon:
         except Exception as exc:
             log.exception("control request failed")
             return C.error_reply(P.ERR_INTERNAL, f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            self._await_closing()
+
+    def _await_closing(self, timeout_s: float = 10.0) -> None:
+        """Before a reply goes out: every CUDA ring this request ended is closed (the frame
+        loop closes it after a frame in progress), so the game may free its memory."""
+        closing, self._closing = self._closing, []
+        deadline = time.monotonic() + timeout_s
+        for ring in closing:
+            while not ring.closed.wait(0.05):
+                if self._inbox.stopped or time.monotonic() > deadline:
+                    log.warning("a CUDA ring was not closed before the reply")
+                    return
 
     def _op_ping(self) -> dict[str, Any]:
         return {"pong": True, "pid": self.pid}
@@ -477,27 +548,54 @@ class Daemon:
             "stylizer": self.stylizer.name,
         }
 
-    def _op_open_ring(self, session: str, width: int, height: int, motion: str = "f32", slots: int = P.DEFAULT_SLOTS) -> dict[str, Any]:
-        if motion not in P.MOTION_FORMATS:
-            raise P.ProtocolError(P.ERR_INVALID, f"open_ring.motion must be one of {sorted(P.MOTION_FORMATS)}")
+    def _op_open_ring(self, session: str, width: int, height: int, motion: str = "f32", slots: int = P.DEFAULT_SLOTS,
+                      transport: str = P.TRANSPORT_SHM, **cuda: Any) -> dict[str, Any]:
+        layout = P.check_open_ring({"width": width, "height": height, "motion": motion, "slots": slots, "transport": transport, **cuda})
         with self._session_lock:
             current = self._require_session(session)
             generation = current.generation + 1
-        layout = P.ring_layout(width, height, slots, P.MOTION_FORMATS[motion])
         name = P.segment_name(self.pid, current.token, generation)
         if layout.total_bytes > P.MAX_RING_BYTES:
             raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)}, more than the limit of {P.MAX_RING_BYTES >> 20} MiB: {_RING_ADVICE}")
         # Outside the lock: allocating and mapping a large ring takes a while, and the frame
         # loop keeps serving the old ring meanwhile. Sessions change on this thread only.
+        device = self._open_device_ring(layout, **cuda) if transport == P.TRANSPORT_CUDA else None
         try:
-            ring = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16), generation=generation)
+            host = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16), generation=generation,
+                                    device=device is not None)
         except OSError as exc:
+            if device is not None:
+                device.close()
             raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)} and {exc.strerror}: {_RING_ADVICE}, or give /dev/shm more room") from None
         with self._session_lock:
             self._retire_ring(current)
-            current.ring, current.generation = ring, generation
+            current.ring, current.generation = _Ring(host, device), generation
         self._inbox.put_command(lambda s: s.reset_history())
-        return {"shm": name, "generation": generation, "width": width, "height": height, "slots": slots, "motion": motion}
+        reply = {"shm": name, "generation": generation, "width": width, "height": height, "slots": slots, "motion": motion,
+                 "transport": transport}
+        if device is not None:
+            reply["cuda_events"] = device.event_handles
+        return reply
+
+    def _open_device_ring(self, layout: P.RingLayout, cuda_device: str, cuda_memory: bytes, cuda_bytes: int,
+                          cuda_events: list[bytes]) -> "DeviceRingImport":
+        """Map the game's CUDA ring, or refuse (invalid) saying why this daemon cannot."""
+        if stylizer_device(self.stylizer) != DEVICE_CUDA:
+            raise P.ProtocolError(P.ERR_INVALID, f"this daemon has no CUDA device for its stylizer: {self.stylizer.name!r} takes host frames only (its device is {stylizer_device(self.stylizer)!r}); use transport 'shm'")
+        from . import cuda_ipc  # cupy and torch load here, on the first CUDA ring only
+
+        if not self._cuda_checked:
+            self._cuda_reason, self._cuda_checked = cuda_ipc.cuda_unavailable_reason(), True
+        if self._cuda_reason is not None:
+            raise P.ProtocolError(P.ERR_INVALID, f"this daemon has no CUDA device: {self._cuda_reason}; use transport 'shm'")
+        ordinal = cuda_ipc.current_device()
+        ours = cuda_ipc.gpu_uuid(ordinal)
+        if cuda_device != ours:
+            raise P.ProtocolError(P.ERR_INVALID, f"the ring is on GPU {cuda_device[:64]}, this daemon runs on GPU {ours}; CUDA IPC needs one GPU for both")
+        try:
+            return cuda_ipc.DeviceRingImport(layout, cuda_memory, cuda_events, ordinal)
+        except Exception as exc:  # a stale or foreign handle: cupy's CUDARuntimeError
+            raise P.ProtocolError(P.ERR_INVALID, f"cannot open the game's CUDA ring: {type(exc).__name__}: {exc}"[:300]) from None
 
     def _op_bye(self, session: str) -> dict[str, Any]:
         with self._session_lock:
@@ -571,6 +669,8 @@ class Daemon:
             return
         ring.unlink()  # the name goes now; the mapping when the frame loop is done with it
         self._inbox.retire(ring)
+        if ring.device is not None:
+            self._closing.append(ring)  # the reply waits for it (_await_closing)
         session.ring = None
 
     def _end_session(self, session: _Session, reason: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 1  # 1.1: status.stylizer_counters
+PROTOCOL_MINOR = 2  # 1.1: status.stylizer_counters; 1.2: the CUDA IPC transport
 
 MAGIC = 0x42525652  # b"RVRB" read as a little-endian u32
 PAGE = 4096
@@ -49,6 +49,15 @@ GAME_OWNED_STATES = frozenset({SLOT_EMPTY, SLOT_DONE, SLOT_DROPPED, SLOT_FAILED}
 
 # Slot header flags.
 FLAG_RESET = 1 << 0  # camera cut: the stylizer must drop its history
+
+# Segment header flags.
+RING_FLAG_DEVICE_PLANES = 1 << 0  # the planes live in the game's CUDA allocation, not here
+
+# Transports for the planes (open_ring.transport).
+TRANSPORT_SHM = "shm"  # planes in the host segment (the default)
+TRANSPORT_CUDA = "cuda"  # planes in one cudaMalloc of the game's, opened by IPC handle
+TRANSPORTS = (TRANSPORT_SHM, TRANSPORT_CUDA)
+CUDA_HANDLE_BYTES = 64  # sizeof(cudaIpcMemHandle_t) == sizeof(cudaIpcEventHandle_t)
 
 # Motion plane formats (ring-wide, chosen when the ring is opened).
 MOTION_F32 = 0
@@ -136,19 +145,28 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Field:
-    """One field of a control request: its Python type(s), whether required, its range."""
+    """One field of a control request: its Python type(s), whether required, its range.
+
+    `length` is the exact size of a bin (bytes) value; a list field (an msgpack array)
+    holds at most `max_items` values, each checked against `items`."""
 
     types: tuple[type, ...]
     required: bool = True
     low: float | None = None
     high: float | None = None
     max_len: int | None = None
+    length: int | None = None
+    items: "Field | None" = None
+    max_items: int | None = None
 
 
 _INT = (int,)
 _NUM = (int, float)
 _STR = (str,)
 _BOOL = (bool,)
+_BIN = (bytes,)
+_LIST = (list,)
+_CUDA_HANDLE = Field(_BIN, length=CUDA_HANDLE_BYTES)
 
 # Every control operation and its fields (beyond "v" and "op", present on all).
 OPS: dict[str, dict[str, Field]] = {
@@ -164,6 +182,12 @@ OPS: dict[str, dict[str, Field]] = {
         "height": Field(_INT, low=8, high=MAX_SIDE),
         "motion": Field(_STR, required=False, max_len=8),
         "slots": Field(_INT, required=False, low=MIN_SLOTS, high=MAX_SLOTS),
+        # 1.2, the CUDA IPC transport (check_open_ring has the rules across fields).
+        "transport": Field(_STR, required=False, max_len=8),
+        "cuda_device": Field(_STR, required=False, max_len=64),
+        "cuda_memory": Field(_BIN, required=False, length=CUDA_HANDLE_BYTES),
+        "cuda_bytes": Field(_INT, required=False, low=PAGE, high=MAX_RING_BYTES),
+        "cuda_events": Field(_LIST, required=False, items=_CUDA_HANDLE, max_items=MAX_SLOTS),
     },
     "bye": {"session": Field(_STR, max_len=64)},
     "set_prompt": {
@@ -227,11 +251,47 @@ def _check_field(op: str, name: str, spec: Field, value: Any) -> Any:
         raise ProtocolError(ERR_INVALID, f"{op}.{name}={value} is outside [{spec.low}, {spec.high}]")
     if spec.max_len is not None and len(value) > spec.max_len:
         raise ProtocolError(ERR_INVALID, f"{op}.{name} is longer than {spec.max_len} characters")
+    if spec.length is not None and len(value) != spec.length:
+        raise ProtocolError(ERR_INVALID, f"{op}.{name} must be exactly {spec.length} bytes, got {len(value)}")
+    if spec.items is not None:
+        if spec.max_items is not None and len(value) > spec.max_items:
+            raise ProtocolError(ERR_INVALID, f"{op}.{name} has {len(value)} items, more than {spec.max_items}")
+        return [_check_field(op, f"{name}[{i}]", spec.items, item) for i, item in enumerate(value)]
     return value
 
 
 def _type_names(spec: Field) -> str:
-    return " or ".join(t.__name__ for t in spec.types)
+    names = {bytes: "bin", list: "array"}
+    text = " or ".join(names.get(t, t.__name__) for t in spec.types)
+    return f"{text} of {_type_names(spec.items)}" if spec.items is not None else text
+
+
+def check_open_ring(fields: dict[str, Any]) -> "RingLayout":
+    """The rules of `open_ring` that span fields (after validate_request): motion format,
+    ring size, and for transport "cuda" the handles that must come with it. Returns the
+    ring's layout (for a CUDA ring, the layout of the game's device allocation)."""
+    motion = fields.get("motion", "f32")
+    if motion not in MOTION_FORMATS:
+        raise ProtocolError(ERR_INVALID, f"open_ring.motion must be one of {sorted(MOTION_FORMATS)}")
+    transport = fields.get("transport", TRANSPORT_SHM)
+    if transport not in TRANSPORTS:
+        raise ProtocolError(ERR_INVALID, f"open_ring.transport must be one of {sorted(TRANSPORTS)}, got {transport[:40]!r}")
+    slots = fields.get("slots", DEFAULT_SLOTS)
+    layout = ring_layout(fields["width"], fields["height"], slots, MOTION_FORMATS[motion])
+    cuda_fields = ("cuda_device", "cuda_memory", "cuda_bytes", "cuda_events")
+    if transport == TRANSPORT_SHM:
+        given = [name for name in cuda_fields if name in fields]
+        if given:
+            raise ProtocolError(ERR_INVALID, f"open_ring.{given[0]} needs transport {TRANSPORT_CUDA!r}")
+        return layout
+    for name in cuda_fields:
+        if name not in fields:
+            raise ProtocolError(ERR_INVALID, f"open_ring with transport {TRANSPORT_CUDA!r} needs field {name!r}")
+    if len(fields["cuda_events"]) != slots:
+        raise ProtocolError(ERR_INVALID, f"open_ring.cuda_events has {len(fields['cuda_events'])} handles; the ring has {slots} slots, one event each")
+    if fields["cuda_bytes"] != layout.total_bytes:
+        raise ProtocolError(ERR_INVALID, f"open_ring.cuda_bytes is {fields['cuda_bytes']}; a ring of this size, slot count and motion format takes {layout.total_bytes} (ring_layout(...).total_bytes)")
+    return layout
 
 
 # ---------------------------------------------------------------- ring geometry
@@ -267,10 +327,25 @@ class RingLayout:
 
     @property
     def total_bytes(self) -> int:
+        """Bytes of a host ring's segment, and of a CUDA ring's device allocation."""
         return SEGMENT_HEADER_BYTES + self.slot_count * self.slot_stride
 
+    @property
+    def control_bytes(self) -> int:
+        """Bytes of a CUDA ring's host segment: the header page and the slot headers only."""
+        return SEGMENT_HEADER_BYTES + self.slot_count * SLOT_HEADER_BYTES
+
     def slot_offset(self, slot: int) -> int:
+        """Where slot `slot` starts (its header, then its planes at the *_offset fields):
+        in a host segment, or in a CUDA ring's device allocation."""
         return SEGMENT_HEADER_BYTES + slot * self.slot_stride
+
+    def header_offset(self, slot: int, device: bool = False) -> int:
+        """Where slot `slot`'s header is in the host segment: at the start of the slot, or
+        for a CUDA ring (device planes) packed after the header page."""
+        if device:
+            return SEGMENT_HEADER_BYTES + slot * SLOT_HEADER_BYTES
+        return self.slot_offset(slot)
 
 
 def _align(n: int, to: int = PLANE_ALIGN) -> int:

@@ -3,6 +3,12 @@
 The daemon creates a ring for a game session (`FrameRing.create`); the game attaches to
 it by name (`FrameRing.attach`). Both sides get numpy views of every plane, made once, so
 the per-frame path allocates nothing. Layout and states come from `protocol`.
+
+A CUDA ring (`device=True`) keeps its planes in the game's device allocation
+(`cuda_ipc`); its host segment is only the control part, the header page and the slot
+headers, with `RING_FLAG_DEVICE_PLANES` set. Slot states, headers and heartbeat work the
+same on both, through the same code here: only where a slot header sits differs, and a
+device ring's `SlotViews` have no host planes.
 """
 
 from __future__ import annotations
@@ -24,12 +30,21 @@ class RingError(Exception):
 
 
 class SlotViews:
-    """Numpy views of one slot: its header (a structured scalar) and its four planes."""
+    """Numpy views of one slot: its header (a structured scalar) and its four planes (None
+    on a device ring: the planes are in GPU memory, see cuda_ipc)."""
 
-    def __init__(self, buf: memoryview, layout: P.RingLayout, slot: int):
+    color: np.ndarray | None
+    depth: np.ndarray | None
+    motion: np.ndarray | None
+    output: np.ndarray | None
+
+    def __init__(self, buf: memoryview, layout: P.RingLayout, slot: int, device: bool = False):
+        self.header = np.ndarray((), P.SLOT_HEADER, buf, layout.header_offset(slot, device))
+        if device:
+            self.color = self.depth = self.motion = self.output = None
+            return
         base = layout.slot_offset(slot)
         h, w = layout.height, layout.width
-        self.header = np.ndarray((), P.SLOT_HEADER, buf, base)
         self.color = np.ndarray((h, w, 4), np.uint8, buf, base + layout.color_offset)
         self.depth = np.ndarray((h, w), np.dtype("<f4"), buf, base + layout.depth_offset)
         motion_dtype = P.MOTION_DTYPES[layout.motion_format]
@@ -44,12 +59,13 @@ class SlotViews:
 class FrameRing:
     """A mapped ring segment. Create with `create` (daemon) or `attach` (game)."""
 
-    def __init__(self, shm: SharedMemory, layout: P.RingLayout, owner: bool):
+    def __init__(self, shm: SharedMemory, layout: P.RingLayout, owner: bool, device: bool = False):
         self.shm = shm
         self.layout = layout
         self.owner = owner
+        self.device = device  # planes in a CUDA allocation; this segment is the control part
         self.header = np.ndarray((), P.SEGMENT_HEADER, shm.buf, 0)
-        self.slots = [SlotViews(shm.buf, layout, i) for i in range(layout.slot_count)]
+        self.slots = [SlotViews(shm.buf, layout, i, device) for i in range(layout.slot_count)]
 
     @property
     def name(self) -> str:
@@ -61,18 +77,21 @@ class FrameRing:
         return self.layout.width, self.layout.height
 
     @classmethod
-    def create(cls, name: str, layout: P.RingLayout, *, daemon_pid: int, session: int, generation: int) -> "FrameRing":
-        """Create the segment (mode 0600), fill its header and fault every page in now."""
-        shm = SharedMemory(name=name, create=True, size=layout.total_bytes)
+    def create(cls, name: str, layout: P.RingLayout, *, daemon_pid: int, session: int, generation: int,
+               device: bool = False) -> "FrameRing":
+        """Create the segment (mode 0600), fill its header and fault every page in now.
+        With `device` it is a CUDA ring's control segment: headers only, flag set."""
+        size = layout.control_bytes if device else layout.total_bytes
+        shm = SharedMemory(name=name, create=True, size=size)
         try:
             # Allocate every page now: a full /dev/shm fails here with ENOSPC instead of
             # killing whichever process writes the missing page later with SIGBUS.
-            os.posix_fallocate(shm._fd, 0, layout.total_bytes)  # type: ignore[attr-defined]
+            os.posix_fallocate(shm._fd, 0, size)  # type: ignore[attr-defined]
         except OSError:
             shm.close()
             shm.unlink()
             raise
-        ring = cls(shm, layout, owner=True)
+        ring = cls(shm, layout, owner=True, device=device)
         _map_pages(shm.buf, 0)
         hdr = ring.header
         for key, value in {
@@ -84,7 +103,7 @@ class FrameRing:
             "width": layout.width,
             "height": layout.height,
             "motion_format": layout.motion_format,
-            "flags": 0,
+            "flags": P.RING_FLAG_DEVICE_PLANES if device else 0,
             "slot_stride": layout.slot_stride,
             "slot_header_bytes": P.SLOT_HEADER_BYTES,
             "color_offset": layout.color_offset,
@@ -115,11 +134,11 @@ class FrameRing:
         # daemon's segment when it exits.
         resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
         try:
-            layout = _layout_from_header(shm)
+            layout, device = _layout_from_header(shm)
         except RingError:
             shm.close()
             raise
-        ring = cls(shm, layout, owner=False)
+        ring = cls(shm, layout, owner=False, device=device)
         _map_pages(shm.buf, P.SEGMENT_HEADER_BYTES)
         return ring
 
@@ -149,7 +168,8 @@ def _map_pages(buf: memoryview, start: int) -> None:
     int(np.frombuffer(buf, np.uint8)[start :: P.PAGE].sum())
 
 
-def _layout_from_header(shm: SharedMemory) -> P.RingLayout:
+def _layout_from_header(shm: SharedMemory) -> tuple[P.RingLayout, bool]:
+    """The ring's layout and whether its planes are on a device, from a checked header."""
     if shm.size < P.SEGMENT_HEADER_BYTES:
         raise RingError(f"segment {shm.name!r} is too small to be a ring")
     hdr = np.ndarray((), P.SEGMENT_HEADER, shm.buf, 0).copy()
@@ -161,9 +181,14 @@ def _layout_from_header(shm: SharedMemory) -> P.RingLayout:
     for field in ("slot_stride", "color_offset", "depth_offset", "motion_offset", "output_offset"):
         if int(hdr[field]) != getattr(layout, field):
             raise RingError(f"segment {shm.name!r}: {field} {int(hdr[field])} disagrees with the layout rule")
-    if shm.size < layout.total_bytes:
-        raise RingError(f"segment {shm.name!r} is {shm.size} bytes, layout needs {layout.total_bytes}")
-    return layout
+    flags = int(hdr["flags"])
+    if flags & ~P.RING_FLAG_DEVICE_PLANES:
+        raise RingError(f"segment {shm.name!r} has unknown flags {flags:#x} (a newer protocol?)")
+    device = bool(flags & P.RING_FLAG_DEVICE_PLANES)
+    needed = layout.control_bytes if device else layout.total_bytes
+    if shm.size < needed:
+        raise RingError(f"segment {shm.name!r} is {shm.size} bytes, layout needs {needed}")
+    return layout, device
 
 
 def pid_alive(pid: int) -> bool:

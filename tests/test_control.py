@@ -386,8 +386,14 @@ def _good_value(op: str, name: str, spec: P.Field) -> st.SearchStrategy:
         return st.sampled_from(sorted(P.MOTION_FORMATS) + ["f64"])
     if name == "name":
         return st.one_of(st.sampled_from(sorted(builtin_presets())), st.text(max_size=spec.max_len))
+    if name == "transport":
+        return st.sampled_from([*P.TRANSPORTS, "gpu"])
     if spec.types == (str,):
         return st.one_of(st.text(max_size=40), st.just("q" * spec.max_len))
+    if spec.types == (bytes,):  # a CUDA IPC handle: right size, or not
+        return st.one_of(st.binary(min_size=spec.length, max_size=spec.length), st.binary(max_size=80))
+    if spec.items is not None:
+        return st.lists(_good_value(op, name, spec.items), max_size=spec.max_items + 1)
     low, high = int(spec.low), int(spec.high)
     ints = st.one_of(st.integers(low, high), st.sampled_from([low, high]))
     if float in spec.types:
