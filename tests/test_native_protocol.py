@@ -20,7 +20,7 @@ def native_values() -> dict[str, str]:
 SCALARS = [
     "PROTOCOL_MAJOR", "PROTOCOL_MINOR", "MAGIC", "PAGE", "SEGMENT_HEADER_BYTES", "SLOT_HEADER_BYTES", "PLANE_ALIGN",
     "ERROR_TEXT_BYTES", "SLOT_EMPTY", "SLOT_SUBMITTED", "SLOT_PROCESSING", "SLOT_DONE", "SLOT_DROPPED", "SLOT_FAILED",
-    "FLAG_RESET", "MOTION_F32", "MOTION_F16", "FRAME_OK", "FRAME_ERR_NONFINITE", "FRAME_ERR_STYLIZER", "FRAME_ERR_HEADER",
+    "FLAG_RESET", "RING_FLAG_DEVICE_PLANES", "MOTION_F32", "MOTION_F16", "FRAME_OK", "FRAME_ERR_NONFINITE", "FRAME_ERR_STYLIZER", "FRAME_ERR_HEADER",
     "MAX_CONTROL_BYTES", "MAX_SOCKET_BYTES", "MAX_PROMPT_CHARS", "MAX_TRANSITION_FRAMES", "MAX_STEPS", "MAX_SIDE",
     "MAX_RING_BYTES", "MIN_SLOTS", "MAX_SLOTS", "DEFAULT_SLOTS",
 ]
@@ -62,5 +62,6 @@ def test_layout_rule(native_values):
         width, height, slots = map(int, size.split("x"))
         layout = P.ring_layout(width, height, slots, int(motion))
         prefix = f"LAYOUT.{size}.{motion}"
-        for field in ("color_offset", "depth_offset", "motion_offset", "output_offset", "slot_stride", "motion_pitch", "total_bytes"):
+        for field in ("color_offset", "depth_offset", "motion_offset", "output_offset", "slot_stride", "motion_pitch", "total_bytes",
+                      "control_bytes"):
             assert int(native_values[f"{prefix}.{field}"]) == getattr(layout, field), (prefix, field)

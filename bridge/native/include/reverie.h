@@ -2,7 +2,7 @@
  *
  * The game writes its color, depth and motion planes into a slot of a shared-memory
  * ring, the daemon stylizes the newest frame and the game shows the newest output it
- * has; nothing here ever waits for the model. Wire and shared-memory protocol 1.1:
+ * has; nothing here ever waits for the model. Wire and shared-memory protocol 1.2:
  * docs/protocol.md. Build, threading and engine notes: docs/native.md.
  *
  * Typical frame loop (render thread):
@@ -33,7 +33,8 @@
  * Threads. A client has three independent groups of calls; each group is serialized by
  * its own lock, so a group may be called from any thread, but one thread per group is
  * what the library is built for, and a call of one group never waits for another group:
- *   - FRAME group (the render thread): reverie_set_frame_format, reverie_begin_frame,
+ *   - FRAME group (the render thread): reverie_set_frame_format, reverie_set_transport,
+ *     reverie_begin_frame,
  *     reverie_submit_frame, reverie_cancel_frame, reverie_submit_copy,
  *     reverie_latest_output, reverie_map_output, reverie_wait_output. These own the
  *     game session (hello, open_ring, bye) and the shared-memory ring; they use their
@@ -57,8 +58,11 @@
  * "replaces" = the old session), at most once per reconnect_interval_ms and without
  * blocking the render thread, then re-opens the ring at the current frame format.
  *
- * CUDA IPC (GPU frames without a host copy) is issue 7 and not designed yet. The seam
- * for it is reverie_frame_planes.memory: today every plane is REVERIE_MEMORY_HOST.
+ * GPU mode (protocol 1.2, docs/native.md "GPU mode"): a library built with
+ * -DREVERIE_CUDA=ON can put the planes in the game's CUDA memory instead of shared memory:
+ * reverie_set_transport(rv, REVERIE_TRANSPORT_CUDA, device, stream). Planes then come as
+ * device pointers (reverie_frame_planes.memory == REVERIE_MEMORY_CUDA) and every GPU
+ * access is ordered on the given stream. A CPU build answers REVERIE_UNSUPPORTED.
  */
 #ifndef REVERIE_H
 #define REVERIE_H
@@ -74,7 +78,7 @@
 /* The wire protocol this library speaks (docs/protocol.md section 7): the daemon's
  * major must equal REVERIE_PROTOCOL_MAJOR. */
 #define REVERIE_PROTOCOL_MAJOR 1
-#define REVERIE_PROTOCOL_MINOR 1
+#define REVERIE_PROTOCOL_MINOR 2
 
 #if defined(_WIN32)
 #  if defined(REVERIE_BUILDING)
@@ -114,7 +118,8 @@ typedef enum reverie_result {
     REVERIE_PROTOCOL = -5,         /* a garbled reply or a segment that is not a protocol-1 ring */
     REVERIE_TIMEOUT = -6,          /* wait_output: no answer for this frame within the time given */
     REVERIE_OUT_OF_MEMORY = -7,
-    REVERIE_SYSTEM = -8            /* an OS or ZeroMQ call failed (shm_open, mmap, zmq_socket...) */
+    REVERIE_SYSTEM = -8,           /* an OS, ZeroMQ or CUDA call failed (shm_open, mmap, zmq_socket, cudaEventRecord...) */
+    REVERIE_UNSUPPORTED = -9       /* not in this build or on this machine: the CUDA transport without CUDA or a GPU */
 } reverie_result;
 
 /* "REVERIE_OK", "REVERIE_UNAVAILABLE", ...; "REVERIE_UNKNOWN_RESULT" for other values. */
@@ -194,11 +199,39 @@ REVERIE_API reverie_result reverie_default_control_endpoint(char* out, size_t ca
 REVERIE_API reverie_result reverie_set_frame_format(reverie_client* client, uint32_t width, uint32_t height,
                                                     uint32_t motion_format);
 
-/* Where plane pointers point. Only HOST exists; CUDA IPC device pointers come with
- * issue 7 and will get their own value here. */
+/* Where plane pointers point: host shared memory, or (the CUDA transport) device memory
+ * of the CUDA device given to reverie_set_transport. */
 enum reverie_memory {
-    REVERIE_MEMORY_HOST = 0
+    REVERIE_MEMORY_HOST = 0,
+    REVERIE_MEMORY_CUDA = 1
 };
+
+/* How the planes travel (protocol 1.2, open_ring.transport). */
+enum reverie_transport {
+    REVERIE_TRANSPORT_SHM = 0, /* POSIX shared memory; the default, in every build */
+    REVERIE_TRANSPORT_CUDA = 1 /* CUDA IPC: one device allocation of the game's; needs -DREVERIE_CUDA=ON */
+};
+
+/* Choose the transport for the rings opened from now on (FRAME group). For
+ * REVERIE_TRANSPORT_CUDA, cuda_device is the CUDA runtime device ordinal the planes are
+ * allocated on (the daemon must run on the same GPU) and cuda_stream is the cudaStream_t
+ * (NULL: the legacy default stream) the engine writes inputs and reads outputs on:
+ *   - reverie_begin_frame makes the stream wait for the daemon's last work on the slot
+ *     (cudaStreamWaitEvent), so the engine's writes queued after it are safe;
+ *   - reverie_submit_frame records the slot's event on the stream (cudaEventRecord)
+ *     before telling the daemon: every write queued on the stream before the call is in;
+ *   - reverie_map_output makes the stream wait for the daemon's output first: read it on
+ *     that stream (or after an event recorded on it), until the next FRAME-group call;
+ *   - reverie_latest_output / reverie_wait_output copy on a private stream and return
+ *     once the copy is done (dst may be host or device memory).
+ * Calling it again with only another stream changes the stream and keeps the ring; a new
+ * transport or device re-opens the ring (now if there is one, else at the next frame).
+ * For REVERIE_TRANSPORT_SHM the device and stream are ignored.
+ *   REVERIE_UNSUPPORTED      CUDA: built without CUDA, no CUDA driver or device, or no CUDA IPC
+ *   REVERIE_INVALID_ARGUMENT no such transport or device, or a frame is begun
+ * and what reverie_set_frame_format returns when the ring is re-opened now. */
+REVERIE_API reverie_result reverie_set_transport(reverie_client* client, uint32_t transport, int32_t cuda_device,
+                                                 void* cuda_stream);
 
 /* The input planes of the slot reverie_begin_frame reserved; writable until
  * reverie_submit_frame or reverie_cancel_frame. Rows are tightly packed and row 0 is
@@ -207,7 +240,7 @@ typedef struct reverie_frame_planes {
     uint32_t width;
     uint32_t height;
     uint32_t motion_format; /* REVERIE_MOTION_F32 / F16 */
-    uint32_t memory;        /* REVERIE_MEMORY_HOST */
+    uint32_t memory;        /* REVERIE_MEMORY_HOST, or REVERIE_MEMORY_CUDA: device pointers */
     void* color;            /* RGBA8, sRGB-encoded, bytes R, G, B, A */
     void* depth;            /* float32 linear view depth in meters; finite */
     void* motion;           /* (dx, dy) in pixels: previous position = current + motion; finite */
@@ -272,7 +305,10 @@ typedef struct reverie_frame_source {
 } reverie_frame_source;
 
 /* Copy variant: set the format from *source (re-negotiating the ring when it changed),
- * begin, copy the planes, submit. Same results as begin_frame + submit_frame. */
+ * begin, copy the planes, submit. Same results as begin_frame + submit_frame. With the
+ * CUDA transport the sources may be host or device pointers; the copies are queued on
+ * the transport's stream, so a device (or pinned host) source must stay unchanged until
+ * that stream has passed them. */
 REVERIE_API reverie_result reverie_submit_copy(reverie_client* client, const reverie_frame_source* source,
                                                const reverie_frame_info* info, uint64_t* frame_id_out);
 
@@ -295,7 +331,9 @@ REVERIE_API reverie_result reverie_latest_output(reverie_client* client, void* d
                                                  size_t dst_size, uint32_t flags, reverie_output_info* info);
 
 /* Zero copy: point *pixels at the newest output in shared memory, rows *pitch bytes
- * apart, top-down. Valid until the next FRAME-group call on this client. */
+ * apart, top-down. Valid until the next FRAME-group call on this client. With the CUDA
+ * transport *pixels is a device pointer, and the transport's stream has been made to wait
+ * for the daemon's output: read it on that stream. */
 REVERIE_API reverie_result reverie_map_output(reverie_client* client, const void** pixels, uint64_t* pitch,
                                               reverie_output_info* info);
 

@@ -1,6 +1,7 @@
 // libreverie for C++17: RAII over reverie.h, no exceptions. Every call returns a
 // reverie::Result (the C code plus the message of the moment); the client and the frame
-// scope are movable, not copyable. Threading rules are those of reverie.h.
+// scope are movable, not copyable. Threading rules are those of reverie.h. GPU mode:
+// set_transport / use_cuda, then the Frame's planes() are device pointers.
 //
 //     reverie::Client rv;
 //     reverie::Config cfg;
@@ -121,6 +122,19 @@ public:
     // Frames (render thread).
     Result set_frame_format(uint32_t width, uint32_t height, uint32_t motion_format = REVERIE_MOTION_F32) {
         return Result(reverie_set_frame_format(c_, width, height, motion_format));
+    }
+    // The transport of the next rings (reverie_set_transport). GPU mode: the planes in CUDA
+    // memory of `cuda_device`, ordered on `cuda_stream` (a cudaStream_t; nullptr: the legacy
+    // default stream). A build without CUDA answers REVERIE_UNSUPPORTED.
+    Result set_transport(uint32_t transport, int32_t cuda_device = 0, void* cuda_stream = nullptr) {
+        return Result(reverie_set_transport(c_, transport, cuda_device, cuda_stream));
+    }
+    Result use_cuda(int32_t cuda_device, void* cuda_stream) {
+        return set_transport(REVERIE_TRANSPORT_CUDA, cuda_device, cuda_stream);
+    }
+    // Zero-copy output: host memory, or a device pointer under the CUDA transport.
+    Result map_output(const void** pixels, uint64_t* pitch, reverie_output_info* info = nullptr) {
+        return Result(reverie_map_output(c_, pixels, pitch, info));
     }
     Frame begin_frame() {
         Frame f;

@@ -12,6 +12,7 @@
 #include "protocol.h"
 #include "reverie.h"
 #include "ring.h"
+#include "transport.h"
 
 #define RV_ENDPOINT_CAP 1024
 #define RV_RESULTS 256      /* how many recent frame outcomes wait_output can look up */
@@ -36,6 +37,14 @@ typedef struct rv_frames {
     bool attempted;
     rv_ring ring;
     uint64_t generation;
+    uint32_t daemon_pid;            /* from the hello reply: who maps our device rings */
+    /* The transport (reverie_set_transport): for a CUDA ring, `cuda` holds its planes and
+     * `ring` maps only its control segment. */
+    uint32_t want_transport;
+    int want_device;
+    void* stream;                   /* the engine's cudaStream_t */
+    rv_cuda_ring cuda;
+    rv_device_rings device_rings;   /* device rings the daemon may still hold */
     /* Slot ownership (protocol 3): the notice is the hand-over. */
     bool owned[RV_MAX_SLOTS];
     bool in_flight[RV_MAX_SLOTS];

@@ -37,6 +37,7 @@ const char* reverie_result_name(int result) {
     case REVERIE_TIMEOUT: return "REVERIE_TIMEOUT";
     case REVERIE_OUT_OF_MEMORY: return "REVERIE_OUT_OF_MEMORY";
     case REVERIE_SYSTEM: return "REVERIE_SYSTEM";
+    case REVERIE_UNSUPPORTED: return "REVERIE_UNSUPPORTED";
     default: return "REVERIE_UNKNOWN_RESULT";
     }
 }

@@ -1,6 +1,8 @@
 /* The FRAME group: the game session (hello, open_ring, bye), liveness from the ring's
  * heartbeat, and the slot hand-over of docs/protocol.md section 3, as bridge/client.py
- * does it. Nothing here waits for the model; only hello/open_ring wait for the daemon. */
+ * does it. Nothing here waits for the model; only hello/open_ring wait for the daemon.
+ * A CUDA ring (protocol 1.2) differs only in where the planes are: f->cuda holds them,
+ * cuda_ring.c orders the GPU work, transport.c decides when the planes may be freed. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -41,10 +43,22 @@ static void forget_slots(rv_frames* f) {
     f->begun_slot = -1;
 }
 
-/* Forget the daemon's session and ring (daemon gone, restarted, or we said bye). */
-static void drop_session(reverie_client* c) {
+/* Let go of the device planes of the current ring: freed when the daemon has closed them
+ * (daemon_closed), else retired until it has or is dead (transport.c). */
+static void release_device_ring(rv_frames* f, bool daemon_closed) {
+    if (daemon_closed)
+        rv_cuda_ring_free(&f->cuda);
+    else
+        rv_transport_retire(&f->device_rings, &f->cuda);
+}
+
+/* Forget the daemon's session and ring (daemon gone, restarted, or we said bye).
+ * daemon_closed: the daemon is known to have closed this session's device rings. */
+static void drop_session(reverie_client* c, bool daemon_closed) {
     rv_frames* f = &c->fr;
     rv_ring_detach(&f->ring);
+    release_device_ring(f, daemon_closed);
+    if (daemon_closed && f->has_session) rv_transport_release_session(&f->device_rings, f->session);
     if (f->dealer != NULL) {
         zmq_close(f->dealer);
         f->dealer = NULL;
@@ -102,6 +116,8 @@ static reverie_result take_session(reverie_client* c, const rv_reply* reply) {
         return r;
     }
     f->dealer = dealer;
+    uint64_t daemon_pid = 0;
+    f->daemon_pid = rv_get_u64(reply->map, "daemon_pid", &daemon_pid) && daemon_pid <= UINT32_MAX ? (uint32_t)daemon_pid : 0;
     memcpy(f->session, session, sizeof session);
     f->has_session = true;
     rv_events_learn_endpoint(c, events);
@@ -155,33 +171,58 @@ static reverie_result hello_async(reverie_client* c) {
 
 static reverie_result open_ring(reverie_client* c) {
     rv_frames* f = &c->fr;
+    bool cuda = f->want_transport == REVERIE_TRANSPORT_CUDA;
+    rv_cuda_ring fresh;
+    memset(&fresh, 0, sizeof fresh);
+    rv_cuda_offer offer;
+    reverie_result r;
+    if (cuda) { /* the game allocates a CUDA ring and offers its handles */
+        rv_layout L;
+        rv_layout_compute(&L, f->want_width, f->want_height, c->slots, f->want_motion);
+        if ((r = rv_transport_prepare(&fresh, &offer, f->want_device, L.total_bytes, c->slots)) != REVERIE_OK) return r;
+        fresh.daemon_pid = f->daemon_pid;
+        memcpy(fresh.session, f->session, sizeof fresh.session);
+    }
     rv_request req;
     rv_reply reply;
-    rv_request_begin(&req, "open_ring", 5);
+    rv_request_begin(&req, "open_ring", 5 + (cuda ? RV_CUDA_OPEN_RING_FIELDS : 0));
     rv_put_str(&req, "session", f->session);
     rv_put_uint(&req, "width", f->want_width);
     rv_put_uint(&req, "height", f->want_height);
     rv_put_str(&req, "motion", f->want_motion == RV_MOTION_F16 ? "f16" : "f32");
     rv_put_uint(&req, "slots", c->slots);
-    reverie_result r = rv_control_request(&f->ctl, &req, &reply, 0);
+    if (cuda) rv_transport_put(&req, &fresh, &offer); /* a host ring sends what protocol 1.1 did */
+    r = rv_control_request(&f->ctl, &req, &reply, 0);
     rv_request_free(&req);
     char shm[128];
     uint64_t generation = 0;
+    bool refused = r != REVERIE_OK && reply.error_code[0] != '\0'; /* the daemon answered no */
     if (r == REVERIE_OK && (!rv_get_str(reply.map, "shm", shm, sizeof shm) || !rv_get_u64(reply.map, "generation", &generation)))
         r = rv_fail(REVERIE_PROTOCOL, "garbled open_ring reply: shm or generation missing");
     bool session_gone = r == REVERIE_REJECTED && strcmp(reply.error_code, RV_ERR_SESSION) == 0;
-    rv_reply_free(&reply);
     rv_ring ring;
-    if (r == REVERIE_OK) r = rv_ring_attach(&ring, shm);
+    memset(&ring, 0, sizeof ring);
+    if (r == REVERIE_OK) r = rv_ring_attach(&ring, shm, cuda);
+    if (r == REVERIE_OK && cuda && (r = rv_transport_accept(&fresh, reply.map)) != REVERIE_OK) rv_ring_detach(&ring);
+    rv_reply_free(&reply);
     if (r != REVERIE_OK) {
+        /* A refused open_ring left the daemon holding nothing of the new ring; any other
+         * failure may have come after the daemon opened it. */
+        if (refused)
+            rv_cuda_ring_free(&fresh);
+        else
+            rv_transport_retire(&f->device_rings, &fresh);
         /* A refused size keeps the old ring; a lost daemon or session means hello again. */
         if (session_gone || r == REVERIE_UNAVAILABLE || r == REVERIE_PROTOCOL || r == REVERIE_SYSTEM) {
-            drop_session(c);
+            drop_session(c, session_gone); /* an ended session: the daemon closed its rings */
             if (session_gone) f->attempted = false; /* the daemon answered: say hello at once */
         }
         return r;
     }
+    /* The daemon closed the old ring (device planes included) before this reply. */
     rv_ring_detach(&f->ring);
+    rv_cuda_ring_free(&f->cuda);
+    f->cuda = fresh;
     f->ring = ring;
     f->generation = generation;
     forget_slots(f);
@@ -210,7 +251,7 @@ static reverie_result check_daemon(reverie_client* c) {
         snprintf(why, sizeof why, "the Reverie daemon (pid %u) silent for %.1f s; will reconnect", pid, silent / 1e9);
     else
         snprintf(why, sizeof why, "the Reverie daemon (pid %u) exited; will reconnect", pid);
-    drop_session(c);
+    drop_session(c, false); /* a silent daemon may still map our device ring */
     f->last_attempt_ns = now;
     f->attempted = true;
     rv_events_push_local(c, REVERIE_EVENT_DISCONNECTED, 0, why);
@@ -218,14 +259,17 @@ static reverie_result check_daemon(reverie_client* c) {
 }
 
 static bool ring_matches(const rv_frames* f) {
+    bool cuda = f->want_transport == REVERIE_TRANSPORT_CUDA;
     return f->ring.base != NULL && f->ring.layout.width == f->want_width && f->ring.layout.height == f->want_height &&
-           f->ring.layout.motion_format == f->want_motion;
+           f->ring.layout.motion_format == f->want_motion && f->ring.device_planes == cuda &&
+           (!cuda || f->cuda.device == f->want_device);
 }
 
 /* A session and a ring of the wanted format, (re)connecting when needed. */
 static reverie_result ensure_ring(reverie_client* c) {
     rv_frames* f = &c->fr;
     reverie_result r;
+    rv_transport_sweep(&f->device_rings, rv_now_ns(), false);
     if (f->has_session && f->ring.base != NULL && (r = check_daemon(c)) != REVERIE_OK) return r;
     if (!f->has_session && (r = hello_async(c)) != REVERIE_OK) return r;
     if (!ring_matches(f)) return open_ring(c);
@@ -323,6 +367,47 @@ reverie_result reverie_set_frame_format(reverie_client* c, uint32_t width, uint3
     return r;
 }
 
+reverie_result reverie_set_transport(reverie_client* c, uint32_t transport, int32_t cuda_device, void* cuda_stream) {
+    if (c == NULL) return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_set_transport: client is NULL");
+    if (transport != REVERIE_TRANSPORT_SHM && transport != REVERIE_TRANSPORT_CUDA)
+        return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_set_transport: transport %u is neither REVERIE_TRANSPORT_SHM (0) nor REVERIE_TRANSPORT_CUDA (1)", transport);
+    if (transport == REVERIE_TRANSPORT_CUDA) {
+        /* Refuse now, in words, rather than at the next frame: no CUDA in this build or on
+         * this machine, or a device that cannot share memory with the daemon. */
+        reverie_result r = rv_cuda_device_check(cuda_device, NULL, 0);
+        if (r != REVERIE_OK) {
+            char why[RV_ERROR_CAP];
+            snprintf(why, sizeof why, "%s", rv_error_text()); /* rv_fail writes over it */
+            return rv_fail(r, "reverie_set_transport: %s", why);
+        }
+    } else {
+        cuda_device = 0;
+        cuda_stream = NULL;
+    }
+    pthread_mutex_lock(&c->frame_lock);
+    rv_frames* f = &c->fr;
+    reverie_result r = REVERIE_OK;
+    if (f->begun_slot >= 0) {
+        r = rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_set_transport: a frame is begun; submit or cancel it first");
+    } else {
+        f->want_transport = transport;
+        f->want_device = cuda_device;
+        f->stream = cuda_stream; /* a new stream alone keeps the ring */
+        if (f->has_session && f->ring.base != NULL && f->have_format && !ring_matches(f)) {
+            r = check_daemon(c); /* re-negotiate now, as set_frame_format does */
+            if (r == REVERIE_OK && f->has_session) r = open_ring(c);
+        }
+    }
+    pthread_mutex_unlock(&c->frame_lock);
+    return r;
+}
+
+/* A plane of the current ring: in shared memory, or in the CUDA ring's allocation. */
+static uint8_t* plane(const rv_frames* f, uint32_t slot, uint64_t plane_offset) {
+    if (f->ring.device_planes) return f->cuda.base + rv_plane_offset(&f->ring.layout, slot, plane_offset);
+    return rv_ring_plane(&f->ring, slot, plane_offset);
+}
+
 static reverie_result begin_locked(reverie_client* c, reverie_frame_planes* out) {
     rv_frames* f = &c->fr;
     if (f->begun_slot >= 0) return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_begin_frame: a frame is already begun; submit or cancel it first");
@@ -341,15 +426,17 @@ static reverie_result begin_locked(reverie_client* c, reverie_frame_planes* out)
         return rv_fail(REVERIE_SKIPPED, "every slot is with the daemon: this frame is skipped");
     }
     const rv_layout* L = &f->ring.layout;
+    /* The engine's writes queued after this wait for the daemon's last use of the slot. */
+    if (f->ring.device_planes && (r = rv_cuda_wait_daemon(&f->cuda, (uint32_t)slot, f->stream)) != REVERIE_OK) return r;
     f->begun_slot = slot;
     memset(out, 0, sizeof *out);
     out->width = L->width;
     out->height = L->height;
     out->motion_format = L->motion_format;
-    out->memory = REVERIE_MEMORY_HOST;
-    out->color = rv_ring_plane(&f->ring, (uint32_t)slot, L->color_offset);
-    out->depth = rv_ring_plane(&f->ring, (uint32_t)slot, L->depth_offset);
-    out->motion = rv_ring_plane(&f->ring, (uint32_t)slot, L->motion_offset);
+    out->memory = f->ring.device_planes ? REVERIE_MEMORY_CUDA : REVERIE_MEMORY_HOST;
+    out->color = plane(f, (uint32_t)slot, L->color_offset);
+    out->depth = plane(f, (uint32_t)slot, L->depth_offset);
+    out->motion = plane(f, (uint32_t)slot, L->motion_offset);
     out->color_pitch = L->color_pitch;
     out->depth_pitch = L->depth_pitch;
     out->motion_pitch = L->motion_pitch;
@@ -387,6 +474,13 @@ static reverie_result submit_locked(reverie_client* c, const reverie_frame_info*
     }
     if (f->begun_slot < 0) return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_submit_frame: no frame begun; call reverie_begin_frame first");
     uint32_t slot = (uint32_t)f->begun_slot;
+    if (f->ring.device_planes) { /* what the stream has written so far is the frame */
+        reverie_result r = rv_cuda_record_inputs(&f->cuda, slot, f->stream);
+        if (r != REVERIE_OK) {
+            f->begun_slot = -1; /* not handed over: the slot stays ours */
+            return r;
+        }
+    }
     uint64_t id = next_frame_id(f, info);
     rv_slot_header* h = rv_ring_slot(&f->ring, slot);
     f->seq++;
@@ -474,6 +568,20 @@ static reverie_result check_source(const reverie_frame_source* s) {
     return REVERIE_OK;
 }
 
+/* The copy path into a CUDA ring: queued on the engine's stream (sources host or device). */
+static reverie_result copy_source_to_device(rv_frames* f, const reverie_frame_planes* p, const reverie_frame_source* s, bool flip) {
+    uint64_t w = s->width;
+    reverie_result r = rv_cuda_copy_rows(&f->cuda, p->color, p->color_pitch, s->color, s->color_stride ? s->color_stride : w * 4,
+                                         s->height, w * 4, flip, f->stream, false);
+    if (r == REVERIE_OK)
+        r = rv_cuda_copy_rows(&f->cuda, p->depth, p->depth_pitch, s->depth, s->depth_stride ? s->depth_stride : w * 4, s->height,
+                              w * 4, flip, f->stream, false);
+    if (r == REVERIE_OK)
+        r = rv_cuda_copy_rows(&f->cuda, p->motion, p->motion_pitch, s->motion, s->motion_stride ? s->motion_stride : p->motion_pitch,
+                              s->height, p->motion_pitch, flip, f->stream, false);
+    return r;
+}
+
 reverie_result reverie_submit_copy(reverie_client* c, const reverie_frame_source* s, const reverie_frame_info* info,
                                    uint64_t* frame_id_out) {
     if (c == NULL) return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_submit_copy: client is NULL");
@@ -491,10 +599,19 @@ reverie_result reverie_submit_copy(reverie_client* c, const reverie_frame_source
     } else if (r == REVERIE_OK) {
         bool flip = (s->flags & REVERIE_ROWS_BOTTOM_UP) != 0;
         uint64_t w = s->width;
-        copy_rows(p.color, p.color_pitch, s->color, s->color_stride ? s->color_stride : w * 4, s->height, w * 4, flip);
-        copy_rows(p.depth, p.depth_pitch, s->depth, s->depth_stride ? s->depth_stride : w * 4, s->height, w * 4, flip);
-        copy_rows(p.motion, p.motion_pitch, s->motion, s->motion_stride ? s->motion_stride : p.motion_pitch, s->height,
-                  p.motion_pitch, flip);
+        if (f->ring.device_planes) {
+            r = copy_source_to_device(f, &p, s, flip);
+            if (r != REVERIE_OK) {
+                f->begun_slot = -1; /* nothing handed over */
+                pthread_mutex_unlock(&c->frame_lock);
+                return r;
+            }
+        } else {
+            copy_rows(p.color, p.color_pitch, s->color, s->color_stride ? s->color_stride : w * 4, s->height, w * 4, flip);
+            copy_rows(p.depth, p.depth_pitch, s->depth, s->depth_stride ? s->depth_stride : w * 4, s->height, w * 4, flip);
+            copy_rows(p.motion, p.motion_pitch, s->motion, s->motion_stride ? s->motion_stride : p.motion_pitch, s->height,
+                      p.motion_pitch, flip);
+        }
         r = submit_locked(c, info, frame_id_out);
     }
     pthread_mutex_unlock(&c->frame_lock);
@@ -530,8 +647,15 @@ static reverie_result copy_newest(const char* fn, rv_frames* f, void* dst, size_
         return rv_fail(REVERIE_INVALID_ARGUMENT, "%s: a %ux%u output needs %llu bytes at stride %llu, dst_size is %zu", fn,
                        L->width, L->height, (unsigned long long)need, (unsigned long long)stride, dst_size);
     if (flags & ~(uint32_t)REVERIE_ROWS_BOTTOM_UP) return rv_fail(REVERIE_INVALID_ARGUMENT, "%s: unknown flags 0x%x", fn, flags);
-    copy_rows(dst, stride, rv_ring_plane(&f->ring, (uint32_t)f->newest_slot, L->output_offset), row, L->height, row,
-              (flags & REVERIE_ROWS_BOTTOM_UP) != 0);
+    uint32_t slot = (uint32_t)f->newest_slot;
+    bool flip = (flags & REVERIE_ROWS_BOTTOM_UP) != 0;
+    if (f->ring.device_planes) { /* on the private stream, after the daemon's output; done on return */
+        reverie_result r = rv_cuda_wait_daemon(&f->cuda, slot, f->cuda.copy_stream);
+        if (r == REVERIE_OK)
+            r = rv_cuda_copy_rows(&f->cuda, dst, stride, plane(f, slot, L->output_offset), row, L->height, row, flip, f->cuda.copy_stream, true);
+        return r;
+    }
+    copy_rows(dst, stride, rv_ring_plane(&f->ring, slot, L->output_offset), row, L->height, row, flip);
     return REVERIE_OK;
 }
 
@@ -552,8 +676,10 @@ reverie_result reverie_map_output(reverie_client* c, const void** pixels, uint64
     rv_frames* f = &c->fr;
     drain(c, 0);
     reverie_result r = copy_newest("reverie_map_output", f, NULL, 0, 0, 0, info);
+    /* A device output: the engine's stream waits for the daemon's output before reading it. */
+    if (r == REVERIE_OK && f->ring.device_planes) r = rv_cuda_wait_daemon(&f->cuda, (uint32_t)f->newest_slot, f->stream);
     if (r == REVERIE_OK) {
-        *pixels = rv_ring_plane(&f->ring, (uint32_t)f->newest_slot, f->ring.layout.output_offset);
+        *pixels = plane(f, (uint32_t)f->newest_slot, f->ring.layout.output_offset);
         *pitch = f->ring.layout.output_pitch;
     }
     pthread_mutex_unlock(&c->frame_lock);
@@ -603,15 +729,18 @@ reverie_result reverie_wait_output(reverie_client* c, uint64_t frame_id, int32_t
 
 void rv_frames_close(reverie_client* c) {
     rv_frames* f = &c->fr;
+    bool daemon_closed = false;
     if (f->has_session) { /* best effort, briefly: the daemon may be gone */
         rv_request req;
         rv_reply reply;
         rv_request_begin(&req, "bye", 1);
         rv_put_str(&req, "session", f->session);
-        rv_control_request(&f->ctl, &req, &reply, c->timeout_ms < 500 ? c->timeout_ms : 500);
+        /* The daemon closes the session's CUDA mappings and events before it replies. */
+        daemon_closed = rv_control_request(&f->ctl, &req, &reply, c->timeout_ms < 500 ? c->timeout_ms : 500) == REVERIE_OK;
         rv_request_free(&req);
         rv_reply_free(&reply);
     }
-    drop_session(c);
+    drop_session(c, daemon_closed);
+    rv_transport_close(&f->device_rings); /* frees what a dead daemon left; keeps the rest allocated */
     rv_control_close(&f->ctl);
 }

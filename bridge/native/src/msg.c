@@ -1,4 +1,5 @@
-/* The protocol's encoding rules (docs/protocol.md 1.4): str keys, str (not bin) values,
+/* The protocol's encoding rules (docs/protocol.md 1.4): str keys, str (not bin) values
+ * except the CUDA transport's IPC handles,
  * integers of any width, floats as float64; replies are read leniently: unknown keys
  * are ignored. */
 #include "msg.h"
@@ -49,6 +50,17 @@ void rv_put_bool(rv_request* r, const char* key, bool value) {
         msgpack_pack_true(&r->pk);
     else
         msgpack_pack_false(&r->pk);
+}
+
+void rv_put_bin(rv_request* r, const char* key, const void* data, size_t size) {
+    put_key(r, key);
+    msgpack_pack_bin_with_body(&r->pk, data, size);
+}
+
+void rv_put_bin_array(rv_request* r, const char* key, const uint8_t* items, size_t item_size, uint32_t count) {
+    put_key(r, key);
+    msgpack_pack_array(&r->pk, count);
+    for (uint32_t i = 0; i < count; i++) msgpack_pack_bin_with_body(&r->pk, items + i * item_size, item_size);
 }
 
 const msgpack_object* rv_get(const msgpack_object* map, const char* key) {

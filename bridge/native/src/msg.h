@@ -24,6 +24,9 @@ void rv_put_uint(rv_request* r, const char* key, uint64_t value);
 void rv_put_int(rv_request* r, const char* key, int64_t value);
 void rv_put_double(rv_request* r, const char* key, double value);
 void rv_put_bool(rv_request* r, const char* key, bool value);
+/* bin values: only the CUDA transport's IPC handles (protocol 1.2) are bytes, not text. */
+void rv_put_bin(rv_request* r, const char* key, const void* data, size_t size);
+void rv_put_bin_array(rv_request* r, const char* key, const uint8_t* items, size_t item_size, uint32_t count);
 
 /* Reading. Every getter returns false when the key is missing or of another type. */
 const msgpack_object* rv_get(const msgpack_object* map, const char* key);

@@ -1,4 +1,4 @@
-/* Protocol 1.1 constants and byte layouts (docs/protocol.md; the source of truth is
+/* Protocol 1.2 constants and byte layouts (docs/protocol.md; the source of truth is
  * bridge/protocol.py, and tests/test_native_protocol.py compares every value here with it). */
 #ifndef RV_PROTOCOL_H
 #define RV_PROTOCOL_H
@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define RV_PROTOCOL_MAJOR 1
-#define RV_PROTOCOL_MINOR 1
+#define RV_PROTOCOL_MINOR 2 /* 1.2: the CUDA IPC transport (open_ring.transport) */
 
 #define RV_MAGIC 0x42525652u /* "RVRB" as a little-endian u32 */
 #define RV_PAGE 4096u
@@ -25,6 +25,13 @@
 #define RV_SLOT_FAILED 5u
 
 #define RV_FLAG_RESET 1u
+
+/* Segment header flags. DEVICE_PLANES: a CUDA ring's control segment: the header page and
+ * the slot headers only; the planes are in the game's device allocation. */
+#define RV_RING_FLAG_DEVICE_PLANES (1u << 0)
+
+/* cudaIpcMemHandle_t / cudaIpcEventHandle_t, sent as msgpack bin of exactly this size. */
+#define RV_CUDA_HANDLE_BYTES 64u
 
 #define RV_MOTION_F32 0u
 #define RV_MOTION_F16 1u

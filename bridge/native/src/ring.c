@@ -31,6 +31,7 @@ void rv_layout_compute(rv_layout* out, uint32_t width, uint32_t height, uint32_t
     out->color_pitch = out->depth_pitch = out->output_pitch = (uint64_t)width * 4;
     out->motion_pitch = (uint64_t)width * motion_bytes;
     out->total_bytes = RV_SEGMENT_HEADER_BYTES + (uint64_t)slot_count * out->slot_stride;
+    out->control_bytes = RV_SEGMENT_HEADER_BYTES + (uint64_t)slot_count * RV_SLOT_HEADER_BYTES;
 }
 
 static reverie_result refuse(uint8_t* base, uint64_t size, reverie_result code, const char* why, const char* name) {
@@ -38,7 +39,7 @@ static reverie_result refuse(uint8_t* base, uint64_t size, reverie_result code, 
     return rv_fail(code, "segment '%s' %s", name, why);
 }
 
-reverie_result rv_ring_attach(rv_ring* ring, const char* name) {
+reverie_result rv_ring_attach(rv_ring* ring, const char* name, bool device_planes) {
     memset(ring, 0, sizeof *ring);
     char path[160];
     if (snprintf(path, sizeof path, "/%s", name) >= (int)sizeof path || strchr(name, '/') != NULL)
@@ -66,9 +67,15 @@ reverie_result rv_ring_attach(rv_ring* ring, const char* name) {
         h->depth_offset != layout.depth_offset || h->motion_offset != layout.motion_offset ||
         h->output_offset != layout.output_offset)
         return refuse(base, size, REVERIE_PROTOCOL, "disagrees with the layout rule", name);
-    if (size < layout.total_bytes) return refuse(base, size, REVERIE_PROTOCOL, "is smaller than its layout needs", name);
+    if (((h->flags & RV_RING_FLAG_DEVICE_PLANES) != 0) != device_planes)
+        return refuse(base, size, REVERIE_PROTOCOL,
+                      device_planes ? "is a host ring, but a CUDA ring was asked for" : "is a CUDA ring, but a host ring was asked for", name);
+    if (size < (device_planes ? layout.control_bytes : layout.total_bytes))
+        return refuse(base, size, REVERIE_PROTOCOL, "is smaller than its layout needs", name);
     ring->base = base;
     ring->size = size;
+    ring->device_planes = device_planes;
+    ring->header_stride = device_planes ? RV_SLOT_HEADER_BYTES : layout.slot_stride;
     ring->layout = layout;
     snprintf(ring->name, sizeof ring->name, "%s", name);
     return REVERIE_OK;

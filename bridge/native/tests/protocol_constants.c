@@ -31,6 +31,7 @@ int main(void) {
     INT("SLOT_DROPPED", RV_SLOT_DROPPED);
     INT("SLOT_FAILED", RV_SLOT_FAILED);
     INT("FLAG_RESET", RV_FLAG_RESET);
+    INT("RING_FLAG_DEVICE_PLANES", RV_RING_FLAG_DEVICE_PLANES);
     INT("REVERIE_FRAME_RESET", REVERIE_FRAME_RESET);
     INT("MOTION_F32", RV_MOTION_F32);
     INT("MOTION_F16", RV_MOTION_F16);
@@ -84,6 +85,7 @@ int main(void) {
         printf("%s.slot_stride=%llu\n", prefix, (unsigned long long)L.slot_stride);
         printf("%s.motion_pitch=%llu\n", prefix, (unsigned long long)L.motion_pitch);
         printf("%s.total_bytes=%llu\n", prefix, (unsigned long long)L.total_bytes);
+        printf("%s.control_bytes=%llu\n", prefix, (unsigned long long)L.control_bytes);
     }
     return 0;
 }
