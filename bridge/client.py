@@ -9,6 +9,11 @@
 `submit` never waits for the model: it writes into a free slot and returns. When the
 daemon goes away, calls raise `DaemonUnavailable` quickly; the next `submit` after it
 is back reconnects on its own. One client is used from one thread.
+
+`Client(transport="cuda")` keeps the planes on the GPU (protocol 1.2, `cuda_ipc`): the
+ring is one allocation of the game's that the daemon maps by handle; `submit` takes torch
+or cupy CUDA tensors and copies them device to device on the current stream, and outputs
+are CUDA tensors. `copies` counts the plane copies the client makes, by kind.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import zmq
@@ -25,6 +30,11 @@ import zmq
 from . import control as C
 from . import protocol as P
 from .shm_ring import FrameRing, RingError, pid_alive
+
+if TYPE_CHECKING:
+    import torch
+
+    from .cuda_ipc import DeviceRingExport
 
 
 class ReverieError(Exception):
@@ -55,10 +65,14 @@ class FrameDropped(ReverieError):
     """A newer frame replaced this one before the daemon took it."""
 
 
+class TransportUnavailable(ReverieError):
+    """The CUDA transport cannot run in this process (no cupy, no GPU, a CPU torch)."""
+
+
 @dataclass
 class Output:
     frame_id: int
-    image: np.ndarray  # (H, W, 4) uint8, a copy the caller owns
+    image: Any  # (H, W, 4) uint8, a copy the caller owns: numpy, or a torch CUDA tensor on a CUDA ring
     latency_ms: float  # game submit to output written, by the daemon's clock (same host)
 
 
@@ -191,8 +205,21 @@ class Client(ControlClient):
         takeover: bool = False,
         liveness_timeout_s: float = 1.0,
         reconnect_interval_s: float = 0.5,
+        transport: str = P.TRANSPORT_SHM,
     ):
+        if transport not in P.TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(P.TRANSPORTS)}, got {transport!r}")
+        if transport == P.TRANSPORT_CUDA:
+            from .cuda_ipc import cuda_unavailable_reason  # cupy and torch load here only
+
+            reason = cuda_unavailable_reason()
+            if reason is not None:
+                raise TransportUnavailable(f"the cuda transport cannot run in this process: {reason}")
         super().__init__(control, timeout_s=timeout_s, curve_keys=curve_keys)
+        self.transport = transport
+        self.copies = {"host": 0, "device": 0}  # plane copies made by this client: through host memory, device to device
+        self._device: DeviceRingExport | None = None  # a CUDA ring's planes (transport "cuda")
+        self._orphans: list[DeviceRingExport] = []  # allocations a live daemon may still map
         self.name = name
         self.slots = slots
         self.takeover = takeover
@@ -242,6 +269,7 @@ class Client(ControlClient):
             raise self._unavailable()
         self._hello_sent_at = None
         reply = self._read_reply()
+        self._free_orphans()  # the daemon closed our old session's CUDA ring before replying
         self._session = reply["session"]
         self._events_endpoint = reply["events"]
         frames = self._context.socket(zmq.DEALER)
@@ -261,31 +289,46 @@ class Client(ControlClient):
         """Forget the daemon's session and ring (daemon gone or restarted)."""
         if self._ring is not None:
             daemon_pid = int(self._ring.header["daemon_pid"])
-            if not pid_alive(daemon_pid):
+            daemon_dead = not pid_alive(daemon_pid)
+            if daemon_dead:
                 self._ring.unlink()  # a dead daemon cannot remove its own segment
             self._ring.close()
+            if self._device is not None:
+                self._orphans.append(self._device)  # freed once no daemon can map it
+                self._device = None
+            if daemon_dead:
+                self._free_orphans()  # a dead importer's mappings died with it
         if self._frames is not None:
             self._frames.close(linger=0)
         self._previous_session = self._session or self._previous_session
         self._ring = self._frames = self._session = None
         self._owned, self._in_flight, self._newest_done = set(), {}, None
 
+    def _free_orphans(self) -> None:
+        """Free CUDA rings the daemon no longer maps (after a reply that says so, or its death)."""
+        orphans, self._orphans = self._orphans, []
+        for export in orphans:
+            export.close()
+
     def close(self) -> None:
-        """Say bye (best effort) and release everything."""
+        """Say bye (best effort) and release everything. A CUDA ring is freed after the
+        reply to bye (the daemon has unmapped it then); without a reply it is freed anyway,
+        since this client goes away."""
         if self._session is not None:
             try:
                 self._request({"op": "bye", "session": self._session}, timeout_s=min(self.timeout_s, 0.5))
             except ReverieError:
                 pass
         self._drop_session()
+        self._free_orphans()
         super().close()
 
     # ------------------------------------------------------------ frames
     def submit(
         self,
-        color: np.ndarray,
-        depth: np.ndarray,
-        motion: np.ndarray,
+        color: Any,
+        depth: Any,
+        motion: Any,
         *,
         reset: bool = False,
         jitter: tuple[float, float] = (0.0, 0.0),
@@ -298,9 +341,12 @@ class Client(ControlClient):
         color (H, W, 4) uint8 sRGB, depth (H, W) float32 meters, motion (H, W, 2)
         float32 or float16 pixels (previous position = current + motion). A new size or
         motion dtype re-opens the ring; NaN/inf are rejected by the daemon (see
-        `wait_output`, `last_error`)."""
-        height, width, motion_format = _check_planes(color, depth, motion)
-        ring = self._ensure_ring(width, height, motion_format)
+        `wait_output`, `last_error`). numpy arrays; on a CUDA ring torch or cupy CUDA
+        tensors (numpy is uploaded, one host copy per plane)."""
+        if self.transport == P.TRANSPORT_CUDA:
+            color, depth, motion = _as_torch(color, depth, motion)
+        height, width, motion_format = _check_planes(color, depth, motion, tensors=self.transport == P.TRANSPORT_CUDA)
+        ring = self._ensure_ring(width, height, motion_format, _device_index(color))
         frame_id, self._next_frame_id = self._next_frame_id, self._next_frame_id + 1
         slot = self._free_slot()
         if slot is None:
@@ -309,9 +355,15 @@ class Client(ControlClient):
             self._record(frame_id, "dropped", "skipped by the game: every slot was with the daemon")
             return frame_id
         views = ring.slots[slot]
-        np.copyto(views.color, color)
-        np.copyto(views.depth, depth)
-        np.copyto(views.motion, motion)
+        if self._device is not None:
+            self._device.write_inputs(slot, color, depth, motion)  # on the current stream, then the slot's event
+            for plane in (color, depth, motion):
+                self.copies["device" if plane.is_cuda else "host"] += 1
+        else:
+            np.copyto(views.color, color)
+            np.copyto(views.depth, depth)
+            np.copyto(views.motion, motion)
+            self.copies["host"] += 3
         self._seq += 1
         header = views.header
         header["flags"] = P.FLAG_RESET if reset or self._pending_reset else 0
@@ -336,22 +388,30 @@ class Client(ControlClient):
         self._in_flight[slot] = (self._seq, frame_id)
         return frame_id
 
-    def latest_output(self, out: np.ndarray | None = None) -> Output | None:
-        """The newest stylized frame so far (a copy, or written into `out`), or None."""
+    def latest_output(self, out: Any = None) -> Output | None:
+        """The newest stylized frame so far (a copy, or written into `out`), or None. On a
+        CUDA ring a torch CUDA tensor, ready in order on the current stream (`out` may be
+        a CUDA or a host tensor)."""
         self._drain_notices(0)
         if self._newest_done is None or self._ring is None:
             return None
         slot, frame_id = self._newest_done
         views = self._ring.slots[slot]
-        if out is None:
+        if self._device is not None:
+            output = self._device.output(slot)  # the current stream waits for the daemon's event
+            image = output.clone() if out is None else out.copy_(output)
+            self.copies["device" if image.is_cuda else "host"] += 1
+        elif out is None:
             image = views.output.copy()
+            self.copies["host"] += 1
         else:
             np.copyto(out, views.output)
             image = out
+            self.copies["host"] += 1
         header = views.header
         return Output(frame_id, image, (int(header["t_done_ns"]) - int(header["t_submit_ns"])) / 1e6)
 
-    def wait_output(self, frame_id: int, timeout_s: float | None = None, out: np.ndarray | None = None) -> Output:
+    def wait_output(self, frame_id: int, timeout_s: float | None = None, out: Any = None) -> Output:
         """Block until this frame's output is ready (tests, benchmarks, offline tools);
         the image is a copy, or written into `out`."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.timeout_s)
@@ -375,27 +435,48 @@ class Client(ControlClient):
             self._check_daemon()
 
     # ------------------------------------------------------------ internals
-    def _ensure_ring(self, width: int, height: int, motion_format: int) -> FrameRing:
+    def _ensure_ring(self, width: int, height: int, motion_format: int, device: int | None = None) -> FrameRing:
         """The session and a ring of this size, (re)connecting if needed."""
         if self._session is not None and self._ring is not None:
             self._check_daemon()
         if self._session is None:
             self._connect(wait=False)
         ring = self._ring
-        if ring is None or ring.size != (width, height) or ring.layout.motion_format != motion_format:
+        same_device = self._device is None or device is None or self._device.device == device
+        if ring is None or ring.size != (width, height) or ring.layout.motion_format != motion_format or not same_device:
             motion = "f16" if motion_format == P.MOTION_F16 else "f32"
+            request = {"op": "open_ring", "session": self._session, "width": width, "height": height, "motion": motion, "slots": self.slots}
+            export = None
+            if self.transport == P.TRANSPORT_CUDA:
+                from .cuda_ipc import DeviceRingExport
+
+                export = DeviceRingExport(P.ring_layout(width, height, self.slots, motion_format), device)
+                request.update(transport=P.TRANSPORT_CUDA, cuda_device=export.uuid, cuda_memory=export.memory_handle,
+                               cuda_bytes=export.layout.total_bytes, cuda_events=export.event_handles)
             try:
-                reply = self._request({"op": "open_ring", "session": self._session, "width": width, "height": height, "motion": motion, "slots": self.slots})
+                reply = self._request(request)
                 new_ring = FrameRing.attach(reply["shm"])
+                if new_ring.device != (export is not None):
+                    new_ring.close()
+                    raise RingError(f"segment {reply['shm']!r} is not a {self.transport} ring")
+                if export is not None:
+                    export.connect(reply["cuda_events"])
             except ControlError as exc:
+                if export is not None:
+                    export.close()  # refused: the daemon opened nothing, or closed what it opened
                 if exc.code == P.ERR_SESSION:  # the daemon restarted between calls
                     self._drop_session()
                 raise
             except (RingError, DaemonUnavailable):
+                if export is not None:
+                    self._orphans.append(export)  # the daemon may have mapped it: freed with the session
                 self._drop_session()
                 raise
             if self._ring is not None:
                 self._ring.close()
+            if self._device is not None:
+                self._device.close()  # the daemon closed the old ring before this reply
+            self._device = export
             self._ring, self._generation = new_ring, reply["generation"]
             self._owned = set(range(new_ring.layout.slot_count))
             self._in_flight, self._newest_done = {}, None
@@ -473,18 +554,55 @@ def _connectable(endpoint: str, control: str) -> str:
     return f"tcp://{control_host or '127.0.0.1'}:{port}"
 
 
-def _check_planes(color: np.ndarray, depth: np.ndarray, motion: np.ndarray) -> tuple[int, int, int]:
-    """(height, width, motion format) or FrameFormatError naming the plane at fault."""
+def _as_torch(*planes: Any) -> list["torch.Tensor"]:
+    """The planes as torch tensors without a copy: torch as is, cupy (or any DLPack CUDA
+    array) by DLPack, numpy over its memory (uploaded by the copy into the ring)."""
+    import torch
+
+    out = []
+    for array in planes:
+        if isinstance(array, np.ndarray):
+            array = torch.from_numpy(array)
+        elif not isinstance(array, torch.Tensor) and hasattr(array, "__dlpack__"):
+            array = torch.from_dlpack(array)
+        out.append(array)
+    return out
+
+
+def _device_index(plane: Any) -> int | None:
+    """The CUDA device of a torch tensor, None for host data."""
+    device = getattr(plane, "device", None)
+    return device.index if getattr(device, "type", None) == "cuda" else None
+
+
+def _check_planes(color: Any, depth: Any, motion: Any, tensors: bool = False) -> tuple[int, int, int]:
+    """(height, width, motion format) or FrameFormatError naming the plane at fault: numpy
+    arrays on the host transport, torch tensors (from _as_torch) on a CUDA ring."""
+    expected = "a torch or cupy tensor, or a numpy array" if tensors else "a numpy array"
     for name, array in (("color", color), ("depth", depth), ("motion", motion)):
-        if not isinstance(array, np.ndarray):
-            raise FrameFormatError(f"{name} must be a numpy array, got {type(array).__name__}")
-    if color.ndim != 3 or color.shape[2] != 4 or color.dtype != np.uint8:
-        raise FrameFormatError(f"color must be (H, W, 4) uint8 RGBA, got {color.shape} {color.dtype}")
+        if not (_is_torch(array) if tensors else isinstance(array, np.ndarray)):
+            raise FrameFormatError(f"{name} must be {expected}, got {type(array).__name__}")
+    names = _dtype_name
+    if color.ndim != 3 or color.shape[2] != 4 or names(color) != "uint8":
+        raise FrameFormatError(f"color must be (H, W, 4) uint8 RGBA, got {tuple(color.shape)} {names(color)}")
     height, width = color.shape[:2]
     if not (8 <= width <= P.MAX_SIDE and 8 <= height <= P.MAX_SIDE):
         raise FrameFormatError(f"frame size {width}x{height} is outside 8..{P.MAX_SIDE} per side")
-    if depth.shape != (height, width) or depth.dtype != np.float32:
-        raise FrameFormatError(f"depth must be ({height}, {width}) float32 meters, got {depth.shape} {depth.dtype}")
-    if motion.shape != (height, width, 2) or motion.dtype not in (np.float32, np.float16):
-        raise FrameFormatError(f"motion must be ({height}, {width}, 2) float32 or float16 pixels, got {motion.shape} {motion.dtype}")
-    return height, width, P.MOTION_F16 if motion.dtype == np.float16 else P.MOTION_F32
+    if tuple(depth.shape) != (height, width) or names(depth) != "float32":
+        raise FrameFormatError(f"depth must be ({height}, {width}) float32 meters, got {tuple(depth.shape)} {names(depth)}")
+    if tuple(motion.shape) != (height, width, 2) or names(motion) not in ("float32", "float16"):
+        raise FrameFormatError(f"motion must be ({height}, {width}, 2) float32 or float16 pixels, got {tuple(motion.shape)} {names(motion)}")
+    if tensors:
+        devices = {str(plane.device) for plane in (color, depth, motion) if plane.is_cuda}
+        if len(devices) > 1:
+            raise FrameFormatError(f"color, depth and motion must be on one GPU, got {sorted(devices)}")
+    return height, width, P.MOTION_F16 if names(motion) == "float16" else P.MOTION_F32
+
+
+def _is_torch(array: Any) -> bool:
+    return type(array).__module__.split(".")[0] == "torch" and hasattr(array, "is_cuda")
+
+
+def _dtype_name(plane: Any) -> str:
+    """The dtype of a numpy array or a torch tensor by name ("uint8", "float32", ...)."""
+    return str(plane.dtype).removeprefix("torch.")
