@@ -16,8 +16,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "bridge" / "native"
 BUILD = REPO / "build" / "native"
+CUDA_BUILD = REPO / "build" / "native-cuda"  # GPU mode: -DREVERIE_CUDA=ON
+# Where CMake's FindCUDAToolkit looks when nvcc is not on PATH (and CUDA_PATH is unset).
+DEFAULT_CUDA_ROOT = Path("/usr/local/cuda")
 
 _built: Path | None = None
+_cuda_built: Path | None = None
 
 
 class NativeBuildError(RuntimeError):
@@ -27,7 +31,7 @@ class NativeBuildError(RuntimeError):
 def build_libreverie() -> Path:
     """Configure (first time) and build; return the build dir. There: libreverie.so,
     libreverie.a and tests/<program> (c_client, cpp_client, console_exec, bad_input,
-    protocol_constants)."""
+    burst, protocol_constants, transport_check)."""
     global _built
     if _built is not None:
         return _built
@@ -37,7 +41,7 @@ def build_libreverie() -> Path:
     # One build at a time, also across pytest processes (xdist workers, parallel runs).
     with open(BUILD.parent / "native.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _configured_here():
+        if not _configured_here(BUILD):
             shutil.rmtree(BUILD, ignore_errors=True)
             BUILD.mkdir(parents=True)
             _run(["cmake", "-S", str(SOURCE), "-B", str(BUILD), "-DREVERIE_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
@@ -46,14 +50,46 @@ def build_libreverie() -> Path:
     return BUILD
 
 
+def cuda_toolkit() -> Path | None:
+    """The CUDA toolkit's nvcc as CMake's FindCUDAToolkit would find it, or None."""
+    for candidate in (shutil.which("nvcc"), os.environ.get("CUDA_PATH") and Path(os.environ["CUDA_PATH"]) / "bin" / "nvcc",
+                      DEFAULT_CUDA_ROOT / "bin" / "nvcc"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def build_libreverie_cuda() -> Path:
+    """The GPU-mode build (REVERIE_CUDA=ON) into build/native-cuda: only libreverie.so and
+    the two programs the CUDA tests run (transport_check, cuda_client), to stay cheap."""
+    global _cuda_built
+    if _cuda_built is not None:
+        return _cuda_built
+    nvcc = cuda_toolkit()
+    if nvcc is None:
+        raise NativeBuildError("no CUDA toolkit (nvcc) found")
+    CUDA_BUILD.mkdir(parents=True, exist_ok=True)
+    with open(CUDA_BUILD.parent / "native-cuda.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _configured_here(CUDA_BUILD):
+            shutil.rmtree(CUDA_BUILD, ignore_errors=True)
+            CUDA_BUILD.mkdir(parents=True)
+            _run(["cmake", "-S", str(SOURCE), "-B", str(CUDA_BUILD), "-DREVERIE_BUILD_TESTS=ON", "-DREVERIE_CUDA=ON",
+                  f"-DCUDAToolkit_ROOT={nvcc.parent.parent}", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
+        _run(["cmake", "--build", str(CUDA_BUILD), "--parallel", str(min(os.cpu_count() or 1, 4)),
+              "--target", "reverie", "transport_check", "cuda_client"])
+    _cuda_built = CUDA_BUILD
+    return CUDA_BUILD
+
+
 def program(name: str) -> Path:
     """A test program of the native build."""
     return build_libreverie() / "tests" / name
 
 
-def _configured_here() -> bool:
+def _configured_here(build: Path) -> bool:
     """A cache made for this checkout (a copied or moved tree has another source dir)."""
-    cache = BUILD / "CMakeCache.txt"
+    cache = build / "CMakeCache.txt"
     if not cache.is_file():
         return False
     for line in cache.read_text(errors="replace").splitlines():

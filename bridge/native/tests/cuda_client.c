@@ -9,7 +9,8 @@
  *      on the engine's stream;
  *   2. a new size with f16 motion re-opens the ring (a new allocation): 20 more frames.
  * With --frames N only phase 1, N frames. With --linger it prints "PHASE streaming" after
- * its frames and keeps submitting until killed (the daemon must survive that).
+ * its frames and keeps submitting until killed (the daemon must survive that). With
+ * --identity the daemon runs the built-in identity stylizer: the output is the color plane.
  * Prints one SUMMARY line; the exit status is 0 only if every check held. */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
@@ -50,6 +51,7 @@ typedef struct device_source { /* padded device rows, as an engine's render targ
 } device_source;
 
 static cudaStream_t stream;
+static int identity = 0; /* --identity: expect the color plane back instead of Mix's output */
 
 /* Submit frame i of `f`, choosing the path by i; returns the frame id or 0. */
 static uint64_t submit(reverie_client* rv, tk_frame* f, int i, int reset, device_source* dev) {
@@ -157,7 +159,10 @@ static int stream_frames(reverie_client* rv, uint32_t width, uint32_t height, ui
         int reset = i % 50 == 0;
         uint64_t id = submit(rv, f, i, reset, &dev);
         if (id == 0 || i >= count) continue; /* lingering: submit only, as fast as it goes */
-        tk_expected(f, id, reset, expected);
+        if (identity)
+            memcpy(expected, f->color, pixels * 4);
+        else
+            tk_expected(f, id, reset, expected);
         exact += check_output(rv, f, id, i, expected, out);
     }
     cudaFree(dev.color);
@@ -171,7 +176,7 @@ static int stream_frames(reverie_client* rv, uint32_t width, uint32_t height, ui
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: cuda_client CONTROL_ENDPOINT [--frames N] [--linger]\n");
+        fprintf(stderr, "usage: cuda_client CONTROL_ENDPOINT [--frames N] [--linger] [--identity]\n");
         return 2;
     }
     int frames = 300, only_first = 0, linger = 0;
@@ -181,6 +186,8 @@ int main(int argc, char** argv) {
             only_first = 1;
         } else if (strcmp(argv[a], "--linger") == 0) {
             linger = 1;
+        } else if (strcmp(argv[a], "--identity") == 0) {
+            identity = 1;
         }
     }
     CUDA_OK(cudaSetDevice(0));
