@@ -6,6 +6,15 @@ A real daemon runs in a child process with the identity stylizer; this process p
 game: submit color + depth + motion, wait for the output, copy it out. Between frames it
 moves the same bytes with plain copies (inputs in, color to output, output out), so the
 floor and the bridge see the same machine state. The last line printed is one JSON object.
+
+`--transport cuda` does the same with the planes on the GPU (the CUDA IPC ring): frames
+are CUDA tensors, the floor is device-to-device copies, and a frame counts as done once
+its output copy has finished on the GPU. `host_copies_per_frame` is what the client
+counted crossing host memory per frame (`Client.copies`): 4 on the host transport (three
+planes into shared memory, the output out of it), 0 expected on CUDA, where
+`device_copies_per_frame` counts the device-to-device copies instead. The daemon's side
+copies no plane on either transport (the stylizer works on views of the ring); on CUDA it
+reads back one bool per frame, the NaN/inf verdict.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import numpy as np
 
 from reverie.cli_args import parse_size
 
+from . import protocol as P
 from .client import Client
 from .local_daemon import LocalDaemon
 
@@ -58,28 +68,74 @@ class _MemcpyFloor:
         return time.perf_counter() - t0
 
 
-def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progress: bool = False) -> dict[str, Any]:
-    """Round-trip the bridge `frames` times; return the summary the CLI prints as JSON."""
-    daemon = LocalDaemon(stylizer="identity").start()
+class _DeviceFloor:
+    """The same bytes as one CUDA-ring round trip, moved by device-to-device copies."""
+
+    def __init__(self, width: int, height: int, device: Any):
+        import torch
+
+        self.torch = torch
+        self.color = torch.empty((height, width, 4), dtype=torch.uint8, device=device)
+        self.depth = torch.empty((height, width), dtype=torch.float32, device=device)
+        self.motion = torch.empty((height, width, 2), dtype=torch.float32, device=device)
+        self.output = torch.empty_like(self.color)
+        self.result = torch.empty_like(self.color)
+
+    def time_one(self, color: Any, depth: Any, motion: Any) -> float:
+        t0 = time.perf_counter()
+        self.color.copy_(color)
+        self.depth.copy_(depth)
+        self.motion.copy_(motion)
+        self.output.copy_(self.color)
+        self.result.copy_(self.output)
+        self.torch.cuda.current_stream().synchronize()
+        return time.perf_counter() - t0
+
+
+def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progress: bool = False,
+                 transport: str = P.TRANSPORT_SHM) -> dict[str, Any]:
+    """Round-trip the bridge `frames` times; return the summary the CLI prints as JSON.
+    With transport "cuda" the frames are CUDA tensors (CudaUnavailable without a GPU)."""
+    cuda = transport == P.TRANSPORT_CUDA
+    if cuda:
+        from .cuda_ipc import require_cuda
+
+        require_cuda()  # before a daemon starts: a clear reason, not a refused open_ring
     test_frames = _test_frames(width, height)
-    floor = _MemcpyFloor(width, height)
-    out = np.empty((height, width, 4), np.uint8)
+    if cuda:
+        import torch
+
+        device = torch.device("cuda", torch.cuda.current_device())
+        test_frames = [tuple(torch.from_numpy(p).to(device) for p in frame) for frame in test_frames]  # uploaded once, not timed
+        floor: Any = _DeviceFloor(width, height, device)
+        out: Any = torch.empty((height, width, 4), dtype=torch.uint8, device=device)
+        same = lambda a, b: bool(torch.equal(a, b))  # noqa: E731 (on the GPU: one bool read back, after the timing)
+        finish = torch.cuda.current_stream().synchronize
+    else:
+        floor = _MemcpyFloor(width, height)
+        out = np.empty((height, width, 4), np.uint8)
+        same, finish = np.array_equal, lambda: None
+    daemon = LocalDaemon(stylizer="identity").start()
     bridge_s, floor_s, mismatches = [], [], 0
     try:
-        with Client(daemon.endpoints.control, name="bench", timeout_s=5.0) as game:
+        with Client(daemon.endpoints.control, name="bench", timeout_s=5.0, transport=transport) as game:
             for i in range(warmup + frames):
                 color, depth, motion = test_frames[i % len(test_frames)]
+                if i == warmup:
+                    copies_before = dict(game.copies)
                 t0 = time.perf_counter()
                 frame_id = game.submit(color, depth, motion)
                 game.wait_output(frame_id, timeout_s=5.0, out=out)
+                finish()  # the output is in `out` (a no-op on the host: the copy is done)
                 elapsed = time.perf_counter() - t0
                 floor_elapsed = floor.time_one(color, depth, motion)
                 if i >= warmup:
                     bridge_s.append(elapsed)
                     floor_s.append(floor_elapsed)
-                    mismatches += int(not np.array_equal(out, color))
+                    mismatches += int(not same(out, color))
                 if progress and (i + 1) % max(1, (warmup + frames) // 20) == 0:
                     print(f"  {i + 1}/{warmup + frames} frames", file=sys.stderr, flush=True)
+            copies = {kind: game.copies[kind] - copies_before[kind] for kind in game.copies}
             stats = game.status()["stats"]
     finally:
         daemon.stop()
@@ -99,15 +155,33 @@ def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progres
         "failed": int(stats["failed"]),
         "mismatched_frames": mismatches,
         "bytes_per_frame": int(width * height * (4 + 4 + 8 + 4)),
-        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+        "transport": transport,
+        "host_copies_per_frame": round(copies["host"] / frames, 3),
+        "device_copies_per_frame": round(copies["device"] / frames, 3),
+        "machine": _machine(cuda),
     }
 
 
+def _machine(cuda: bool) -> str:
+    machine = f"{platform.machine()} {os.cpu_count()} cpu"
+    if cuda:
+        import torch
+
+        machine += f", {torch.cuda.get_device_name()}"
+    return machine
+
+
 def run_bridge_bench(args: argparse.Namespace) -> int:
+    from .cuda_ipc import CudaUnavailable
+
     width, height = parse_size(args.size)
-    result = bench_bridge(width, height, args.frames, args.warmup, progress=not args.json)
+    try:
+        result = bench_bridge(width, height, args.frames, args.warmup, progress=not args.json, transport=args.transport)
+    except CudaUnavailable as exc:
+        print(f"reverie bench bridge --transport cuda: no CUDA here: {exc}", file=sys.stderr)
+        return 2
     if not args.json:
-        print(f"bridge round trip at {result['size']}, {result['frames']} frames:")
+        print(f"bridge round trip ({result['transport']}) at {result['size']}, {result['frames']} frames:")
         print(f"  p50 {result['p50_ms']:.3f} ms  p95 {result['p95_ms']:.3f} ms  p99 {result['p99_ms']:.3f} ms")
         print(f"  memcpy floor {result['memcpy_floor_ms']:.3f} ms  overhead ratio {result['overhead_ratio']:.2f}")
     print(json.dumps(result))

@@ -61,6 +61,8 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     bench.add_argument("--size", default="1920x1080", help="WxH")
     bench.add_argument("--frames", type=int, default=500)
     bench.add_argument("--warmup", type=int, default=20)
+    bench.add_argument("--transport", choices=("shm", "cuda"), default="shm",
+                       help="shm: planes in shared memory (default); cuda: planes on the GPU, the CUDA IPC ring (needs cupy and a GPU)")
     bench.set_defaults(func=cmd_bench_bridge)
 
     model = benches.add_parser("model", help="game submit to stylized output, through the daemon with the model")
