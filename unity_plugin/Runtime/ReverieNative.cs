@@ -25,6 +25,7 @@ namespace Reverie
         Timeout = -6,
         OutOfMemory = -7,
         System = -8,
+        Unsupported = -9,
     }
 
     public enum MotionFormat : uint { F32 = 0, F16 = 1 }
@@ -262,7 +263,7 @@ namespace Reverie
         public const int ConsoleReplyCap = 8192;
         public const int Keep = -1;
         public const int ProtocolMajor = 1;
-        public const int ProtocolMinor = 1;
+        public const int ProtocolMinor = 2;
 
         const CallingConvention Cdecl = CallingConvention.Cdecl;
 
@@ -276,6 +277,8 @@ namespace Reverie
         [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_default_control_endpoint(byte[] output, UIntPtr cap);
 
         [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_set_frame_format(ReverieHandle client, uint width, uint height, uint motionFormat);
+        // GPU mode (transport 1 = CUDA): for native render plugins that hold a cudaStream_t; C# keeps the default (0, shared memory).
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_set_transport(ReverieHandle client, uint transport, int cudaDevice, IntPtr cudaStream);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_begin_frame(ReverieHandle client, out FramePlanes planes);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_submit_frame(ReverieHandle client, ref FrameInfo info, out ulong frameId);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_cancel_frame(ReverieHandle client);
