@@ -1,13 +1,37 @@
 """Deterministic stylizers the daemon loads in tests (`--stylizer tests/stylizers.py:Name`).
 
 Each output depends on every input plane and on the header, so a byte-exact comparison
-with `expected_mix` proves that all of them crossed the bridge intact."""
+with `expected_mix` proves that all of them crossed the bridge intact.
+
+They declare `device = "cuda"`: on a CUDA ring the planes and `out` are torch CUDA tensors
+and the same bytes come out of torch ops (`mix_torch`), with no host transfer; a `HostMix`
+is the same stylizer declared host-only, which the daemon refuses CUDA rings for."""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
+
+
+def _on_host(out) -> bool:
+    return isinstance(out, np.ndarray)
+
+
+def mix_torch(frame_id: int, color, depth, motion, reset: bool, out) -> None:
+    """`expected_mix` in torch ops, written into `out` on the planes' device: the same bytes
+    (reinterpreting floats as bytes, XOR), scalars written without a host-to-device copy."""
+    import torch
+
+    h, w = depth.shape
+    depth_bytes = depth.contiguous().view(torch.uint8).reshape(h, w, 4)
+    motion_bytes = motion.contiguous().view(torch.uint8).reshape(h, w, -1)
+    torch.bitwise_xor(color, depth_bytes, out=out)
+    out ^= motion_bytes[..., :4]
+    if motion_bytes.shape[2] == 8:
+        out ^= motion_bytes[..., 4:]
+    for channel, value in enumerate((int(reset), frame_id & 0xFF, (frame_id >> 8) & 0xFF, 0xA5)):
+        out[0, 0, channel] = value
 
 
 def expected_mix(frame_id: int, color: np.ndarray, depth: np.ndarray, motion: np.ndarray, reset: bool) -> np.ndarray:
@@ -25,12 +49,16 @@ def expected_mix(frame_id: int, color: np.ndarray, depth: np.ndarray, motion: np
 
 class Mix:
     name = "mix"
+    device = "cuda"  # numpy frames from shared memory, torch CUDA frames from a CUDA ring
 
     def __init__(self) -> None:
         self.resets = 0
 
     def stylize(self, frame, out) -> None:
-        out[...] = expected_mix(frame.frame_id, frame.color, frame.depth, frame.motion, frame.reset)
+        if _on_host(out):
+            out[...] = expected_mix(frame.frame_id, frame.color, frame.depth, frame.motion, frame.reset)
+        else:
+            mix_torch(frame.frame_id, frame.color, frame.depth, frame.motion, frame.reset, out)
 
     def set_prompt(self, text, transition_frames) -> None:
         pass
@@ -60,7 +88,12 @@ class Camera(Mix):
     def stylize(self, frame, out) -> None:
         super().stylize(frame, out)
         values = np.array([frame.jitter[0], frame.jitter[1], frame.near, frame.far, frame.fov_y], np.float32)
-        out[1, :5] = values.view(np.uint8).reshape(5, 4)
+        row = values.view(np.uint8).reshape(5, 4)
+        if _on_host(out):
+            out[1, :5] = row
+        else:
+            for x, y in np.ndindex(5, 4):  # scalar fills: no host-to-device copy
+                out[1, x, y] = int(row[x, y])
 
 
 class Broken(Mix):
@@ -82,13 +115,29 @@ class Echo(Mix):
     def __init__(self) -> None:
         super().__init__()
         self.text = ""
+        self._device_row = None  # the row on the GPU, uploaded once per prompt
 
     def set_prompt(self, text, transition_frames) -> None:
         self.text = f"{text}|{transition_frames}"
+        self._device_row = None
 
     def stylize(self, frame, out) -> None:
         super().stylize(frame, out)
         data = np.frombuffer(self.text.encode()[: out.shape[1] * 4], np.uint8)
         row = np.zeros(out.shape[1] * 4, np.uint8)
         row[: data.size] = data
-        out[1] = row.reshape(-1, 4)
+        if _on_host(out):
+            out[1] = row.reshape(-1, 4)
+            return
+        import torch
+
+        if self._device_row is None or self._device_row.shape[0] != out.shape[1]:
+            self._device_row = torch.from_numpy(row.reshape(-1, 4)).to(out.device)
+        out[1] = self._device_row
+
+
+class HostMix(Mix):
+    """Mix declared host-only (the default of a stylizer without `device`)."""
+
+    name = "host-mix"
+    device = "cpu"
