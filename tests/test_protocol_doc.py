@@ -121,7 +121,7 @@ def rows_by_name(rows: list[list[str]]) -> dict[str, list[str]]:
 
 
 # ---------------------------------------------------------------- control operations
-TYPE_NAMES = {(int,): "int", (int, float): "int or float", (str,): "str", (bool,): "bool"}
+TYPE_NAMES = {(int,): "int", (int, float): "int or float", (str,): "str", (bool,): "bool", (bytes,): "bin", (list,): "array of bin"}
 
 
 def op_section(doc: str, op: str) -> str:
@@ -150,6 +150,12 @@ def test_every_op_and_field_is_documented(doc, op):
             assert f"{field.low}..{field.high}" in range_text, f"{op}.{name}: range {field.low}..{field.high}"
         if field.max_len is not None:
             assert f"≤ {field.max_len} chars" in range_text, f"{op}.{name}: max length {field.max_len}"
+        if field.items is not None:
+            assert plain(type_cell) == f"array of {TYPE_NAMES[field.items.types]}", f"{op}.{name}: item type"
+            assert f"≤ {field.max_items} items" in range_text, f"{op}.{name}: at most {field.max_items} items"
+        size = field.length if field.length is not None else field.items.length if field.items is not None else None
+        if size is not None:
+            assert f"exactly {size} bytes" in range_text, f"{op}.{name}: exactly {size} bytes"
 
 
 def test_no_op_documented_that_the_protocol_lacks(doc):
@@ -320,7 +326,9 @@ def _check_reply(doc: str, op: str, reply: dict) -> None:
     assert reply.get("ok") is True, f"{op}: {reply}"
     documented = _reply_table(doc, op)
     top = {k for k in documented if "." not in k}
-    assert top == set(reply) - {"ok"}, f"{op}: doc reply keys {sorted(top)} != daemon {sorted(set(reply) - {'ok'})}"
+    cuda_only = {k for k in top if plain(documented[k][-1]).startswith("only on a CUDA ring")}
+    sent = set(reply) - {"ok"}
+    assert sent in (top, top - cuda_only), f"{op}: doc reply keys {sorted(top)} (CUDA only: {sorted(cuda_only)}) != daemon {sorted(sent)}"
     if not top:
         assert '{"ok": true}' in op_section(doc, op) and "no other keys" in op_section(doc, op)
     nested: dict[str, set[str]] = {}
