@@ -71,13 +71,12 @@ def sample(denoise: Denoiser, shape: tuple[int, ...], steps: int, generator: tor
     moving one does not shimmer with fresh noise every frame (measured: E_warp 2-4x lower
     and PSNR higher than a random start; docs/model.md). A game wants that, not variety.
     `init` at a lower sigma_max starts from a known image (SDEdit)."""
-    sigmas = karras_sigmas(steps, sigma_max=sigma_max).to(device)
+    sigmas = karras_sigmas(steps, sigma_max=sigma_max).tolist()  # host numbers: no copy to or sync with a GPU
     x = torch.zeros(shape, device=device) if init is None else init.clone()
     if start_noise:
         x = x + start_noise * sigmas[0] * torch.randn(shape, generator=generator, device=device)
     for i in range(steps):
-        sigma = sigmas[i].expand(shape[0])
-        estimate = denoise(x, sigma)
+        estimate = denoise(x, torch.full((shape[0],), sigmas[i], device=device))
         x = estimate if sigmas[i + 1] == 0 else estimate + (x - estimate) * (sigmas[i + 1] / sigmas[i])
     return x
 

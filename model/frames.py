@@ -30,42 +30,53 @@ def working_size(width: int, height: int, work_height: int, stride: int) -> tupl
     return w, h
 
 
-def _planes(image: np.ndarray) -> torch.Tensor:
-    """(H, W, C) or (H, W) array -> (1, C, H, W) float32 tensor that owns its memory (the
-    source may be shared memory the game is about to overwrite)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image))
+def _planes(image: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """(H, W, C) or (H, W) plane -> (1, C, H, W) float32 tensor on `device` (default: where
+    the plane is) that owns its memory (the source may be a ring slot the game is about to
+    overwrite). A host plane bound for a GPU crosses as its own type (uint8 color: 1 byte a
+    channel) and is converted there."""
+    tensor = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
     tensor = tensor.permute(2, 0, 1)[None] if tensor.dim() == 3 else tensor[None, None]
-    return tensor.to(torch.float32, copy=True)
+    return tensor.to(device or tensor.device).to(torch.float32, copy=True)
 
 
-def game_to_model(color: np.ndarray, depth: np.ndarray, motion: np.ndarray, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The engine buffers at working size `size` (width, height): color in 0..1 (1, 3, h, w),
-    depth in meters (1, 1, h, w), motion in working-size pixels (1, 2, h, w)."""
+def game_to_model(color: np.ndarray | torch.Tensor, depth: np.ndarray | torch.Tensor, motion: np.ndarray | torch.Tensor,
+                  size: tuple[int, int], device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The engine buffers at working size `size` (width, height) on `device` (default: where
+    they are): color in 0..1 (1, 3, h, w), depth in meters (1, 1, h, w), motion in
+    working-size pixels (1, 2, h, w). Tensors on a GPU stay there: nothing crosses to the host."""
     width, height = size
     game_h, game_w = depth.shape
-    color01 = _planes(color[..., :3]) / 255.0
-    depth_t = _planes(depth)
-    motion_t = _planes(motion)
+    color01 = _planes(color[..., :3], device) / 255.0
+    depth_t = _planes(depth, device)
+    motion_t = _planes(motion, device)
     if (game_w, game_h) != (width, height):
         shrinking = width < game_w
         color01 = F.interpolate(color01, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking)
         depth_t = F.interpolate(depth_t, size=(height, width), mode="nearest-exact")
         motion_t = F.interpolate(motion_t, size=(height, width), mode="nearest-exact")
-        motion_t *= torch.tensor([width / game_w, height / game_h], dtype=torch.float32).reshape(1, 2, 1, 1)
+        motion_t[:, 0] *= width / game_w
+        motion_t[:, 1] *= height / game_h
     return color01, depth_t, motion_t
 
 
-def model_to_game(image: torch.Tensor, out: np.ndarray, strength: float = 1.0, color: np.ndarray | None = None) -> None:
+def model_to_game(image: torch.Tensor, out: np.ndarray | torch.Tensor, strength: float = 1.0,
+                  color: np.ndarray | torch.Tensor | None = None) -> None:
     """Write `image` (1, 3, h, w) in [-1, 1] into `out` (H, W, 4) uint8 at the game's size;
-    with strength < 1, blend it with the game's `color` (H, W, 4) at full resolution."""
+    with strength < 1, blend it with the game's `color` (H, W, 4) at full resolution. `out`
+    may be a numpy view (the host ring) or a tensor (a device ring): written in place."""
     height, width = out.shape[:2]
     if tuple(image.shape[-2:]) != (height, width):
         image = F.interpolate(image, size=(height, width), mode="bilinear", align_corners=False)
     if strength < 1.0:
         if color is None:
             raise ValueError("strength below 1 blends with the game's color: pass it")
-        game = _planes(color[..., :3]) / 127.5 - 1.0
+        game = _planes(color[..., :3], image.device) / 127.5 - 1.0
         image = strength * image + (1.0 - strength) * game
     pixels = ((image[0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
-    out[..., :3] = pixels.numpy()
-    out[..., 3] = 255
+    if isinstance(out, torch.Tensor):
+        out[..., :3].copy_(pixels)
+        out[..., 3].fill_(255)
+    else:
+        out[..., :3] = pixels.cpu().numpy()
+        out[..., 3] = 255

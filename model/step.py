@@ -25,22 +25,24 @@ def next_output(denoise: Denoise, game: torch.Tensor, depth: torch.Tensor, motio
     """The stylized frame (1, 3, H, W) in [-1, 1].
 
     `game` is `network.game_planes(...)`, `depth` (1, 1, H, W) and `motion` (1, 2, H, W) the
-    engine buffers at the model's size, `prompt` (1, 384). `previous` is the last output
+    engine buffers at the model's size, `prompt` (1, 384), all on one device, where
+    `generator` draws too. `previous` is the last output
     (None after a cut or at the start), warped here by the engine motion and masked by the
     depth test against `previous_depth`. `history_trust` is added to the history gate's
     logit (`network.Denoiser`). `start_sigma` starts the sampler from that
     history noised to this level (SDEdit; an evaluation option, not the default)."""
     height, width = game.shape[-2:]
     shape = (1, 3, height, width)
+    device = game.device  # everything is made where the frame is: no host round trip on a GPU
     if previous is not None:
         history = warp(previous, motion)
         mask = valid_history(previous_depth, motion, depth, MODEL_TOLERANCE)
     else:
-        history, mask = torch.zeros(shape), torch.zeros(1, 1, height, width)
-    inputs = {"game": game, "history": history, "mask": mask, "history_sigma": torch.full((1,), HISTORY_SIGMA),
-              "history_noise": torch.randn(shape, generator=generator), "prompt": prompt,
-              "history_trust": torch.full((1,), float(history_trust))}
+        history, mask = torch.zeros(shape, device=device), torch.zeros(1, 1, height, width, device=device)
+    inputs = {"game": game, "history": history, "mask": mask, "history_sigma": torch.full((1,), HISTORY_SIGMA, device=device),
+              "history_noise": torch.randn(shape, generator=generator, device=device), "prompt": prompt,
+              "history_trust": torch.full((1,), float(history_trust), device=device)}
     start = start_sigma if (start_sigma is not None and bool(mask.any())) else None
     return sample(lambda x, sigma: denoise({"x": x, "sigma": sigma, **inputs}), shape, steps, generator,
-                  sigma_max=start or SIGMA_MAX, init=history if start else None,
+                  sigma_max=start or SIGMA_MAX, device=device, init=history if start else None,
                   start_noise=1.0 if start else START_NOISE).clamp(-1, 1)

@@ -28,7 +28,9 @@ Settings:
 Static skip: when a frame is exactly the last processed one (all motion zero, the same
 color and depth bytes), no reset, the same prompt embedding and the same settings, the
 last output is written again without a model call (StreamDiffusion's similarity filter,
-made exact with the engine's own buffers). `counters["skipped"]` counts them.
+made exact with the engine's own buffers). `counters["skipped"]` counts them. Host
+frames only: on device frames the comparison would make the CPU wait for the GPU every
+frame, which costs more than the model call it saves.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class ModelStylizer:
 
             encoder = runtime_embedder()
         self.backend = backend
+        self.device = backend.device  # where frames are processed; "cuda": the daemon may hand over device frames
         self.name = f"model/{backend.name}/{backend.device}"
         self.stride = stride or 16  # a hand-made backend without a stride: the shipped network's
         if work_height < self.stride:
@@ -126,8 +129,9 @@ class ModelStylizer:
         self._blend_left = 0
         self._trust = HistoryTrust(history_trust or 0.0)  # a hand-made backend: the network as trained
         self.steps, self.strength, self.seed = 1, 1.0, 0
-        self._generator = torch.Generator().manual_seed(self.seed)
-        self.counters = {"frames": 0, "model_calls": 0, "skipped": 0, "history_resets": 0}
+        self._generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        self.counters = {"frames": 0, "model_calls": 0, "skipped": 0, "history_resets": 0, "host_device_copies": 0}
+        self._prompt: tuple[np.ndarray, torch.Tensor] | None = None  # the last embedding and its copy on the device
         self._previous: torch.Tensor | None = None  # last output (1, 3, h, w) in [-1, 1]: the history
         self._previous_depth: torch.Tensor | None = None
         self._work: tuple[int, int] | None = None
@@ -169,14 +173,20 @@ class ModelStylizer:
         self.counters["history_resets"] += 1
 
     # ------------------------------------------------------------ the frame
-    def stylize(self, frame: Any, out: np.ndarray) -> None:
-        """Stylize `frame` (a bridge Frame: color, depth, motion, reset) into `out` (H, W, 4)."""
+    def stylize(self, frame: Any, out: np.ndarray | torch.Tensor) -> None:
+        """Stylize `frame` (a bridge Frame: color, depth, motion, reset) into `out` (H, W, 4).
+
+        The planes and `out` are numpy views of the host ring, or (on a CUDA stylizer) torch
+        tensors in the device ring: then the frame never leaves the GPU and no step waits
+        for it (`counters["host_device_copies"]` counts what does cross: the planes of a host
+        frame on a GPU, and a prompt embedding when it changes)."""
         with torch_threads(PREPROCESS_THREADS):  # the backend picks its own for the forward pass
             self._stylize(frame, out)
 
     def _stylize(self, frame: Any, out: np.ndarray) -> None:
         self.counters["frames"] += 1
-        if self._is_static_repeat(frame):
+        on_device = isinstance(frame.color, torch.Tensor)
+        if not on_device and self._is_static_repeat(frame):
             np.copyto(out, self._last["output"])
             self.counters["skipped"] += 1
             return
@@ -185,16 +195,26 @@ class ModelStylizer:
         if frame.reset or work != self._work:
             self.reset_history()
             self._work = work
-        color01, depth, motion = game_to_model(frame.color, frame.depth, frame.motion, work)
+        color01, depth, motion = game_to_model(frame.color, frame.depth, frame.motion, work, self.device)
         game = game_planes(color01, depth, motion)
         embedding = self._blend.advance()
         self._blend_left = max(0, self._blend_left - 1)
-        result = next_output(self.backend.denoise, game, depth, motion, torch.tensor(embedding)[None], self._previous,
+        result = next_output(self.backend.denoise, game, depth, motion, self._prompt_tensor(embedding), self._previous,
                              self._previous_depth, self.steps, self._generator, self._trust.advance())
         self.counters["model_calls"] += self.steps
         self._previous, self._previous_depth = result, depth
         model_to_game(result, out, self.strength, frame.color)
-        self._remember(frame, out, embedding)
+        if self.device != "cpu" and not on_device:  # color, depth, motion up; the output down; the color again to blend
+            self.counters["host_device_copies"] += 4 + (self.strength < 1.0)
+        if not on_device:
+            self._remember(frame, out, embedding)
+
+    def _prompt_tensor(self, embedding: np.ndarray) -> torch.Tensor:
+        """The embedding as a (1, D) tensor on the device, copied only when it changed."""
+        if self._prompt is None or not np.array_equal(self._prompt[0], embedding):
+            self._prompt = (embedding, torch.tensor(embedding)[None].to(self.device))
+            self.counters["host_device_copies"] += self.device != "cpu"
+        return self._prompt[1]
 
     # ------------------------------------------------------------ the static skip
     def _remember(self, frame: Any, out: np.ndarray, embedding: np.ndarray) -> None:

@@ -253,3 +253,65 @@ def test_history_trust_drops_for_a_prompt_change_and_comes_back():
     stylize_all(st, [frozen(base) for _ in range(7)])
     assert backend.trusts[14:] == [0.5, 1.0, 1.5, 2.0]
     assert st.counters["skipped"] == 3, "the static skip waits until the trust is steady"
+
+
+def as_tensors(frame: Frame, device: str = "cpu") -> Frame:
+    """The frame as a device ring hands it over: torch tensors viewing the planes."""
+    color, depth, motion = (torch.tensor(plane, device=device) for plane in (frame.color, frame.depth, frame.motion))
+    return Frame(frame.frame_id, color, depth, motion, reset=frame.reset)
+
+
+def stylize_tensors(st: ModelStylizer, frames: list[Frame], device: str = "cpu") -> list[np.ndarray]:
+    outputs = []
+    for frame in frames:
+        out = torch.zeros(frame.color.shape, dtype=torch.uint8, device=device)
+        st.stylize(as_tensors(frame, device), out)
+        outputs.append(out.cpu().numpy())
+    return outputs
+
+
+def test_tensor_frames_give_the_same_output_as_host_frames():
+    """The device-ring path (planes and output as tensors) runs the same steps as the host
+    ring's numpy path, a resize, a cut, a blend and a prompt change included."""
+    frames = world_frames("mixed", 8, 96, 64, seed=1003)
+    model = tiny_model()
+    runs = []
+    for stylize in (stylize_all, stylize_tensors):
+        st = stylizer(model, prompt="oil painting", history_trust=2.0)
+        st.set_params(steps=2, strength=0.7, seed=5)
+        first = stylize(st, frames[:4])
+        st.set_prompt("winter night", 2)
+        runs.append(first + stylize(st, frames[4:]))
+        assert st.counters["host_device_copies"] == 0, "a CPU stylizer has no device to copy to"
+    for host, tensor in zip(*runs):
+        np.testing.assert_array_equal(host, tensor)
+
+
+@pytest.mark.gpu
+def test_device_frames_stay_on_the_gpu():
+    """On a CUDA stylizer, frames in device memory are stylized without a host<->device copy
+    once the prompt holds (counted by the CUDA profiler, not by our own counter), and give
+    what the same stylizer gives for the same frames from host memory."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from torch.profiler import ProfilerActivity, profile
+
+    frames = world_frames("walk", 12, 128, 96)
+    host = stylizer(backend=TorchBackend(tiny_model(), "cuda"), history_trust=2.0)
+    device = stylizer(backend=TorchBackend(tiny_model(), "cuda"), history_trust=2.0)
+    expected = stylize_all(host, frames)
+    assert host.counters["host_device_copies"] == 4 * len(frames) + 1
+    got = stylize_tensors(device, frames[:4], "cuda")
+    inputs = [as_tensors(f, "cuda") for f in frames[4:]]
+    outs = [torch.zeros(f.color.shape, dtype=torch.uint8, device="cuda") for f in inputs]
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for frame, out in zip(inputs, outs):
+            device.stylize(frame, out)
+        torch.cuda.synchronize()
+    copies = [e.name for e in prof.events() if "Memcpy" in e.name and ("HtoD" in e.name or "DtoH" in e.name)]
+    assert copies == [], copies
+    assert device.counters["host_device_copies"] == 1  # the prompt embedding, once
+    got += [o.cpu().numpy() for o in outs]
+    for want, have in zip(expected, got):
+        assert int(np.abs(want.astype(int) - have).max()) <= 1
