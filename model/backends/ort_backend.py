@@ -69,5 +69,11 @@ class OnnxRuntimeBackend:
         for name, tensor in ready.items():
             binding.bind_input(name, self.device, self._device_id, np.float32, tuple(tensor.shape), tensor.data_ptr())
         binding.bind_output(OUTPUT, self.device, self._device_id, np.float32, tuple(out.shape), out.data_ptr())
+        if self.device == "cuda":
+            # ONNX Runtime reads the bound addresses on its own stream, which knows nothing of
+            # the torch work that wrote them (and it refuses torch's default stream, handle 0,
+            # as a user compute stream): wait for that work first. Run returns when ORT's own
+            # work is done, so the output is ready for any torch stream after it.
+            torch.cuda.current_stream().synchronize()
         self.session.run_with_iobinding(binding)
         return out.to(inputs["x"].device)
