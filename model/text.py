@@ -120,14 +120,66 @@ class PromptBank:
         return v
 
 
+PROMPT_TABLE = Path(__file__).resolve().parent / "prompts.npz"  # the known prompts' embeddings, shipped
+
+
+def table_prompts() -> list[str]:
+    """What the shipped table holds: every style's training and held-out prompts."""
+    from .world.styles import STYLES
+
+    return [p for s in STYLES.values() for p in (*s.train_prompts, *s.heldout_prompts)]
+
+
+def write_prompt_table(encoder: PromptEncoder, path: Path = PROMPT_TABLE) -> Path:
+    """Encode `table_prompts()` and store them (texts + float32 vectors) at `path`."""
+    texts = table_prompts()
+    np.savez(path, texts=np.array(texts), vectors=encoder.encode_many(texts),
+             command=np.array("python -m reverie.model.text --write-table"))
+    return path
+
+
+def load_prompt_table(path: Path = PROMPT_TABLE) -> dict[str, np.ndarray]:
+    """text -> embedding from a table written by `write_prompt_table` (empty if none)."""
+    if not path.is_file():
+        return {}
+    with np.load(path) as data:
+        table = {str(t): v.astype(np.float32) for t, v in zip(data["texts"], data["vectors"])}
+    for v in table.values():
+        v.setflags(write=False)
+    return table
+
+
+class TableFirstEncoder:
+    """Text -> embedding: a known prompt from the shipped table, anything else from the
+    sentence encoder, which is loaded only when first needed.
+
+    Why: a daemon that only ever sees known prompts (the bank's 48, the console's
+    presets) starts without loading transformers and the 90 MB encoder, and runs where
+    the encoder's files are not installed (a lent GPU machine)."""
+
+    def __init__(self, table: dict[str, np.ndarray], load: Callable[[], PromptEncoder] = PromptEncoder):
+        self.table = table
+        self._load = load
+        self._encoder: PromptEncoder | None = None
+
+    def encode(self, text: str) -> np.ndarray:
+        known = self.table.get(text)
+        if known is not None:
+            return known
+        if self._encoder is None:
+            self._encoder = self._load()
+        return self._encoder.encode(text)
+
+
 def runtime_embedder(encoder: PromptEncoder | None = None, bank: bool = True) -> Callable[[str], np.ndarray]:
     """Text -> embedding the way the shipped model is driven (the daemon and `reverie
     eval` alike): through a bank of the training prompts; `bank=False` gives the raw
-    sentence embedding (an evaluation option)."""
+    sentence embedding (an evaluation option). Without an `encoder`, known prompts come
+    from the shipped table (`TableFirstEncoder`)."""
     from .world.styles import TRAIN_PROMPTS
 
-    encoder = encoder or PromptEncoder()
-    return PromptBank(encoder.encode, TRAIN_PROMPTS).embed if bank else encoder.encode
+    encode = encoder.encode if encoder is not None else TableFirstEncoder(load_prompt_table()).encode
+    return PromptBank(encode, TRAIN_PROMPTS).embed if bank else encode
 
 
 class PromptBlend:
@@ -162,3 +214,21 @@ class PromptBlend:
         v = self.current()
         self._step += 1
         return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write the shipped table of known prompt embeddings")
+    parser.add_argument("--write-table", action="store_true", help=f"encode every style's prompts into {PROMPT_TABLE.name}")
+    parser.add_argument("--out", type=Path, default=PROMPT_TABLE)
+    args = parser.parse_args(argv)
+    if not args.write_table:
+        parser.error("nothing to do: pass --write-table")
+    path = write_prompt_table(PromptEncoder(), args.out)
+    print(f"wrote {len(table_prompts())} prompt embeddings to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -94,3 +94,33 @@ def test_held_out_wordings_reach_their_style_through_the_bank(encoder):
             if bank.weights(prompt)[owner == name].sum() < 0.8:
                 misses.append(prompt)
     assert misses == ["a travel sketchbook in watercolour"]
+
+
+def test_the_shipped_prompt_table_is_what_the_encoder_gives(encoder):
+    """model/prompts.npz (python -m reverie.model.text --write-table) holds every style's
+    training and held-out prompts, the stylizer's default among them, as the encoder
+    embeds them here."""
+    from reverie.model.stylize import DEFAULT_PROMPT
+    from reverie.model.text import load_prompt_table, table_prompts
+
+    table = load_prompt_table()
+    assert sorted(table) == sorted(table_prompts()) and DEFAULT_PROMPT in table
+    for text, vector in table.items():
+        np.testing.assert_allclose(vector, encoder.encode(text), atol=1e-5, err_msg=text)
+
+
+def test_known_prompts_need_no_encoder_and_others_load_it_once(encoder):
+    from reverie.model.text import TableFirstEncoder
+
+    loads = []
+
+    def load():
+        loads.append(1)
+        return encoder
+
+    known = np.ones(EMBED_DIM, np.float32)
+    table_first = TableFirstEncoder({"oil painting": known}, load)
+    assert table_first.encode("oil painting") is known and loads == []
+    for text in ("neon rain", "fog at dawn"):
+        np.testing.assert_array_equal(table_first.encode(text), encoder.encode(text))
+    assert loads == [1]
