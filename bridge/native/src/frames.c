@@ -58,7 +58,7 @@ static void drop_session(reverie_client* c, bool daemon_closed) {
     rv_frames* f = &c->fr;
     rv_ring_detach(&f->ring);
     release_device_ring(f, daemon_closed);
-    if (daemon_closed && f->has_session) rv_transport_release_session(&f->device_rings, f->session);
+    if (daemon_closed && f->has_session) rv_transport_release_session(&f->device_rings, f->session, f->daemon_pid);
     if (f->dealer != NULL) {
         zmq_close(f->dealer);
         f->dealer = NULL;
@@ -120,6 +120,9 @@ static reverie_result take_session(reverie_client* c, const rv_reply* reply) {
     f->daemon_pid = rv_get_u64(reply->map, "daemon_pid", &daemon_pid) && daemon_pid <= UINT32_MAX ? (uint32_t)daemon_pid : 0;
     memcpy(f->session, session, sizeof session);
     f->has_session = true;
+    /* This daemon ended the session we named in "replaces" and closed its rings before
+     * answering (protocol 11.5): rings of it we retired may go now. */
+    if (f->previous_session[0] != '\0') rv_transport_release_session(&f->device_rings, f->previous_session, f->daemon_pid);
     rv_events_learn_endpoint(c, events);
     publish_view(c);
     rv_events_push_local(c, REVERIE_EVENT_CONNECTED, 0, session);

@@ -71,9 +71,10 @@ static void drop_at(rv_device_rings* d, uint32_t i) {
     memset(&d->retired[d->retired_count], 0, sizeof d->retired[0]);
 }
 
-void rv_transport_release_session(rv_device_rings* d, const char* session) {
+void rv_transport_release_session(rv_device_rings* d, const char* session, uint32_t daemon_pid) {
     for (uint32_t i = 0; i < d->retired_count;) {
-        if (strcmp(d->retired[i].session, session) == 0) {
+        const rv_cuda_ring* ring = &d->retired[i];
+        if (strcmp(ring->session, session) == 0 && (daemon_pid == 0 || ring->daemon_pid == daemon_pid)) {
             rv_cuda_ring_free(&d->retired[i]);
             drop_at(d, i);
         } else {

@@ -39,11 +39,13 @@ void rv_transport_put(rv_request* req, const rv_cuda_ring* fresh, const rv_cuda_
 reverie_result rv_transport_accept(rv_cuda_ring* fresh, const msgpack_object* reply);
 
 /* The lifetime rules (docs/native.md "GPU mode", notes of protocol 1.2). A device ring is
- * freed only once the daemon has let go of it: it answered `bye` or a later open_ring of
- * the same session, refused the session as unknown, or its process is gone. Until then it
+ * freed only once the daemon has let go of it: it answered `bye`, a later open_ring of
+ * the same session or a hello that replaced the session, refused the session as
+ * unknown, or its process is gone (protocol 11.5). Until then it
  * is retired here; rv_transport_sweep frees those whose daemon died. */
 void rv_transport_retire(rv_device_rings* d, rv_cuda_ring* ring);
-void rv_transport_release_session(rv_device_rings* d, const char* session);
+/* Free the retired rings of `session` on daemon `daemon_pid` (0: any daemon). */
+void rv_transport_release_session(rv_device_rings* d, const char* session, uint32_t daemon_pid);
 void rv_transport_sweep(rv_device_rings* d, uint64_t now_ns, bool force);
 /* At reverie_close: free what may be freed, leave the rest allocated (never freed). */
 void rv_transport_close(rv_device_rings* d);
