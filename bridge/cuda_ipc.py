@@ -228,7 +228,11 @@ class DeviceRingExport:
         try:
             self.memory_handle = bytes(rt.ipcGetMemHandle(self.ptr))
             self._events = _Events(layout.slot_count, self.device)
-            self.slots = _plane_views(self.ptr, layout, self.device)
+            try:
+                self.slots = _plane_views(self.ptr, layout, self.device)
+            except BaseException:
+                self._events.close()
+                raise
         except BaseException:
             with cupy.cuda.Device(self.device):
                 rt.free(self.ptr)
