@@ -18,6 +18,7 @@ are CUDA tensors. `copies` counts the plane copies the client makes, by kind.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     import torch
 
     from .cuda_ipc import DeviceRingExport
+
+log = logging.getLogger(__name__)
+_KEPT_UNTIL_EXIT: list = []  # CUDA rings a live daemon may still map: never freed by this process (see Client.close)
 
 
 class ReverieError(Exception):
@@ -312,15 +316,23 @@ class Client(ControlClient):
 
     def close(self) -> None:
         """Say bye (best effort) and release everything. A CUDA ring is freed after the
-        reply to bye (the daemon has unmapped it then); without a reply it is freed anyway,
-        since this client goes away."""
+        reply to bye (the daemon has unmapped it then) or once the daemon is dead; a live
+        daemon that did not confirm may still map it, and freeing memory another process
+        maps is undefined behaviour there, so it is kept until this process exits."""
+        confirmed = False
         if self._session is not None:
             try:
                 self._request({"op": "bye", "session": self._session}, timeout_s=min(self.timeout_s, 0.5))
+                confirmed = True
             except ReverieError:
                 pass
         self._drop_session()
-        self._free_orphans()
+        if confirmed:
+            self._free_orphans()
+        elif self._orphans:
+            log.warning("the daemon did not confirm it unmapped %d CUDA ring(s): kept until this process exits", len(self._orphans))
+            _KEPT_UNTIL_EXIT.extend(self._orphans)
+            self._orphans = []
         super().close()
 
     # ------------------------------------------------------------ frames

@@ -501,25 +501,29 @@ class Daemon:
             op, fields = P.validate_request(C.unpack(parts))
             reply = {"ok": True, **getattr(self, f"_op_{op}")(**fields)}
             C.pack(reply)  # a reply that cannot be encoded must not reach (and end) the I/O loop
-            return reply
         except P.ProtocolError as exc:
-            return C.error_reply(exc.code, exc.message)
+            reply = C.error_reply(exc.code, exc.message)
         except Exception as exc:
             log.exception("control request failed")
-            return C.error_reply(P.ERR_INTERNAL, f"{type(exc).__name__}: {exc}"[:300])
-        finally:
-            self._await_closing()
+            reply = C.error_reply(P.ERR_INTERNAL, f"{type(exc).__name__}: {exc}"[:300])
+        if not self._await_closing():
+            # A success reply tells the game it may free the ring's memory: only say it when true.
+            reply = C.error_reply(P.ERR_INTERNAL, "a CUDA ring this request ended is still in use by the frame loop: "
+                                  "keep its memory (free it once this daemon has exited)")
+        return reply
 
-    def _await_closing(self, timeout_s: float = 10.0) -> None:
+    def _await_closing(self, timeout_s: float = 10.0) -> bool:
         """Before a reply goes out: every CUDA ring this request ended is closed (the frame
-        loop closes it after a frame in progress), so the game may free its memory."""
+        loop closes it after a frame in progress), so the game may free its memory. False
+        when one is still open after `timeout_s`: the reply must then not say success."""
         closing, self._closing = self._closing, []
         deadline = time.monotonic() + timeout_s
         for ring in closing:
             while not ring.closed.wait(0.05):
                 if self._inbox.stopped or time.monotonic() > deadline:
-                    log.warning("a CUDA ring was not closed before the reply")
-                    return
+                    log.warning("a CUDA ring was not closed before the reply; the reply says so")
+                    return False
+        return True
 
     def _op_ping(self) -> dict[str, Any]:
         return {"pong": True, "pid": self.pid}
