@@ -67,6 +67,8 @@ reverie_result rv_ring_attach(rv_ring* ring, const char* name, bool device_plane
         h->depth_offset != layout.depth_offset || h->motion_offset != layout.motion_offset ||
         h->output_offset != layout.output_offset)
         return refuse(base, size, REVERIE_PROTOCOL, "disagrees with the layout rule", name);
+    if (h->flags & ~(uint32_t)RV_RING_FLAG_DEVICE_PLANES) /* a newer layout we would misread */
+        return refuse(base, size, REVERIE_PROTOCOL, "has segment flags this library does not know", name);
     if (((h->flags & RV_RING_FLAG_DEVICE_PLANES) != 0) != device_planes)
         return refuse(base, size, REVERIE_PROTOCOL,
                       device_planes ? "is a host ring, but a CUDA ring was asked for" : "is a CUDA ring, but a host ring was asked for", name);
