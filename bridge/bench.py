@@ -207,13 +207,33 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Lockstep frames (submit, wait for the output) through real daemons running the model,
     one daemon per backend, all configurations interleaved in `rounds` chunks so that they
-    share the machine's state. Latency is the game's view: submit to output available."""
+    share the machine's state. Latency is the game's view: submit to output available.
+
+    On `device` "cuda" the game uses the CUDA transport: the world's frames are uploaded
+    once (not timed), submitted as CUDA tensors, and a frame counts as done once its output
+    is in the game's CUDA tensor. `host_copies_per_frame` adds what the game's client and
+    the daemon's stylizer moved between host and device (or, on the host transport, the
+    client's plane copies through shared memory)."""
+    cuda = device == "cuda"
+    if cuda:
+        from .cuda_ipc import require_cuda
+
+        require_cuda()  # before daemons start: a clear reason, not a refused open_ring
     world = _world_frames(width, height, warmup + frames)
     configs = [(b, k) for k in steps for b in backends]
     latencies: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     daemons: dict[str, LocalDaemon] = {}
     clients: dict[str, Client] = {}
-    out = np.empty((height, width, 4), np.uint8)
+    out: Any = np.empty((height, width, 4), np.uint8)
+    finish: Callable[[], None] = lambda: None  # noqa: E731
+    if cuda:
+        import torch
+
+        gpu = torch.device("cuda", torch.cuda.current_device())
+        world = [(*(torch.from_numpy(p).to(gpu) for p in (color, depth, motion)), reset) for color, depth, motion, reset in world]
+        out = torch.empty((height, width, 4), dtype=torch.uint8, device=gpu)
+        finish = torch.cuda.current_stream().synchronize
+    transport = P.TRANSPORT_CUDA if cuda else P.TRANSPORT_SHM
     total, done, position = len(configs) * (warmup + frames), 0, {c: 0 for c in configs}
     try:
         for backend in backends:
@@ -221,7 +241,7 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
             extra += ["--weights", weights] if weights else []
             extra += ["--work-height", str(work_height)] if work_height else []
             daemons[backend] = LocalDaemon(stylizer="model", extra=extra).start(timeout_s=120.0)
-            clients[backend] = Client(daemons[backend].endpoints.control, name="bench-model", timeout_s=30.0)
+            clients[backend] = Client(daemons[backend].endpoints.control, name="bench-model", timeout_s=30.0, transport=transport)
         chunk = -(-(warmup + frames) // rounds)
         for _ in range(rounds):
             for backend, k in configs:
@@ -233,6 +253,7 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
                     t0 = time.perf_counter()
                     frame_id = game.submit(color, depth, motion, reset=reset or i % len(world) == 0)
                     game.wait_output(frame_id, timeout_s=30.0, out=out)
+                    finish()  # on the GPU: the output is in `out`
                     elapsed = time.perf_counter() - t0
                     if i >= warmup:
                         latencies[(backend, k)].append(elapsed * 1e3)
@@ -241,6 +262,8 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
                     if progress is not None:
                         progress(done, total)
         status = {b: c.status() for b, c in clients.items()}
+        host_copies = sum(c.copies["host"] for c in clients.values())
+        host_copies += sum(int(s["stylizer_counters"].get("host_device_copies", 0)) for s in status.values())
     finally:
         for client in clients.values():
             client.close()
@@ -259,7 +282,8 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
         "skipped": sum(int(s["stylizer_counters"].get("skipped", 0)) for s in status.values()),
         "dropped": sum(int(s["stats"]["dropped"]) for s in status.values()),
         "failed": sum(int(s["stats"]["failed"]) for s in status.values()),
-        "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+        "host_copies_per_frame": round(host_copies / total, 3),
+        "machine": _machine(cuda),
     }
     if len(runs) > 1:
         result["runs"] = runs
@@ -290,8 +314,14 @@ def run_model_bench(args: argparse.Namespace) -> int:
             raise SystemExit(f"--backend must be onnxruntime, torch or tensorrt (comma-separated), got {backend!r}")
     if args.frames < 1:
         raise SystemExit("--frames must be at least 1")
-    result = bench_model(width, height, steps, backends, args.device, args.frames, args.warmup, args.weights, args.work_height,
-                         progress=None if args.json else print_progress)
+    from .cuda_ipc import CudaUnavailable
+
+    try:
+        result = bench_model(width, height, steps, backends, args.device, args.frames, args.warmup, args.weights, args.work_height,
+                             progress=None if args.json else print_progress)
+    except CudaUnavailable as exc:
+        print(f"reverie bench model --device cuda: no CUDA here: {exc}", file=sys.stderr)
+        return 2
     if not args.json:
         for run in result.get("runs", [result]):
             print(f"{run['backend']:<12} {run['steps']} step(s) at {result['size']}: p50 {run['p50_ms']:.1f} ms  "

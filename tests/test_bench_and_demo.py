@@ -8,8 +8,9 @@ import struct
 import subprocess
 import sys
 
-from model_fixtures import SHIPPED, save_tiny_weights
+import pytest
 
+from model_fixtures import SHIPPED, save_tiny_weights
 
 
 def test_bench_bridge_prints_json_summary_last():
@@ -42,9 +43,30 @@ def test_bench_model_measures_backends_and_steps_interleaved(tmp_path):
     assert [(r["backend"], r["steps"]) for r in result["runs"]] == [("onnxruntime", 1), ("torch", 1), ("onnxruntime", 2), ("torch", 2)]
     assert 0 < result["p50_ms"] <= result["p95_ms"] and result["fps"] > 0
     assert result["failed"] == 0 and result["skipped"] == 0, "a moving camera is always stylized"
+    assert result["host_copies_per_frame"] == 4, "the host transport: three planes into shared memory, the output out"
     ratio = result["torch_over_onnxruntime_p50"]["2"]
     runs = {(r["backend"], r["steps"]): r["p50_ms"] for r in result["runs"]}
     assert abs(ratio - runs[("torch", 2)] / runs[("onnxruntime", 2)]) < 0.01
+
+
+@pytest.mark.gpu
+def test_bench_model_on_the_gpu_keeps_the_frames_there(tmp_path):
+    """The CUDA transport end to end: frames go in and come out as CUDA tensors, and
+    nothing crosses to the host but the prompt embedding, once per daemon."""
+    from reverie.bridge.cuda_ipc import cuda_unavailable_reason
+
+    if (reason := cuda_unavailable_reason()) is not None:
+        pytest.skip(reason)
+    weights = save_tiny_weights(tmp_path / "w")
+    proc = subprocess.run(
+        [sys.executable, "-m", "reverie", "bench", "model", "--json", "--device", "cuda", "--size", "160x96", "--frames", "20",
+         "--warmup", "2", "--steps", "1,2", "--backend", "torch", "--weights", str(weights)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["device"] == "cuda" and result["stylizer"] == "model/torch/cuda" and result["failed"] == 0
+    assert result["host_copies_per_frame"] == round(1 / 44, 3)  # 2 configs x 22 frames, one prompt upload
 
 
 def test_reverie_demo_writes_video_and_contact_sheet_with_the_shipped_model(tmp_path):

@@ -247,11 +247,12 @@ def test_client_refuses_an_unknown_transport():
 
 
 @pytest.mark.skipif(NO_CUDA is None, reason="this machine has CUDA")
-def test_bench_cuda_without_a_gpu_exits_with_one_clear_line():
-    done = subprocess.run([sys.executable, "-m", "reverie", "bench", "bridge", "--transport", "cuda", "--json", "--frames", "5"],
+@pytest.mark.parametrize("bench", [["bridge", "--transport", "cuda"], ["model", "--device", "cuda"]])
+def test_bench_cuda_without_a_gpu_exits_with_one_clear_line(bench):
+    done = subprocess.run([sys.executable, "-m", "reverie", "bench", *bench, "--json", "--frames", "5"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.splitlines() == [f"reverie bench bridge --transport cuda: no CUDA here: {NO_CUDA}"]
+    assert done.stderr.splitlines() == [f"reverie bench {' '.join(bench)}: no CUDA here: {NO_CUDA}"]
 
 
 # ---------------------------------------------------------------- the device code paths, on CPU tensors
