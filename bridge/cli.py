@@ -1,4 +1,4 @@
-"""`reverie serve | prompt | status | console | keys | bench bridge`: the bridge's commands."""
+"""`reverie serve | prompt | status | console | styles | keys | bench bridge`: the bridge's commands."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     model.add_argument("--weights", type=Path, help="folder with model.safetensors and config.json (default: the shipped weights)")
     model.add_argument("--work-height", type=int, help="the model's working height in pixels (default 256; width follows the game's aspect)")
     model.add_argument("--trt-profile", metavar="MIN:OPT:MAX", help="TensorRT frame sizes, each WxH of the working size (default around --work-height)")
-    serve.add_argument("--presets", type=Path, help="TOML file of [preset.NAME] tables, added to the built-in ones")
+    serve.add_argument("--styles", type=Path, action="append", default=[], metavar="DIR",
+                       help="a folder of style packs (or one pack), after the shipped ones and $REVERIE_STYLES; repeatable")
     serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(func=cmd_serve)
 
@@ -51,6 +52,10 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     console = commands.add_parser("console", help="interactive prompt console with live stats")
     _client_options(console)
     console.set_defaults(func=cmd_console)
+
+    from .styles_cli import register as register_styles
+
+    register_styles(commands)
 
     keys = commands.add_parser("keys", help="generate CURVE keys for serving beyond localhost")
     keys.add_argument("directory", type=Path)
@@ -95,14 +100,15 @@ def _endpoints(args: argparse.Namespace) -> C.Endpoints:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .daemon import Daemon, DaemonConfig
-    from .presets import builtin_presets, load_presets_file
+    from .styles import style_dirs
     from .stylizer import IdentityStylizer, load_stylizer
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    presets = builtin_presets()
-    if args.presets:
-        presets.update(load_presets_file(args.presets))
-    config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, presets=presets)
+    for folder in args.styles:
+        if not folder.is_dir():
+            print(f"reverie serve: --styles {folder}: no such folder", file=sys.stderr)
+            return 2
+    config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, styles=style_dirs(args.styles))
     options = _model_options(args)
     try:  # bind first: an endpoint mistake fails at once, not after a model has loaded
         daemon = Daemon(IdentityStylizer(), config)

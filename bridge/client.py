@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 _KEPT_UNTIL_EXIT: list = []  # CUDA rings a live daemon may still map: never freed by this process (see Client.close)
 
 
+
+LOAD_PRESET_TIMEOUT_S = 120.0  # a pack with weights builds a backend before the reply (docs/protocol.md, load_preset)
+
 class ReverieError(Exception):
     """Base of everything the client raises on purpose."""
 
@@ -157,8 +160,10 @@ class ControlClient:
         fields = {k: v for k, v in (("steps", steps), ("strength", strength), ("seed", seed)) if v is not None}
         self._request({"op": "set_params", **fields})
 
-    def load_preset(self, name: str) -> dict[str, Any]:
-        return self._request({"op": "load_preset", "name": name})["preset"]
+    def load_preset(self, name: str, timeout_s: float | None = None) -> dict[str, Any]:
+        """Load a style pack; the reply waits while a pack's fine-tuned weights load (the
+        first time, an ONNX export: seconds), so the wait is at least LOAD_PRESET_TIMEOUT_S."""
+        return self._request({"op": "load_preset", "name": name}, timeout_s or max(self.timeout_s, LOAD_PRESET_TIMEOUT_S))["preset"]
 
     def list_presets(self) -> list[dict[str, Any]]:
         return self._request({"op": "list_presets"})["presets"]

@@ -33,7 +33,7 @@ LOCAL_COMMANDS = frozenset({"/transition", "/help"})  # never talk to the daemon
 COMMANDS = ("/preset", "/steps", "/strength", "/seed", "/transition", "/reset", "/status", "/help", "/quit")
 HELP = """\
   any text         set the prompt (blended over the current /transition frames)
-  /preset          list the daemon's presets
+  /preset          list the daemon's presets (its style packs)
   /preset NAME     load a preset (prompt, steps, strength, seed)
   /steps N         denoising steps (1-8)
   /strength X      how far to restyle, 0.0-1.0
@@ -193,12 +193,12 @@ class Console:
         if not name:
             presets = self._refresh_presets()
             for p in presets:
-                self.screen.say(f"  {p['name']:<12} {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  seed {p['seed']}")
+                self.screen.say(f"  {p['name']:<12} {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  seed {p['seed']}{pack_extras(p)}")
             return
         if name in self.presets:
             self._expect_echo(self.presets[name])
         p = self.ctl.load_preset(name)
-        self.screen.say(f"preset {p['name']}: prompt {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  seed {p['seed']}  (transition {p['transition_frames']} frames)")
+        self.screen.say(f"preset {p['name']}: prompt {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  seed {p['seed']}  (transition {p['transition_frames']} frames){pack_extras(p)}")
 
     def cmd_steps(self, arg: str) -> None:
         steps = _number(arg, int, "/steps N")
@@ -275,6 +275,14 @@ def _number(arg: str, kind: type, usage: str) -> Any:
     except ValueError:
         noun = "an integer" if kind is int else "a number"
         raise UsageError(f"{usage.split()[0]} needs {noun}, got {arg!r} (usage: {usage})") from None
+
+
+def pack_extras(pack: dict[str, Any]) -> str:
+    """What a style pack adds to a preset's line: its author, and whether it switches the
+    model's weights (a daemon before style packs sends neither). The native console
+    (bridge/native/src/console.c, say_preset) prints the same."""
+    author = pack.get("author") or ""
+    return (f"  by {author}" if author else "") + ("  [fine-tuned weights]" if pack.get("has_weights") else "")
 
 
 def completions(before: str, text: str, presets: list[str]) -> list[str]:

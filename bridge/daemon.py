@@ -18,6 +18,13 @@ game's GPU memory, opened by IPC handle (`cuda_ipc`); the frame path is the same
 both, only the views and the NaN/inf check differ. A CUDA ring is closed by the frame
 loop like any other, and the I/O thread waits for that before replying to the request
 that ended it, so a game may free its allocation once it has the reply.
+
+Style packs (`styles.py`) are the daemon's presets. A pack with fine-tuned weights is
+prepared on a worker thread (building a backend takes seconds, and the frame loop keeps
+showing the old look meanwhile; the I/O thread keeps the heartbeat going, since a game
+counts a daemon silent for a second as dead), then swapped in by the frame loop; the
+`load_preset` reply waits for the outcome, so weights that do not load are refused
+with the reason and nothing of the pack is applied.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +48,7 @@ import zmq
 
 from . import control as C
 from . import protocol as P
-from .presets import Preset, builtin_presets
+from . import styles as S
 from .shm_ring import FrameRing, SlotViews, pid_alive, reclaim_stale_segments
 from .stylizer import DEVICE_CUDA, Frame, StyleSettings, Stylizer, frame_nonfinite, stylizer_device
 
@@ -56,7 +64,7 @@ _WAKE_ENDPOINT = "inproc://reverie-wake-{}"
 class DaemonConfig:
     endpoints: C.Endpoints = field(default_factory=C.Endpoints.default)
     curve_keys: Path | None = None  # required when any endpoint is not local
-    presets: dict[str, Preset] = field(default_factory=builtin_presets)
+    styles: list[Path] = field(default_factory=S.style_dirs)  # pack folders, later ones win (styles.style_dirs)
     stats_interval_s: float = 1.0
     heartbeat_interval_s: float = 0.1
     liveness_interval_s: float = 0.25
@@ -206,6 +214,23 @@ class _Stats:
         }
 
 
+class _Deferred:
+    """A control reply that waits for work off the I/O thread (loading a pack's weights):
+    the I/O thread keeps its other duties and sends `result()` once `future` is done."""
+
+    def __init__(self, future: "Future[Any]", finish: Callable[[Any], dict[str, Any]], fail: Callable[[BaseException], P.ProtocolError]):
+        self.future, self._finish, self._fail = future, finish, fail
+
+    def result(self) -> dict[str, Any]:
+        error = self.future.exception()
+        if error is not None:
+            raise self._fail(error)
+        return self._finish(self.future.result())
+
+
+_KEEP_WEIGHTS = object()  # load_preset: the stylizer's weights stay as they are
+
+
 _RING_ADVICE = "use fewer slots, a smaller size or f16 motion"
 
 
@@ -235,6 +260,11 @@ class Daemon:
         self._auth = None
         self._io_thread: threading.Thread | None = None
         self._io_error: BaseException | None = None
+        self._reported: set[str] = set()  # pack problems already logged
+        self._refresh_packs()
+        self._preset: str | None = None  # the pack last loaded over control
+        self._weights: tuple[str, Path] | None = None  # (pack, folder) of the weights the stylizer runs; None: its own
+        self._weights_worker: ThreadPoolExecutor | None = None
         self._bind()
 
     # ------------------------------------------------------------ set-up / tear-down
@@ -281,6 +311,8 @@ class Daemon:
         self._inbox.stop()
         if self._io_thread is not None:
             self._io_thread.join(timeout=5)
+        if self._weights_worker is not None:
+            self._weights_worker.shutdown(wait=False, cancel_futures=True)
         with self._session_lock:
             if self._session is not None:
                 self._end_session(self._session, "daemon shut down")
@@ -457,10 +489,19 @@ class Daemon:
     def _io_main(self) -> None:
         next_stats = time.monotonic() + self.config.stats_interval_s
         next_heartbeat = next_liveness = 0.0
+        pending: _Deferred | None = None  # a request whose reply waits for a worker (REP: no other until then)
         try:
             while not self._inbox.stopped:
-                if self._control.poll(timeout=50):
-                    self._control.send(C.pack(self._on_control(self._control.recv_multipart())))
+                if pending is None:
+                    if self._control.poll(timeout=50):
+                        answer = self._on_control(self._control.recv_multipart())
+                        if isinstance(answer, _Deferred):
+                            pending = answer
+                        else:
+                            self._control.send(C.pack(answer))
+                elif _wait(pending.future, 0.05):
+                    self._control.send(C.pack(self._reply(pending.result)))
+                    pending = None
                 while not self._events_out.empty():
                     self._events.send(C.pack(self._events_out.get_nowait()))
                 now = time.monotonic()
@@ -496,10 +537,22 @@ class Daemon:
         self._events_out.put(event)
 
     # ------------------------------------------------------------ control requests
-    def _on_control(self, parts: list[bytes]) -> dict[str, Any]:
-        try:
+    def _on_control(self, parts: list[bytes]) -> dict[str, Any] | _Deferred:
+        answer: dict[str, Any] | _Deferred | None = None
+
+        def handle() -> dict[str, Any]:
+            nonlocal answer
             op, fields = P.validate_request(C.unpack(parts))
-            reply = {"ok": True, **getattr(self, f"_op_{op}")(**fields)}
+            answer = getattr(self, f"_op_{op}")(**fields)
+            return {} if isinstance(answer, _Deferred) else answer
+
+        reply = self._reply(handle)
+        return answer if isinstance(answer, _Deferred) else reply
+
+    def _reply(self, handle: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The reply to a request: `handle()`'s fields, or the error it raised."""
+        try:
+            reply = {"ok": True, **handle()}
             C.pack(reply)  # a reply that cannot be encoded must not reach (and end) the I/O loop
         except P.ProtocolError as exc:
             reply = C.error_reply(exc.code, exc.message)
@@ -623,16 +676,51 @@ class Daemon:
         self._publish({"type": "params_changed", "steps": self.settings.steps, "strength": self.settings.strength, "seed": self.settings.seed})
         return {}
 
-    def _op_load_preset(self, name: str) -> dict[str, Any]:
-        preset = self.config.presets.get(name)
-        if preset is None:
-            raise P.ProtocolError(P.ERR_INVALID, f"no preset {name!r}; known: {', '.join(sorted(self.config.presets))}")
-        self._op_set_params(preset.steps, preset.strength, preset.seed)
-        self._op_set_prompt(preset.prompt, preset.transition_frames)
-        return {"preset": asdict(preset)}
+    def _refresh_packs(self) -> dict[str, S.StylePack]:
+        """Read the style folders again (a pack installed while the daemon runs shows up
+        at once); a broken pack is logged once and left out."""
+        catalog = S.load_catalog(self.config.styles)
+        for error in catalog.errors:
+            if str(error) not in self._reported:
+                self._reported.add(str(error))
+                log.warning("style pack skipped: %s", error)
+        return catalog.packs
+
+    def _op_load_preset(self, name: str) -> dict[str, Any] | _Deferred:
+        packs = self._refresh_packs()
+        pack = packs.get(name)
+        if pack is None:
+            raise P.ProtocolError(P.ERR_INVALID, f"no preset {name!r}; known: {', '.join(sorted(packs))}")
+        wanted = None if pack.weights is None else (pack.name, pack.weights)
+        if wanted == self._weights:
+            return self._apply_pack(pack, _KEEP_WEIGHTS)
+        prepare = getattr(self.stylizer, "prepare_weights", None)
+        if prepare is None:
+            raise P.ProtocolError(P.ERR_INVALID, f"preset {name!r} has fine-tuned weights, but the stylizer {self.stylizer.name!r} cannot load weights")
+        if self._weights_worker is None:
+            self._weights_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reverie-weights")
+
+        def refused(exc: BaseException) -> P.ProtocolError:
+            log.warning("preset %r refused: its weights do not load: %s", name, exc)
+            detail = " ".join(str(exc).split())
+            return P.ProtocolError(P.ERR_INVALID, f"preset {name!r}: its weights ({pack.weights}) do not load, "
+                                   f"the look is unchanged: {type(exc).__name__}: {detail}"[:600])
+
+        return _Deferred(self._weights_worker.submit(prepare, pack.weights), lambda prepared: self._apply_pack(pack, prepared), refused)
+
+    def _apply_pack(self, pack: S.StylePack, prepared: Any) -> dict[str, Any]:
+        """Weights (once prepared), then settings and prompt: the frame loop runs them in
+        this order, between two frames."""
+        if prepared is not _KEEP_WEIGHTS:
+            self._inbox.put_command(lambda s: s.use_weights(prepared))
+            self._weights = None if pack.weights is None else (pack.name, pack.weights)
+        self._preset = pack.name
+        self._op_set_params(pack.steps, pack.strength, pack.seed)
+        self._op_set_prompt(pack.prompt, pack.transition_frames)
+        return {"preset": pack.describe()}
 
     def _op_list_presets(self) -> dict[str, Any]:
-        return {"presets": [asdict(p) for p in self.config.presets.values()]}
+        return {"presets": [p.describe() for p in self._refresh_packs().values()]}
 
     def _op_reset_history(self) -> dict[str, Any]:
         self._inbox.put_command(lambda s: s.reset_history())
@@ -654,6 +742,8 @@ class Daemon:
             "events": self.config.endpoints.events,
             "session": game,
             "settings": asdict(self.settings),
+            "preset": self._preset,
+            "weights": None if self._weights is None else self._weights[0],
             "stats": self.stats.snapshot(self.config.stats_interval_s),
         }
 
@@ -682,3 +772,12 @@ class Daemon:
         if self._session is session:
             self._session = None
         self._publish({"type": "session_closed", "client": session.client, "pid": session.pid, "reason": reason})
+
+
+def _wait(future: "Future[Any]", timeout_s: float) -> bool:
+    """Wait up to `timeout_s` for `future`; True when it is done."""
+    try:
+        future.exception(timeout=timeout_s)
+    except TimeoutError:
+        return False
+    return True

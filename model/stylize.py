@@ -25,6 +25,12 @@ Settings:
   seed changes and on every history reset, so a given seed, prompt and sequence of
   frames since a reset always gives the same output.
 
+Weights: `prepare_weights(folder)` builds a backend for other weights (a style pack's
+fine-tuned ones) without touching the stream, so the daemon runs it on a worker thread
+while frames keep flowing; `use_weights` swaps it in between two frames and resets the
+history (the old network's output is no history for the new one). `None` returns to the
+weights the stylizer was built with, kept ready, so going back costs nothing.
+
 Static skip: when a frame is exactly the last processed one (all motion zero, the same
 color and depth bytes), no reset, the same prompt embedding and the same settings, the
 last output is written again without a model call (StreamDiffusion's similarity filter,
@@ -35,6 +41,7 @@ frame, which costs more than the model call it saves.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -100,6 +107,16 @@ def default_trt_profile(work_height: int) -> str:
     return f"{h // 32 * 16}x{h // 32 * 16}:{h}x{h}:{h * 7 // 3 // 16 * 16}x{h}"
 
 
+@dataclass(frozen=True)
+class PreparedWeights:
+    """A backend ready for `ModelStylizer.use_weights`, with what its weights need."""
+
+    backend: Backend
+    stride: int
+    history_trust: float
+    folder: Path | None  # None: the weights the stylizer was built with
+
+
 class ModelStylizer:
     """The denoiser behind one of the inference backends, as a stylizer stage."""
 
@@ -107,9 +124,11 @@ class ModelStylizer:
                  work_height: int = DEFAULT_WORK_HEIGHT, prompt: str = DEFAULT_PROMPT, *, cache: Path | None = None,
                  encoder: Callable[[str], np.ndarray] | None = None, stride: int | None = None, trt_profile: str | None = None,
                  threads: int | None = None, history_trust: float | None = None):
+        self._backend_options: tuple[str, str, dict[str, Any]] | None = None  # to build a backend for other weights
         if isinstance(backend, str):
-            backend = load_backend(backend, device, Path(weights), cache=cache, threads=threads,
-                                   trt_profile=trt_profile or default_trt_profile(work_height))
+            options = {"cache": cache, "threads": threads, "trt_profile": trt_profile or default_trt_profile(work_height)}
+            self._backend_options = (backend, device, options)
+            backend = load_backend(backend, device, Path(weights), **options)
             stride = stride or weights_stride(Path(weights))
             if history_trust is None:
                 history_trust = inference_history_trust(Path(weights))
@@ -128,6 +147,8 @@ class ModelStylizer:
         self._blend = PromptBlend(self._embedding(prompt))
         self._blend_left = 0
         self._trust = HistoryTrust(history_trust or 0.0)  # a hand-made backend: the network as trained
+        self._own = PreparedWeights(backend, self.stride, self._trust.steady, None)
+        self.weights: Path | None = None  # other weights in use (use_weights), or None: the stylizer's own
         self.steps, self.strength, self.seed = 1, 1.0, 0
         self._generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.counters = {"frames": 0, "model_calls": 0, "skipped": 0, "history_resets": 0, "host_device_copies": 0}
@@ -164,6 +185,35 @@ class ModelStylizer:
         if seed is not None and seed != self.seed:
             self.seed, self._last = int(seed), None
             self._generator.manual_seed(self.seed)
+
+    def prepare_weights(self, folder: Path | str | None) -> PreparedWeights:
+        """A backend for the weights in `folder` (model.safetensors + config.json), built
+        like this stylizer's own (same backend kind, device, cache; the ONNX cache is keyed
+        by the weights, so a second load is quick); None: the stylizer's own weights.
+        Touches no stream state, so it may run on another thread while frames are stylized.
+        Raises (BackendError, OSError, ...) with the reason when the weights do not load."""
+        if folder is None:
+            return self._own
+        if self._backend_options is None:
+            raise ValueError("this stylizer was built around a given backend: it cannot load other weights")
+        name, device, options = self._backend_options
+        folder = Path(folder)
+        backend = load_backend(name, device, folder, **options)
+        stride = weights_stride(folder)
+        if self.work_height < stride:
+            raise ValueError(f"these weights need frames in multiples of {stride}, more than the working height {self.work_height}")
+        return PreparedWeights(backend, stride, inference_history_trust(folder), folder)
+
+    def use_weights(self, prepared: PreparedWeights) -> None:
+        """Run `prepared` (from `prepare_weights`) from the next frame on, from a fresh
+        history; the prompt, its transition and the settings carry over."""
+        self.backend, self.stride, self.weights = prepared.backend, prepared.stride, prepared.folder
+        trust = HistoryTrust(prepared.history_trust)
+        if not self._trust.settled:  # a prompt transition under way goes on at the new steady trust
+            trust.prompt_changed(self._blend_left)
+        self._trust = trust
+        self._work = None  # the working size follows the new stride
+        self.reset_history()
 
     def reset_history(self) -> None:
         """Forget the previous frames: the next output depends on its own frame only."""

@@ -62,3 +62,12 @@ def _private_model_cache(tmp_path_factory):
     if "REVERIE_CACHE" not in os.environ:
         os.environ["REVERIE_CACHE"] = str(tmp_path_factory.mktemp("reverie-cache"))
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_styles_folder(tmp_path_factory):
+    """Daemons and `reverie styles` read an empty user styles folder, never the user's
+    ~/.local/share/reverie/styles: the tests see the shipped packs and their own only."""
+    if "REVERIE_STYLES" not in os.environ:
+        os.environ["REVERIE_STYLES"] = str(tmp_path_factory.mktemp("reverie-styles"))
+    yield

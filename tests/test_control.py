@@ -34,7 +34,7 @@ from reverie.bridge import ControlClient, ControlError
 from reverie.bridge import control as C
 from reverie.bridge import protocol as P
 from reverie.bridge.control import Endpoints
-from reverie.bridge.presets import builtin_presets
+from reverie.bridge.styles import shipped_packs
 
 REPLY_TIMEOUT_MS = 2000
 ERROR_CODES = {
@@ -385,7 +385,7 @@ def _good_value(op: str, name: str, spec: P.Field) -> st.SearchStrategy:
     if name == "motion":
         return st.sampled_from(sorted(P.MOTION_FORMATS) + ["f64"])
     if name == "name":
-        return st.one_of(st.sampled_from(sorted(builtin_presets())), st.text(max_size=spec.max_len))
+        return st.one_of(st.sampled_from(sorted(shipped_packs())), st.text(max_size=spec.max_len))
     if name == "transport":
         return st.sampled_from([*P.TRANSPORTS, "gpu"])
     if spec.types == (str,):
@@ -714,7 +714,7 @@ def test_load_preset_unknown_name_lists_known_ones(start_daemon, endpoints):
     start_daemon()
     with ControlClient(endpoints.control) as ctl:
         known = [p["name"] for p in ctl.list_presets()]
-        assert sorted(known) == sorted(builtin_presets())
+        assert sorted(known) == sorted(shipped_packs())
         with pytest.raises(ControlError) as info:
             ctl.load_preset("vaporwave")
         assert info.value.code == P.ERR_INVALID
@@ -725,7 +725,7 @@ def test_load_preset_unknown_name_lists_known_ones(start_daemon, endpoints):
         # A known one loads and takes effect.
         preset = ctl.load_preset("winter")
         settings_now = ctl.status()["settings"]
-        assert settings_now["prompt"] == preset["prompt"] == builtin_presets()["winter"].prompt
+        assert settings_now["prompt"] == preset["prompt"] == shipped_packs()["winter"].prompt
         assert settings_now["transition_frames"] == preset["transition_frames"]
 
 

@@ -1,6 +1,6 @@
 """The Unity package's files as Unity reads them: the manifest, the assembly definitions,
 a .meta beside every asset (a package installed from a git URL is read-only, so Unity
-cannot write them), the sample's presets, and the names the C# code looks shaders up by."""
+cannot write them), the sample's style packs, and the names the C# code looks shaders up by."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from reverie.bridge.presets import load_presets_file
+from reverie.bridge.styles import load_catalog
 
 PLUGIN = Path(__file__).resolve().parents[1] / "unity_plugin"
 
@@ -61,9 +61,9 @@ def test_every_asset_has_a_meta_with_a_unique_guid():
             assert meta.with_suffix("").exists(), f"{meta.relative_to(PLUGIN)} belongs to no asset"
 
 
-def test_sample_presets_load_as_the_daemon_loads_them():
-    presets = load_presets_file(PLUGIN / "Samples~" / "BasicSetup" / "presets.toml")
-    assert {"dusk", "ink", "neon", "storybook"} <= set(presets)
+def test_sample_style_packs_load_as_the_daemon_loads_them():
+    catalog = load_catalog([PLUGIN / "Samples~" / "BasicSetup" / "Styles"])
+    assert catalog.errors == [] and {"dusk", "ink", "neon", "storybook"} <= set(catalog.packs)
 
 
 def test_shaders_are_found_by_the_names_the_code_uses():

@@ -16,7 +16,7 @@
 
 static const char HELP[] =
     "  any text         set the prompt (blended over the current /transition frames)\n"
-    "  /preset          list the daemon's presets\n"
+    "  /preset          list the daemon's presets (its style packs)\n"
     "  /preset NAME     load a preset (prompt, steps, strength, seed)\n"
     "  /steps N         denoising steps (1-8)\n"
     "  /strength X      how far to restyle, 0.0-1.0\n"
@@ -141,6 +141,13 @@ static void say_preset(rv_text* out, const msgpack_object* p, bool listing) {
         rv_text_obj(out, rv_get(p, "transition_frames"));
         rv_text_add(out, " frames)");
     }
+    /* A style pack's author and weights, as console.py's pack_extras (absent from older daemons). */
+    const msgpack_object* author = rv_get(p, "author");
+    if (author && author->type == MSGPACK_OBJECT_STR && author->via.str.size > 0) {
+        rv_text_add(out, "  by %.*s", (int)author->via.str.size, author->via.str.ptr);
+    }
+    const msgpack_object* weights = rv_get(p, "has_weights");
+    if (weights && weights->type == MSGPACK_OBJECT_BOOLEAN && weights->via.boolean) rv_text_add(out, "  [fine-tuned weights]");
 }
 
 static reverie_result cmd_preset(reverie_client* c, rv_text* out, const char* name, size_t len) {
