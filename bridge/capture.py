@@ -187,16 +187,17 @@ class CaptureWriter:
     `header` is free-form JSON metadata (docs/capture.md lists the keys Reverie writes:
     stylizer, stylizer_identity, settings, width, height, motion, ...). Each chunk is
     flushed to the OS as it is written, so a process that dies loses at most the chunk
-    it was writing. Not thread-safe: one writer thread."""
+    it was writing. `level` is zlib's (1: fastest; docs/benchmarks.md measures 1 and 6).
+    Not thread-safe: one writer thread."""
 
-    def __init__(self, path: str | Path, header: dict[str, Any] | None = None, *, level: int = 1):
+    def __init__(self, path: str | Path, header: dict[str, Any] | None = None, *, level: int = 1, exclusive: bool = False):
         self.path = Path(path)
         self.level = level
         self.header = {"format": "reverie-capture", "compression": "zlib", "shuffle": ["depth", "motion"], **(header or {})}
         meta = json.dumps(self.header, separators=(",", ":")).encode()
         if len(meta) > MAX_HEADER_JSON:
             raise ValueError(f"capture header metadata is {len(meta)} bytes, more than {MAX_HEADER_JSON}")
-        self._file: BinaryIO | None = open(self.path, "wb")
+        self._file: BinaryIO | None = open(self.path, "xb" if exclusive else "wb")  # exclusive: never overwrite
         self._file.write(_FILE_HEADER.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, len(meta), zlib.crc32(meta)) + meta)
         self._file.flush()
         self._offset = _FILE_HEADER.size + len(meta)

@@ -57,6 +57,10 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
 
     register_styles(commands)
 
+    from .capture_cli import register as register_captures
+
+    register_captures(commands, _client_options)
+
     keys = commands.add_parser("keys", help="generate CURVE keys for serving beyond localhost")
     keys.add_argument("directory", type=Path)
     keys.set_defaults(func=cmd_keys)

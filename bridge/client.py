@@ -168,8 +168,31 @@ class ControlClient:
     def list_presets(self) -> list[dict[str, Any]]:
         return self._request({"op": "list_presets"})["presets"]
 
-    def reset_history(self) -> None:
-        self._request({"op": "reset_history"})
+    def reset_history(self, full: bool = False) -> None:
+        """Drop the stylizer's history; `full` restarts it (protocol 1.3, what a capture starts with)."""
+        self._request({"op": "reset_history", **({"full": True} if full else {})})
+
+    def record_start(self, path: str | Path, max_frames: int | None = None) -> dict[str, Any]:
+        """Have the daemon record the session into `path` (docs/capture.md); the capture's status."""
+        fields = {"path": str(Path(path).absolute())}
+        if max_frames is not None:
+            fields["max_frames"] = max_frames
+        return self._request({"op": "record_start", **fields})["capture"]
+
+    def record_stop(self, wait_s: float = 60.0) -> dict[str, Any]:
+        """Stop recording and wait (up to `wait_s`) until the daemon has written the index:
+        the capture's status, `state` "finished" when the file is complete."""
+        self._request({"op": "record_stop"})
+        return self.wait_capture(wait_s)
+
+    def wait_capture(self, wait_s: float = 60.0) -> dict[str, Any]:
+        """Poll status until the latest capture is finished or failed, or `wait_s` passed."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            capture = self.status()["capture"]
+            if capture is None or capture["state"] in ("finished", "failed") or time.monotonic() > deadline:
+                return capture
+            time.sleep(0.05)
 
     def status(self) -> dict[str, Any]:
         return self._request({"op": "status"})

@@ -19,6 +19,11 @@ both, only the views and the NaN/inf check differ. A CUDA ring is closed by the 
 loop like any other, and the I/O thread waits for that before replying to the request
 that ended it, so a game may free its allocation once it has the reply.
 
+A capture (`record_start`, docs/capture.md) is fed by the frame loop: each stylizer
+command carries the (op, fields) it is, recorded when the frame loop applies it, so
+events sit exactly between the frames they came between; frames are copied before the
+hand-over and compressed on the capture's own writer thread (`capture_tap`).
+
 Style packs (`styles.py`) are the daemon's presets. A pack with fine-tuned weights is
 prepared on a worker thread (building a backend takes seconds, and the frame loop keeps
 showing the old look meanwhile; the I/O thread keeps the heartbeat going, since a game
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import queue
 import secrets
 import sys
@@ -48,6 +54,7 @@ import zmq
 
 from . import control as C
 from . import protocol as P
+from .capture_tap import CaptureTap
 from . import styles as S
 from .shm_ring import FrameRing, SlotViews, pid_alive, reclaim_stale_segments
 from .stylizer import DEVICE_CUDA, Frame, StyleSettings, Stylizer, frame_nonfinite, stylizer_device
@@ -130,13 +137,16 @@ class _Job:
     seq: int
 
 
+_Record = tuple[str, dict[str, Any]]  # a stylizer command as a capture records it: (op, fields)
+
+
 class _Inbox:
     """What the I/O thread hands the frame loop: stylizer commands and rings to unmap.
     Each put wakes the frame loop through an inproc socket it polls beside the frames."""
 
     def __init__(self, context: zmq.Context):
         self._lock = threading.Lock()
-        self._commands: list[Callable[[Stylizer], None]] = []
+        self._commands: list[tuple[Callable[[Stylizer], None], _Record | None]] = []
         self._retired: list[_Ring] = []
         self.stopped = False
         endpoint = _WAKE_ENDPOINT.format(id(self))
@@ -151,9 +161,11 @@ class _Inbox:
         except zmq.Again:
             pass  # a wake-up is already pending
 
-    def put_command(self, command: Callable[[Stylizer], None]) -> None:
+    def put_command(self, command: Callable[[Stylizer], None], record: "_Record | None" = None) -> None:
+        """`record`: the (op, fields) this command is, for a capture being recorded and the
+        settings in force; applied and recorded by the frame loop, in order with frames."""
         with self._lock:
-            self._commands.append(command)
+            self._commands.append((command, record))
             self._wake()
 
     def retire(self, ring: _Ring) -> None:
@@ -165,7 +177,7 @@ class _Inbox:
     def stop(self) -> None:
         self.stopped = True  # seen by both loops within one poll timeout
 
-    def take(self) -> tuple[list[Callable[[Stylizer], None]], list[_Ring]]:
+    def take(self) -> tuple[list[tuple[Callable[[Stylizer], None], "_Record | None"]], list[_Ring]]:
         while self.wake_rx.poll(0):
             self.wake_rx.recv()
         with self._lock:
@@ -214,6 +226,20 @@ class _Stats:
         }
 
 
+def restart_stylizer(stylizer: Stylizer) -> None:
+    """`reset_history` with `full`: the stylizer's `restart()` when it has one (history,
+    prompt blends and schedules back to a fresh stylizer's), else its `reset_history()`."""
+    restart = getattr(stylizer, "restart", None)
+    (restart if callable(restart) else stylizer.reset_history)()
+
+
+def stylizer_identity(stylizer: Stylizer) -> dict[str, Any]:
+    """What makes two stylizers of one name give the same pixels (weights hash, backend):
+    its optional `identity` map, else nothing beyond the name."""
+    identity = getattr(stylizer, "identity", None)
+    return dict(identity) if isinstance(identity, dict) else {}
+
+
 class _Deferred:
     """A control reply that waits for work off the I/O thread (loading a pack's weights):
     the I/O thread keeps its other duties and sends `result()` once `future` is done."""
@@ -254,6 +280,9 @@ class Daemon:
         self._cuda_reason: str | None = None  # why this process cannot serve CUDA rings, once known
         self._cuda_checked = False
         self._reset_pending = False  # a dropped or failed frame carried a camera cut
+        self._applied = StyleSettings()  # the settings the stylizer has had (frame loop); self.settings leads it
+        self._tap: CaptureTap | None = None  # the latest capture (I/O thread: start, stop, status)
+        self._recording: CaptureTap | None = None  # the capture the frame loop feeds, once started there
         self._context = zmq.Context()
         self._inbox = _Inbox(self._context)
         self._events_out: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()  # published by the I/O thread
@@ -319,6 +348,10 @@ class Daemon:
         _, retired = self._inbox.take()
         for ring in retired:
             ring.close()
+        if self._tap is not None:  # a capture still open gets its index: the file stays seekable
+            self._tap.stop()
+            if not self._tap.wait(30):
+                log.warning("capture %s not finished at shutdown", self._tap.path)
         while not self._events_out.empty():  # the I/O thread is gone: send what it left
             self._events.send(C.pack(self._events_out.get_nowait()))
         if self._auth is not None:
@@ -349,8 +382,8 @@ class Daemon:
             while not self._inbox.stopped:
                 ready = dict(poller.poll(timeout=100))
                 commands, retired = self._inbox.take()
-                for command in commands:
-                    self._apply(command)
+                for command, record in commands:
+                    self._apply(command, record)
                 if self._frames in ready:
                     job = self._newest_submission()
                     if job is not None:
@@ -373,6 +406,7 @@ class Daemon:
                 if (job.slot, job.seq) == (newest.slot, newest.seq):
                     continue  # the same notice twice
                 older, newest = (newest, job) if job.seq > newest.seq else (job, newest)
+                self._capture_dropped(older)
                 self._carry_reset(older)
                 self.stats.count(dropped=1)
                 self._notify(older, P.SLOT_DROPPED, "dropped")
@@ -446,12 +480,16 @@ class Daemon:
             self._reset_pending = False
             error = frame_nonfinite(frame)
             code = P.FRAME_ERR_NONFINITE if error else P.FRAME_OK
+            skipped_before = self._skipped_count()
             if error is None:
                 try:
                     self.stylizer.stylize(frame, planes.output)
                 except Exception as exc:  # a stylizer bug must not stop the daemon
                     log.exception("stylizer failed on frame %d", frame.frame_id)
                     code, error = P.FRAME_ERR_STYLIZER, f"stylizer {self.stylizer.name} failed: {type(exc).__name__}: {exc}"
+            if self._recording is not None:  # before the hand-over: then the slot is the game's again
+                self._capture_frame(frame, None if error else planes.output, int(header["t_submit_ns"]), error,
+                                    skipped_before)
             frame_reset = frame.reset
             del frame, planes
         t_done = time.monotonic_ns()
@@ -478,12 +516,74 @@ class Daemon:
             notice["error"] = error
         self._frames.send_multipart([job.identity, C.pack(notice)])
 
-    def _apply(self, command: Callable[[Stylizer], None]) -> None:
+    def _apply(self, command: Callable[[Stylizer], None], record: _Record | None = None) -> None:
         try:
             command(self.stylizer)
         except Exception as exc:
             log.exception("stylizer command failed")
             self._events_out.put({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        if record is not None:
+            self._applied_change(*record)
+
+    # ------------------------------------------------------------ captures (frame loop)
+    def _applied_change(self, op: str, fields: dict[str, Any]) -> None:
+        """Track the settings the stylizer now has, and record the change in a capture."""
+        if op == "set_prompt":
+            self._applied.prompt, self._applied.transition_frames = fields["text"], fields["transition_frames"]
+        elif op == "set_params":
+            for name in ("steps", "strength", "seed"):
+                if fields.get(name) is not None:
+                    setattr(self._applied, name, fields[name])
+        if self._recording is not None:
+            if self._recording.active:
+                if op == "use_weights":  # a pack's weights: which ones, for the replay's check
+                    fields = {**fields, "weights_sha256": stylizer_identity(self.stylizer).get("weights_sha256")}
+                self._recording.event(op, {k: v for k, v in fields.items() if v is not None})
+            else:
+                self._recording = None
+
+    def _start_capture(self, stylizer: Stylizer, tap: CaptureTap) -> None:
+        """A capture starts from a state a replay can reproduce: the settings in force
+        applied afresh (a prompt transition under way ends at its target) and the
+        stylizer restarted (history, blends and schedules dropped, the seed restarted);
+        these three are the capture's first events, so a replay sends the same calls."""
+        a = self._applied
+        stylizer.set_prompt(a.prompt, 0)
+        stylizer.set_params(a.steps, a.strength, a.seed)
+        restart_stylizer(stylizer)
+        a.transition_frames = 0
+        self._recording = tap
+        tap.event("set_prompt", {"text": a.prompt, "transition_frames": 0})
+        tap.event("set_params", {"steps": a.steps, "strength": a.strength, "seed": a.seed})
+        tap.event("reset_history", {"full": True})
+
+    def _skipped_count(self) -> int | None:
+        counters = getattr(self.stylizer, "counters", None)
+        return counters.get("skipped") if isinstance(counters, dict) else None
+
+    def _capture_frame(self, frame: Frame, output: Any, t_submit_ns: int, error: str | None, skipped_before: int | None) -> None:
+        tap = self._recording
+        if not tap.active:
+            self._recording = None
+            return
+        skipped = self._skipped_count()
+        tap.frame(frame, output, status="failed" if error else "done", settings=asdict(self._applied),
+                  t_submit_ns=t_submit_ns, t_done_ns=time.monotonic_ns(), error=error,
+                  static_skip=skipped is not None and skipped_before is not None and skipped > skipped_before)
+
+    def _capture_dropped(self, job: _Job) -> None:
+        """A frame replaced by a newer one before it was stylized: its inputs, no output
+        (host rings only: a CUDA ring's planes would cost a device sync to copy here)."""
+        tap = self._recording
+        if tap is None or not tap.active or job.ring.device is not None:
+            return
+        views, header = job.ring.slots[job.slot], job.ring.slots[job.slot].header
+        frame = Frame(frame_id=int(header["frame_id"]), color=views.color, depth=views.depth, motion=views.motion,
+                      reset=bool(int(header["flags"]) & P.FLAG_RESET), jitter=(float(header["jitter_x"]), float(header["jitter_y"])),
+                      near=float(header["near"]), far=float(header["far"]), fov_y=float(header["fov_y"]))
+        tap.frame(frame, None, status="dropped", settings=asdict(self._applied), t_submit_ns=int(header["t_submit_ns"]),
+                  t_done_ns=time.monotonic_ns(), error="replaced by a newer frame before the daemon took it")
 
     # ------------------------------------------------------------ the I/O thread
     def _io_main(self) -> None:
@@ -593,7 +693,7 @@ class Daemon:
                 self._end_session(current, "replaced by a new client")
             session = _Session(token=secrets.token_hex(8), client=client, pid=pid)
             self._session = session
-        self._inbox.put_command(lambda s: s.reset_history())
+        self._inbox.put_command(lambda s: s.reset_history(), ("reset_history", {"reason": "hello"}))
         self._publish({"type": "session_opened", "client": client, "pid": pid})
         eps = self.config.endpoints
         return {
@@ -627,7 +727,7 @@ class Daemon:
         with self._session_lock:
             self._retire_ring(current)
             current.ring, current.generation = _Ring(host, device), generation
-        self._inbox.put_command(lambda s: s.reset_history())
+        self._inbox.put_command(lambda s: s.reset_history(), ("reset_history", {"reason": "open_ring"}))
         reply = {"shm": name, "generation": generation, "width": width, "height": height, "slots": slots, "motion": motion,
                  "transport": transport}
         if device is not None:
@@ -661,7 +761,8 @@ class Daemon:
 
     def _op_set_prompt(self, text: str, transition_frames: int = 0) -> dict[str, Any]:
         self.settings.prompt, self.settings.transition_frames = text, transition_frames
-        self._inbox.put_command(lambda s: s.set_prompt(text, transition_frames))
+        self._inbox.put_command(lambda s: s.set_prompt(text, transition_frames),
+                                ("set_prompt", {"text": text, "transition_frames": transition_frames}))
         self._publish({"type": "prompt_changed", "text": text, "transition_frames": transition_frames})
         return {}
 
@@ -672,7 +773,8 @@ class Daemon:
             self.settings.strength = float(strength)
         if seed is not None:
             self.settings.seed = seed
-        self._inbox.put_command(lambda s: s.set_params(steps, strength, seed))
+        self._inbox.put_command(lambda s: s.set_params(steps, strength, seed),
+                                ("set_params", {"steps": steps, "strength": strength, "seed": seed}))
         self._publish({"type": "params_changed", "steps": self.settings.steps, "strength": self.settings.strength, "seed": self.settings.seed})
         return {}
 
@@ -712,7 +814,8 @@ class Daemon:
         """Weights (once prepared), then settings and prompt: the frame loop runs them in
         this order, between two frames."""
         if prepared is not _KEEP_WEIGHTS:
-            self._inbox.put_command(lambda s: s.use_weights(prepared))
+            self._inbox.put_command(lambda s: s.use_weights(prepared),
+                                    ("use_weights", {"preset": pack.name, "weights": None if pack.weights is None else str(pack.weights)}))
             self._weights = None if pack.weights is None else (pack.name, pack.weights)
         self._preset = pack.name
         self._op_set_params(pack.steps, pack.strength, pack.seed)
@@ -722,9 +825,59 @@ class Daemon:
     def _op_list_presets(self) -> dict[str, Any]:
         return {"presets": [p.describe() for p in self._refresh_packs().values()]}
 
-    def _op_reset_history(self) -> dict[str, Any]:
-        self._inbox.put_command(lambda s: s.reset_history())
+    def _op_reset_history(self, full: bool = False) -> dict[str, Any]:
+        if full:
+            self._inbox.put_command(restart_stylizer, ("reset_history", {"full": True}))
+        else:
+            self._inbox.put_command(lambda s: s.reset_history(), ("reset_history", {}))
         return {}
+
+    def _op_record_start(self, path: str, max_frames: int | None = None) -> dict[str, Any]:
+        if self._tap is not None and self._tap.state in ("recording", "finishing"):
+            raise P.ProtocolError(P.ERR_INVALID, f"already recording to {self._tap.path} ({self._tap.state}): record_stop first")
+        target = Path(path)
+        if not target.is_absolute() or "\x00" in path:
+            raise P.ProtocolError(P.ERR_INVALID, f"record_start.path must be an absolute path (the daemon's working directory is not yours), got {path[:200]!r}")
+        try:
+            exists, folder = target.exists(), target.parent.is_dir()
+        except OSError as exc:  # a name too long, a folder not searchable
+            raise P.ProtocolError(P.ERR_INVALID, f"cannot write {path[:200]}: {exc.strerror or exc}") from None
+        if exists:
+            raise P.ProtocolError(P.ERR_INVALID, f"{path[:200]} exists: a capture never overwrites a file")
+        if not folder:
+            raise P.ProtocolError(P.ERR_INVALID, f"no folder {str(target.parent)[:200]} to write the capture in")
+        try:
+            tap = CaptureTap(target, self._capture_header(), max_frames=max_frames)
+        except OSError as exc:
+            raise P.ProtocolError(P.ERR_INVALID, f"cannot write {path[:200]}: {exc.strerror or exc}") from None
+        self._tap = tap
+        self._inbox.put_command(lambda s: self._start_capture(s, tap))
+        return {"capture": tap.status()}
+
+    def _op_record_stop(self) -> dict[str, Any]:
+        tap = self._tap
+        if tap is None or tap.state != "recording":
+            raise P.ProtocolError(P.ERR_INVALID, "not recording" + (f" (the last capture, {tap.path}, is {tap.state})" if tap else ""))
+        self._inbox.put_command(lambda s: tap.stop())  # after the frames the frame loop has taken
+        return {"capture": tap.status()}
+
+    def _capture_header(self) -> dict[str, Any]:
+        """What a capture says about where it was recorded (docs/capture.md, "Header")."""
+        with self._session_lock:
+            ring = self._session.ring if self._session is not None else None
+            size = list(ring.size) if ring is not None else None
+            motion = None if ring is None else ("f16" if ring.layout.motion_format == P.MOTION_F16 else "f32")
+        return {
+            "stylizer": self.stylizer.name,
+            "stylizer_identity": stylizer_identity(self.stylizer),
+            "settings": asdict(self.settings),
+            "size": size,
+            "motion": motion,
+            "protocol": [P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR],
+            "created_unix": time.time(),
+            "machine": {"host": platform.node(), "arch": platform.machine(), "system": platform.system(),
+                        "python": platform.python_version()},
+        }
 
     def _op_status(self) -> dict[str, Any]:
         with self._session_lock:
@@ -739,6 +892,8 @@ class Daemon:
             "uptime_s": time.monotonic() - self.started,
             "stylizer": self.stylizer.name,
             "stylizer_counters": dict(getattr(self.stylizer, "counters", None) or {}),
+            "stylizer_identity": stylizer_identity(self.stylizer),
+            "capture": None if self._tap is None else self._tap.status(),
             "events": self.config.endpoints.events,
             "session": game,
             "settings": asdict(self.settings),

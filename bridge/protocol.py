@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 2  # 1.1: status.stylizer_counters; 1.2: the CUDA IPC transport
+PROTOCOL_MINOR = 3  # 1.1: status.stylizer_counters; 1.2: the CUDA IPC transport; 1.3: captures (record_start/stop)
 
 MAGIC = 0x42525652  # b"RVRB" read as a little-endian u32
 PAGE = 4096
@@ -117,6 +117,7 @@ SLOT_HEADER = np.dtype(
 MAX_CONTROL_BYTES = 64 * 1024  # larger requests get an error reply
 MAX_SOCKET_BYTES = 1024 * 1024  # ZeroMQ drops (and disconnects) anything larger
 MAX_PROMPT_CHARS = 1000
+MAX_CAPTURE_PATH_CHARS = 4096
 MAX_TRANSITION_FRAMES = 10_000
 MAX_STEPS = 8
 MAX_SIDE = 8192
@@ -202,7 +203,13 @@ OPS: dict[str, dict[str, Field]] = {
     "load_preset": {"name": Field(_STR, max_len=64)},
     "list_presets": {},
     "status": {},
-    "reset_history": {},
+    "reset_history": {"full": Field(_BOOL, required=False)},  # 1.3: full, the stylizer restarted
+    # 1.3: captures (docs/capture.md): the daemon records the session into a file of its own
+    "record_start": {
+        "path": Field(_STR, max_len=MAX_CAPTURE_PATH_CHARS),
+        "max_frames": Field(_INT, required=False, low=1, high=2**31 - 1),
+    },
+    "record_stop": {},
     "ping": {},
     "shutdown": {},
 }

@@ -41,6 +41,8 @@ frame, which costs more than the model call it saves.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -61,6 +63,15 @@ DEFAULT_WORK_HEIGHT = 256
 PREPROCESS_THREADS = 1  # see backends.torch_threads
 SKIP_PROBE_ROWS = 8  # the skip check compares every 8th row first: a changed frame exits early
 TRUST_RECOVERY_FRAMES = 4  # frames after a prompt transition over which the history trust returns
+
+
+@functools.lru_cache(maxsize=16)
+def _weights_hash(weights: Path) -> str | None:
+    """sha256 of a weights folder's model.safetensors (5 MB: a few ms, once per folder)."""
+    path = Path(weights) / "model.safetensors"
+    if not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class HistoryTrust:
@@ -125,7 +136,8 @@ class ModelStylizer:
                  encoder: Callable[[str], np.ndarray] | None = None, stride: int | None = None, trt_profile: str | None = None,
                  threads: int | None = None, history_trust: float | None = None):
         self._backend_options: tuple[str, str, dict[str, Any]] | None = None  # to build a backend for other weights
-        if isinstance(backend, str):
+        from_weights = isinstance(backend, str)
+        if from_weights:
             options = {"cache": cache, "threads": threads, "trt_profile": trt_profile or default_trt_profile(work_height)}
             self._backend_options = (backend, device, options)
             backend = load_backend(backend, device, Path(weights), **options)
@@ -137,6 +149,7 @@ class ModelStylizer:
 
             encoder = runtime_embedder()
         self.backend = backend
+        self._own_hash = _weights_hash(Path(weights)) if from_weights else None
         self.device = backend.device  # where frames are processed; "cuda": the daemon may hand over device frames
         self.name = f"model/{backend.name}/{backend.device}"
         self.stride = stride or 16  # a hand-made backend without a stride: the shipped network's
@@ -185,6 +198,28 @@ class ModelStylizer:
         if seed is not None and seed != self.seed:
             self.seed, self._last = int(seed), None
             self._generator.manual_seed(self.seed)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What makes two stylizers of this name give the same pixels: a capture stores it
+        so that a replay can warn when it runs other weights or another backend."""
+        return {"weights_sha256": _weights_hash(self.weights) if self.weights is not None else self._own_hash,
+                "backend": self.backend.name, "device": self.backend.device, "work_height": self.work_height,
+                "history_trust": self._trust.steady}
+
+    def restart(self) -> None:
+        """The state of a fresh stylizer with the current prompt and settings: no history,
+        no prompt blend or history-trust recovery under way, the generator at the seed.
+
+        Why: `reset_history` keeps a prompt transition going (a camera cut must not end
+        one), so after it the outputs still depend on what came before. A capture starts
+        with `restart` (the daemon's `reset_history` with `full`), and its replay sends the
+        same, so the replay reproduces the recording bit for bit whatever either stylizer
+        did before."""
+        self._blend = PromptBlend(self._blend.target)
+        self._blend_left = 0
+        self._trust = HistoryTrust(self._trust.steady)
+        self.reset_history()
 
     def prepare_weights(self, folder: Path | str | None) -> PreparedWeights:
         """A backend for the weights in `folder` (model.safetensors + config.json), built

@@ -141,3 +141,43 @@ class HostMix(Mix):
 
     name = "host-mix"
     device = "cpu"
+
+
+class Trail:
+    """Deterministic and stateful, like the model: each output mixes this frame's planes
+    with the previous output (forgotten on a reset) and a key of the prompt and settings in
+    force. A replay reproduces it only when frames, resets and control events arrive in the
+    recorded order (tests/test_capture.py). Independent of frame ids, as the model is."""
+
+    name = "trail"
+
+    def __init__(self) -> None:
+        self.previous: np.ndarray | None = None
+        self.prompt, self.transition, self.params = "", 0, [1, 1.0, 0]
+        self.counters = {"frames": 0, "resets": 0}
+
+    def _key(self) -> int:
+        import zlib
+
+        return zlib.crc32(repr((self.prompt, self.transition, self.params)).encode()) & 0xFF
+
+    def stylize(self, frame, out) -> None:
+        self.counters["frames"] += 1
+        h, w = frame.depth.shape
+        mixed = frame.color ^ np.ascontiguousarray(frame.depth).view(np.uint8).reshape(h, w, 4) ^ np.uint8(self._key())
+        if self.previous is not None and not frame.reset and self.previous.shape == mixed.shape:
+            mixed = mixed // 2 + self.previous // 2
+        out[...] = mixed
+        self.previous = mixed.copy()
+
+    def set_prompt(self, text, transition_frames) -> None:
+        self.prompt, self.transition = text, transition_frames
+
+    def set_params(self, steps, strength, seed) -> None:
+        for i, value in enumerate((steps, strength, seed)):
+            if value is not None:
+                self.params[i] = value
+
+    def reset_history(self) -> None:
+        self.previous = None
+        self.counters["resets"] += 1

@@ -380,6 +380,8 @@ def _good_value(op: str, name: str, spec: P.Field) -> st.SearchStrategy:
         return st.one_of(st.builds(lambda: FUZZ_SESSION.get("token", "none")), st.text(max_size=spec.max_len))
     if name == "pid":
         return st.one_of(st.just(os.getpid()), st.integers(int(spec.low), int(spec.high)))
+    if name == "path":  # relative only: a fuzzer must never have the daemon write files anywhere
+        return st.text(max_size=40).filter(lambda t: not t.startswith("/"))
     if name in ("width", "height"):
         return st.integers(int(spec.low), 96)
     if name == "motion":
@@ -448,6 +450,8 @@ OP_REFUSALS = {
     "open_ring": {P.ERR_SESSION, P.ERR_INVALID},  # unknown session; motion format, no room
     "bye": {P.ERR_SESSION},
     "load_preset": {P.ERR_INVALID},  # unknown preset
+    "record_start": {P.ERR_INVALID},  # a relative path (the only kind fuzzed), already recording
+    "record_stop": {P.ERR_INVALID},  # not recording
 }
 
 

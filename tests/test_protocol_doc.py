@@ -345,7 +345,7 @@ def _check_reply(doc: str, op: str, reply: dict) -> None:
         assert children == set(value), f"{op}.{parent}: doc {sorted(children)} != daemon {sorted(value)}"
 
 
-def test_live_reply_keys_match_the_doc(doc, start_daemon, endpoints):
+def test_live_reply_keys_match_the_doc(doc, start_daemon, endpoints, tmp_path):
     daemon = start_daemon()
     wire = _Wire(endpoints)
     try:
@@ -358,6 +358,8 @@ def test_live_reply_keys_match_the_doc(doc, start_daemon, endpoints):
         _check_reply(doc, "open_ring", opened)
         assert opened["shm"] == P.segment_name(daemon.pid, hello["session"], 1)
         assert (opened["slots"], opened["motion"]) == (P.DEFAULT_SLOTS, "f32")
+        _check_reply(doc, "record_start", wire.request("record_start", path=str(tmp_path / "doc.rvcap")))
+        _check_reply(doc, "record_stop", wire.request("record_stop"))
         _check_reply(doc, "status", wire.request("status"))
         _check_reply(doc, "set_prompt", wire.request("set_prompt", text="doc test"))
         _check_reply(doc, "set_params", wire.request("set_params", steps=2))

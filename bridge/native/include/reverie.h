@@ -78,7 +78,7 @@
 /* The wire protocol this library speaks (docs/protocol.md section 7): the daemon's
  * major must equal REVERIE_PROTOCOL_MAJOR. */
 #define REVERIE_PROTOCOL_MAJOR 1
-#define REVERIE_PROTOCOL_MINOR 2
+#define REVERIE_PROTOCOL_MINOR 3
 
 #if defined(_WIN32)
 #  if defined(REVERIE_BUILDING)

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define RV_PROTOCOL_MAJOR 1
-#define RV_PROTOCOL_MINOR 2 /* 1.2: the CUDA IPC transport (open_ring.transport) */
+#define RV_PROTOCOL_MINOR 3 /* 1.2: the CUDA IPC transport; 1.3: captures (control ops only) */
 
 #define RV_MAGIC 0x42525652u /* "RVRB" as a little-endian u32 */
 #define RV_PAGE 4096u
