@@ -41,7 +41,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     ev.add_argument("--seed", type=int, default=1000, help="a held-out world seed (>= 1000)")
     ev.add_argument("--frames", type=int, default=300)
     ev.add_argument("--size", default="256x256")
-    ev.add_argument("--style", default="all", help="a style name or all")
+    ev.add_argument("--style", default="all", help="a style name (a trained one or an extra one, e.g. blueprint) or all (the 8 trained styles)")
     ev.add_argument("--prompts", choices=("train", "heldout"), default="train")
     ev.add_argument("--raw-prompts", action="store_true", help="feed the raw prompt embedding, not its projection on the prompt bank")
     ev.add_argument("--path", default="mixed", help="camera path: mixed (every movement, cuts between) or one kind, e.g. orbit (no cuts: drift)")
@@ -93,13 +93,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .evaluate import evaluate
     from .train import inference_history_trust, load_model
-    from .world.styles import STYLES
+    from .world.styles import ALL_STYLES, STYLES
 
     width, height = parse_size(args.size)
     styles = list(STYLES) if args.style == "all" else [args.style]
     for name in styles:
-        if name not in STYLES:
-            print(f"reverie eval: unknown style {name!r}; known: {', '.join(STYLES)}", file=sys.stderr)
+        if name not in ALL_STYLES:
+            print(f"reverie eval: unknown style {name!r}; known: {', '.join(ALL_STYLES)}", file=sys.stderr)
             return 2
     model, _ = load_model(args.weights)
     trust = inference_history_trust(args.weights) if args.history_trust is None else args.history_trust

@@ -19,7 +19,7 @@ from .step import next_output
 from .world.coherence import occlusion_valid
 from .world.camera import orbit_lap_frames
 from .world.sequence import MIXED, SequenceSpec, render_sequence
-from .world.styles import STYLES
+from .world.styles import style as find_style
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
@@ -142,7 +142,8 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     if seed < EVAL_WORLD_SEEDS_FROM:
         raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
     embed = runtime_embedder(bank=prompt_bank)
-    texts = {name: (STYLES[name].heldout_prompts if prompts == "heldout" else STYLES[name].train_prompts)[0] for name in styles}
+    looks = {name: find_style(name) for name in styles}  # trained or extra (never-trained) styles alike
+    texts = {name: (s.heldout_prompts if prompts == "heldout" else s.train_prompts)[0] for name, s in looks.items()}
     rollouts = {name: partial(evaluate_style, model, name, embed(text), seed, frames, width, height, steps=steps,
                               history=history, start_sigma=start_sigma, path=path, history_trust=history_trust)
                 for name, text in texts.items()}

@@ -124,10 +124,11 @@ PROMPT_TABLE = Path(__file__).resolve().parent / "prompts.npz"  # the known prom
 
 
 def table_prompts() -> list[str]:
-    """What the shipped table holds: every style's training and held-out prompts."""
-    from .world.styles import STYLES
+    """What the shipped table holds: every style's training and held-out prompts, the extra
+    (never-trained) styles' too, so a fine-tuned pack on one of them needs no encoder."""
+    from .world.styles import ALL_STYLES
 
-    return [p for s in STYLES.values() for p in (*s.train_prompts, *s.heldout_prompts)]
+    return [p for s in ALL_STYLES.values() for p in (*s.train_prompts, *s.heldout_prompts)]
 
 
 def write_prompt_table(encoder: PromptEncoder, path: Path = PROMPT_TABLE) -> Path:

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import numpy as np
 import torch
@@ -358,15 +358,25 @@ def prompt_table() -> dict[str, np.ndarray]:
     return {p: encoder.encode(p) for p in TRAIN_PROMPTS}
 
 
-def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> Path:
-    """Run (or continue) training into `out`; returns the folder of the final weights."""
+class BatchSource(Protocol):
+    """Where training batches come from: endless, with the state a resumed run restores."""
+
+    def __next__(self) -> Batch: ...
+    def state(self) -> dict: ...
+    def restore(self, state: dict) -> None: ...
+
+
+def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True, data: BatchSource | None = None) -> Path:
+    """Run (or continue) training into `out`; returns the folder of the final weights.
+    `data` replaces the world's batches (`WorldBatches`): `reverie finetune` trains on a
+    game's captures with this same loop, loss, checkpoints and resume."""
     rank, world_size = _distributed()
     torch.manual_seed(config.seed + rank)
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     model = Denoiser(config.network)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, wall = 0, 0.0
-    data = WorldBatches(config, prompt_table(), rank)
+    data = data if data is not None else WorldBatches(config, prompt_table(), rank)
     latest = out / "latest"
     from safetensors.torch import load_file
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .camera import FPS, CameraPose, projection_matrix, view_matrix
 from .scene import MAX_OBJECTS, Scene
-from .styles import STYLES
+from .styles import style as find_style
 
 NEAR, FAR = 0.1, 1500.0
 # Rendering upside down puts the image's top row first in GL's memory order, so read-back
@@ -225,7 +225,7 @@ class WorldRenderer:
         if name not in self._style_passes:
             program = self.ctx.program(
                 vertex_shader=_source("fullscreen.vert"),
-                fragment_shader=_source("style.frag", defines={"STYLE": STYLES[name].index}),
+                fragment_shader=_source("style.frag", defines={"STYLE": find_style(name).index}),
             )
             for unit, buffer in enumerate(_ATTACHMENTS):
                 if f"u_{buffer}" in program:

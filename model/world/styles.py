@@ -3,7 +3,12 @@
 Training prompts teach the model; held-out prompts are kept for evaluation only (a test
 checks they never appear among the training prompts of any style). `anchored` styles put
 detail on surfaces that the game's color does not show, so only history can keep it
-steady from frame to frame."""
+steady from frame to frame.
+
+`EXTRA_STYLES` are rendered the same way but never trained on: nothing driven by
+`STYLES` (training, the prompt bank, the model card's evaluations) sees them. They are
+the ground truth for fine-tuning a new look onto the shipped model (`reverie finetune`,
+docs/model.md), where a style the model cannot already do is the honest test."""
 
 from __future__ import annotations
 
@@ -50,12 +55,27 @@ STYLES: dict[str, Style] = {
 }
 
 
+# Not in training. blueprint: white ink lines where depth jumps or the surface turns, on
+# deep blue paper, with a faint drafting grid fixed to surfaces; the game's colors are
+# gone. No trained style is blue or has that grid, so the shipped model cannot make it.
+EXTRA_STYLES: dict[str, Style] = {
+    s.name: s
+    for s in [
+        Style("blueprint", 8, True,
+              ("blueprint", "architectural blueprint", "white lines on blue paper", "cyanotype technical drawing",
+               "drafting blueprint with grid", "engineer's blueprint plan"),
+              ("a blueprint of the scene", "white-on-blue construction drawing")),
+    ]
+}
+ALL_STYLES: dict[str, Style] = {**STYLES, **EXTRA_STYLES}  # what the world can render
+
+
 def style(name: str) -> Style:
-    """The style called `name`, or a ValueError listing the known ones."""
+    """The style called `name` (trained or extra), or a ValueError listing the known ones."""
     try:
-        return STYLES[name]
+        return ALL_STYLES[name]
     except KeyError:
-        raise ValueError(f"unknown style {name!r}; known: {', '.join(STYLES)}") from None
+        raise ValueError(f"unknown style {name!r}; known: {', '.join(ALL_STYLES)}") from None
 
 
 TRAIN_PROMPTS: tuple[str, ...] = tuple(p for s in STYLES.values() for p in s.train_prompts)  # what the model is trained on

@@ -113,6 +113,16 @@ vec3 thermal(float depth, int material, vec3 n) {
     return heat < 0.33 ? mix(a, b, heat / 0.33) : heat < 0.66 ? mix(b, cc, (heat - 0.33) / 0.33) : mix(cc, d, (heat - 0.66) / 0.34);
 }
 
+vec3 blueprint(vec3 c, vec2 uv, float e, int material) {
+    // Not a trained style (styles.py EXTRA_STYLES): white lines on blue paper, a faint
+    // grid fixed to surfaces, the game's brightness only as a slight shade of the paper.
+    vec3 paper = vec3(0.06, 0.20, 0.52) * (0.85 + 0.3 * luma(c));
+    vec3 ink = vec3(0.88, 0.94, 1.0);
+    if (material == MAT_SKY) return paper;
+    float grid = max(stripe(uv.x * 0.5, 0.08), stripe(uv.y * 0.5, 0.08));
+    return mix(mix(paper, ink, 0.35 * grid), ink, e);
+}
+
 void main() {
     P = ivec2(gl_FragCoord.xy);
     vec3 c = color_at(ivec2(0));
@@ -122,7 +132,7 @@ void main() {
     int object = code / 4;
     if (material == MAT_SKY) surface.xyz = normalize(surface.xyz) * 40.0;  // a dome near enough for patterns
     vec2 uv = surface_uv(surface.xyz, code % 4);
-#if STYLE == 1 || STYLE == 2 || STYLE == 6
+#if STYLE == 1 || STYLE == 2 || STYLE == 6 || STYLE == 8
     float e = material == MAT_SKY ? 0.0 : edge();
 #endif
 #if STYLE == 0
@@ -139,6 +149,8 @@ void main() {
     vec3 s = mosaic(c, uv, object);
 #elif STYLE == 6
     vec3 s = noir(c, e);
+#elif STYLE == 8
+    vec3 s = blueprint(c, uv, e, material);
 #else
     vec3 s = thermal(depth_at(ivec2(0)), material, nm.xyz);
 #endif
