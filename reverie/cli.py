@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "writes demo.mp4 and demo.png (see `reverie demo --help`)")
     demo.add_argument("args", nargs=argparse.REMAINDER)
     demo.set_defaults(func=cmd_demo)
+    render = commands.add_parser("render", add_help=False, help="restyle a capture offline into an mp4 "
+                                 "(see `reverie render --help`)")
+    render.add_argument("args", nargs=argparse.REMAINDER)
+    render.set_defaults(func=cmd_render)
     return parser
 
 
@@ -35,10 +39,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args.args)
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """`reverie render` lives with the demo (it writes video); loaded only when it runs."""
+    from reverie.demos.render import main as render_main
+
+    return render_main(args.args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if args.command == "demo":  # the demo parses its own options
+    if args.command in ("demo", "render"):  # these parse their own options
         args.args = unknown + args.args
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
