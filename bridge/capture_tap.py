@@ -15,6 +15,7 @@ back, and the game writes its next frame there. The copy is a memcpy of the plan
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -30,6 +31,20 @@ log = logging.getLogger("reverie.capture")
 STATE_RECORDING, STATE_FINISHING, STATE_FINISHED, STATE_FAILED = "recording", "finishing", "finished", "failed"
 DEFAULT_QUEUE_BYTES = 256 << 20  # ~190 frames at 256x256, 6 at 1920x1080 (f32 motion, with the output)
 _STOP = object()
+
+
+WRITER_NICE = 10  # added to the writer thread's niceness: compression takes the CPU the model leaves
+
+
+def _lower_priority() -> None:
+    """Make this thread yield the CPU to the frame loop and the model's threads (Linux:
+    niceness is per thread). Compression is the recorder's only heavy work (zlib at
+    level 1 on 1.3 MB a frame at 256x256); on a machine whose cores the model fills, at
+    equal priority it would take their time and slow the stream it records."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + WRITER_NICE)
+    except (AttributeError, OSError):  # not Linux, or not allowed: equal priority then
+        pass
 
 
 def _host(plane: Any) -> np.ndarray:
@@ -109,6 +124,7 @@ class CaptureTap:
 
     # ------------------------------------------------------------ the writer thread
     def _write_loop(self) -> None:
+        _lower_priority()
         try:
             while True:
                 item = self._queue.get()

@@ -53,12 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--size", default="256x256")
     parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--stylizer", default="model", help="model, or identity (the tap's cost alone, at any size)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     width, height = map(int, args.size.split("x"))
 
     from reverie.bridge import Client
-    from reverie.bridge.capture import CaptureReader
+    from reverie.bridge.capture import CaptureReader, CaptureWriter
     from reverie.bridge.local_daemon import LocalDaemon
     from reverie.bridge.replay import replay
     from reverie.model.world.sequence import SequenceSpec, render_sequence
@@ -66,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     frames = list(render_sequence(SequenceSpec(7, args.frames, width, height, "walk")))
     folder = Path(tempfile.mkdtemp(prefix="rv-capture-bench-"))
     path = folder / "bench.rvcap"
-    result: dict = {"frames": args.frames, "size": args.size, "backend": args.backend}
-    with LocalDaemon(stylizer="model", extra=["--backend", args.backend], ready_timeout_s=300.0) as daemon:
+    result: dict = {"frames": args.frames, "size": args.size, "stylizer": args.stylizer}
+    extra = ["--backend", args.backend] if args.stylizer == "model" else []
+    if extra:
+        result["backend"] = args.backend
+    with LocalDaemon(stylizer=args.stylizer, extra=extra, ready_timeout_s=300.0) as daemon:
         with Client(daemon.endpoints.control, name="bench", timeout_s=60.0) as game:
             game.set_prompt("oil painting", 0)
             _latencies(game, frames[:10])  # warm-up
@@ -81,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         result["latency_p50_ms_recording"] = round(float(np.median(recorded)), 2)
         result["record_fps"] = round(args.frames / record_s, 1)
         result["capture_dropped"] = capture["dropped"]
+        result["capture_written"] = capture["written"]
         result["capture_bytes"] = path.stat().st_size
-        result["bytes_per_frame"] = round(path.stat().st_size / args.frames)
+        result["bytes_per_frame"] = round(path.stat().st_size / max(capture["written"], 1))
         result["compression_ratio"] = round(capture["bytes_raw"] / capture["bytes_stored"], 2)
         with CaptureReader(path) as reader, Client(daemon.endpoints.control, name="replay", timeout_s=60.0) as game:
             replayed = replay(reader, game, check=True)
@@ -92,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
             for _ in reader:
                 pass
             result["read_fps"] = round(len(reader) / (time.perf_counter() - start), 1)
+            again = folder / "again.rvcap"  # the writer alone (what the tap's thread does per frame)
+            records = list(reader)
+            start = time.perf_counter()
+            with CaptureWriter(again, reader.header) as writer:
+                for record in records:
+                    writer.write_frame(record)
+            result["write_fps"] = round(len(records) / (time.perf_counter() - start), 1)
+            again.unlink()
             result["compression_by_plane"] = compression_table(reader)
     path.unlink()
     folder.rmdir()
