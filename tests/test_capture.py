@@ -5,6 +5,7 @@ bit for bit, a cut or damaged file, the recorder falling behind, `reverie record
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import random_frame, stylizer_spec
+from reverie.bridge.local_daemon import LocalDaemon
 from reverie.bridge import Client, ControlClient, ControlError
 from reverie.bridge.capture import CHUNK_HEADER_BYTES, CaptureCorrupt, CaptureEvent, CaptureReader
 from reverie.bridge.capture_tap import CaptureTap
@@ -60,10 +62,18 @@ def record_session(endpoints, path, rng) -> list[np.ndarray]:
     return outputs
 
 
-def test_record_then_replay_is_bit_exact(start_daemon, endpoints, rng, tmp_path):
-    start_daemon(stylizer_spec("Trail"))
-    path = tmp_path / "session.rvcap"
-    outputs = record_session(endpoints, path, rng)
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory):
+    """One daemon with the Trail stylizer for the module, and a capture recorded on it:
+    (daemon endpoints, capture path, the outputs the game saw)."""
+    path = tmp_path_factory.mktemp("capture") / "session.rvcap"
+    with LocalDaemon(stylizer=stylizer_spec("Trail")) as daemon:
+        outputs = record_session(daemon.endpoints, path, np.random.default_rng(1234))
+        yield daemon.endpoints, path, outputs
+
+
+def test_record_then_replay_is_bit_exact(trail, rng):
+    endpoints, path, outputs = trail
     with CaptureReader(path) as reader:
         assert len(reader) == 12 and not reader.truncated
         assert reader.header["stylizer"] == "trail" and reader.header["size"] == [48, 32]
@@ -94,11 +104,8 @@ def run_reverie(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
     return subprocess.run([sys.executable, "-m", "reverie", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_replay_on_another_stylizer_reports_the_first_mismatch(start_daemon, endpoints, rng, tmp_path):
-    daemon = start_daemon(stylizer_spec("Trail"))
-    path = tmp_path / "session.rvcap"
-    record_session(endpoints, path, rng)
-    daemon.stop()
+def test_replay_on_another_stylizer_reports_the_first_mismatch(trail, start_daemon, endpoints):
+    path = trail[1]
     start_daemon(stylizer_spec("HostMix"))
     cli = run_reverie("replay", str(path), "--check", "--control", endpoints.control)
     assert cli.returncode == 1, cli.stdout + cli.stderr
@@ -106,10 +113,8 @@ def test_replay_on_another_stylizer_reports_the_first_mismatch(start_daemon, end
     assert "MISMATCH: 12 of 12 outputs differ; first: frame 0 (game frame id 3)" in cli.stdout
 
 
-def test_a_cut_capture_is_detected_and_its_readable_part_replays(start_daemon, endpoints, rng, tmp_path):
-    start_daemon(stylizer_spec("Trail"))
-    path = tmp_path / "session.rvcap"
-    record_session(endpoints, path, rng)
+def test_a_cut_capture_is_detected_and_its_readable_part_replays(trail, tmp_path):
+    endpoints, path, _ = trail
     data = path.read_bytes()
     with CaptureReader(path) as reader:
         offsets = reader._frame_offsets
@@ -126,10 +131,19 @@ def test_a_cut_capture_is_detected_and_its_readable_part_replays(start_daemon, e
     assert cli.returncode == 0 and "warning: the capture is truncated" in cli.stdout and "all 7 outputs" in cli.stdout
 
 
-def test_a_damaged_chunk_is_named(start_daemon, endpoints, rng, tmp_path):
-    start_daemon(stylizer_spec("Trail"))
-    path = tmp_path / "session.rvcap"
-    record_session(endpoints, path, rng)
+def test_replay_starts_a_daemon_when_none_runs(trail, tmp_path):
+    path = trail[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "REVERIE_CONTROL": f"ipc://{tmp_path}/none"}
+    cli = subprocess.run([sys.executable, "-m", "reverie", "replay", str(path), "--check", "--stylizer", stylizer_spec("Trail")],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert cli.returncode == 0 and "no daemon running: starting one" in cli.stdout, cli.stdout + cli.stderr
+    assert "bit-exact: all 12 outputs" in cli.stdout
+
+
+def test_a_damaged_chunk_is_named(trail, tmp_path):
+    endpoints = trail[0]
+    path = tmp_path / "damaged.rvcap"
+    path.write_bytes(trail[1].read_bytes())
     with CaptureReader(path) as reader:
         offset = reader._frame_offsets[4]
     data = bytearray(path.read_bytes())
@@ -142,8 +156,8 @@ def test_a_damaged_chunk_is_named(start_daemon, endpoints, rng, tmp_path):
     assert cli.returncode == 1 and f"frame 4 at byte {offset}: crc32 mismatch" in cli.stderr
 
 
-def test_bad_record_requests_get_clear_errors_and_the_daemon_keeps_serving(start_daemon, endpoints, rng, tmp_path):
-    start_daemon(stylizer_spec("Trail"))
+def test_bad_record_requests_get_clear_errors_and_the_daemon_keeps_serving(trail, rng, tmp_path):
+    endpoints = trail[0]
     existing = tmp_path / "exists.rvcap"
     existing.write_bytes(b"x")
     with ControlClient(endpoints.control) as ctl:
@@ -165,10 +179,10 @@ def test_bad_record_requests_get_clear_errors_and_the_daemon_keeps_serving(start
         game.wait_output(game.submit(color, depth, motion), timeout_s=5)
 
 
-def test_reverie_record_command_with_a_running_game(start_daemon, endpoints, rng, tmp_path):
+def test_reverie_record_command_with_a_running_game(trail, rng, tmp_path):
     """`reverie record --frames N` while a game streams: N frames, the file complete; the
     game never waits for the recorder (frames keep flowing)."""
-    start_daemon(stylizer_spec("Trail"))
+    endpoints = trail[0]
     stop = threading.Event()
     frames = [random_frame(rng, 64, 48) for _ in range(4)]
 
@@ -190,6 +204,17 @@ def test_reverie_record_command_with_a_running_game(start_daemon, endpoints, rng
         assert "finished, 40 frames" in cli.stdout
         cli = run_reverie("record", "--out", str(path), "--frames", "5", "--control", endpoints.control)
         assert cli.returncode == 2 and "exists" in cli.stderr
+        # No limit: Ctrl-C stops it cleanly, and the file gets its index.
+        interrupted = tmp_path / "interrupted.rvcap"
+        proc = subprocess.Popen([sys.executable, "-m", "reverie", "record", "--out", str(interrupted), "--control",
+                                 endpoints.control], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().startswith("recording to")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "finished" in out, out + err
+        with CaptureReader(interrupted) as reader:
+            assert not reader.truncated and len(reader) > 0
     finally:
         stop.set()
         thread.join(10)
