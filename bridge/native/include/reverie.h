@@ -2,7 +2,7 @@
  *
  * The game writes its color, depth and motion planes into a slot of a shared-memory
  * ring, the daemon stylizes the newest frame and the game shows the newest output it
- * has; nothing here ever waits for the model. Wire and shared-memory protocol 1.2:
+ * has; nothing here ever waits for the model. Wire and shared-memory protocol 1.3:
  * docs/protocol.md. Build, threading and engine notes: docs/native.md.
  *
  * Typical frame loop (render thread):

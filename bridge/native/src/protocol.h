@@ -1,4 +1,4 @@
-/* Protocol 1.2 constants and byte layouts (docs/protocol.md; the source of truth is
+/* Protocol 1.3 constants and byte layouts (docs/protocol.md; the source of truth is
  * bridge/protocol.py, and tests/test_native_protocol.py compares every value here with it). */
 #ifndef RV_PROTOCOL_H
 #define RV_PROTOCOL_H
