@@ -3,7 +3,7 @@
 The capture's game frames (color, depth, motion, camera cuts) go through the model's
 stylizer in this process, under a style pack's prompt, settings and weights (or
 `--prompt`), and into an mp4 with the demo's writer: the stylized stream, or with
-`--side-by-side` the game | the new look | the recorded output. No daemon: the frames run
+`--side-by-side` the game | the new look with the prompt underneath. No daemon: the frames run
 as fast as the model allows, none is dropped. Frames the daemon had dropped in the
 recording were never shown and are left out here too.
 """
