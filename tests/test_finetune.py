@@ -70,7 +70,7 @@ def test_finetuned_pack_beats_the_base_on_the_new_style(data, tmp_path, capsys):
 
     before, after = blueprint_psnr(SHIPPED), blueprint_psnr(pack / "weights")
     print(f"blueprint PSNR before {before:.2f} after {after:.2f}")
-    assert after > before + 1.5, (before, after)  # measured: about +3 dB at this budget
+    assert after > before + 1.5, (before, after)  # measured: 7.74 -> 10.53 (10.54, 10.59 with seeds 3, 11)
 
 
 def test_a_missing_target_is_named(data, tmp_path, capsys):
