@@ -37,17 +37,22 @@ def build_libreverie() -> Path:
         return _built
     if shutil.which("cmake") is None:
         raise NativeBuildError("cmake is not installed: run .ci/system-deps (it installs the native build dependencies)")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    # One build at a time, also across pytest processes (xdist workers, parallel runs).
-    with open(BUILD.parent / "native.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _configured_here(BUILD):
-            shutil.rmtree(BUILD, ignore_errors=True)
-            BUILD.mkdir(parents=True)
-            _run(["cmake", "-S", str(SOURCE), "-B", str(BUILD), "-DREVERIE_BUILD_TESTS=ON", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
-        _run(["cmake", "--build", str(BUILD), "--parallel", str(min(os.cpu_count() or 1, 4))])
+    _configure_and_build(BUILD, "native.lock", [])
     _built = BUILD
     return BUILD
+
+
+def _configure_and_build(build: Path, lock_name: str, options: list[str], targets: list[str] | None = None) -> None:
+    """CMake configure (once per build folder, from scratch if it was configured elsewhere)
+    and build, one at a time also across pytest processes (xdist workers, parallel runs)."""
+    build.mkdir(parents=True, exist_ok=True)
+    with open(build.parent / lock_name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _configured_here(build):
+            shutil.rmtree(build, ignore_errors=True)
+            build.mkdir(parents=True)
+            _run(["cmake", "-S", str(SOURCE), "-B", str(build), "-DREVERIE_BUILD_TESTS=ON", *options, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
+        _run(["cmake", "--build", str(build), "--parallel", str(min(os.cpu_count() or 1, 4)), *(["--target", *targets] if targets else [])])
 
 
 def cuda_toolkit() -> Path | None:
@@ -68,16 +73,8 @@ def build_libreverie_cuda() -> Path:
     nvcc = cuda_toolkit()
     if nvcc is None:
         raise NativeBuildError("no CUDA toolkit (nvcc) found")
-    CUDA_BUILD.mkdir(parents=True, exist_ok=True)
-    with open(CUDA_BUILD.parent / "native-cuda.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _configured_here(CUDA_BUILD):
-            shutil.rmtree(CUDA_BUILD, ignore_errors=True)
-            CUDA_BUILD.mkdir(parents=True)
-            _run(["cmake", "-S", str(SOURCE), "-B", str(CUDA_BUILD), "-DREVERIE_BUILD_TESTS=ON", "-DREVERIE_CUDA=ON",
-                  f"-DCUDAToolkit_ROOT={nvcc.parent.parent}", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
-        _run(["cmake", "--build", str(CUDA_BUILD), "--parallel", str(min(os.cpu_count() or 1, 4)),
-              "--target", "reverie", "transport_check", "cuda_client"])
+    _configure_and_build(CUDA_BUILD, "native-cuda.lock", ["-DREVERIE_CUDA=ON", f"-DCUDAToolkit_ROOT={nvcc.parent.parent}"],
+                         ["reverie", "transport_check", "cuda_client"])
     _cuda_built = CUDA_BUILD
     return CUDA_BUILD
 
