@@ -264,6 +264,21 @@ def _ring_needs(width: int, height: int, slots: int, motion: str, layout: P.Ring
     return f"a {width}x{height} ring of {slots} slots ({motion} motion) needs {layout.total_bytes / 2**20:.0f} MiB of shared memory"
 
 
+def _slot_frame(header: Any, planes: Any, reset_pending: bool = False) -> Frame:
+    """The Frame a slot holds: its header's fields over `planes` (host views or device tensors)."""
+    return Frame(
+        frame_id=int(header["frame_id"]),
+        color=planes.color,
+        depth=planes.depth,
+        motion=planes.motion,
+        reset=bool(int(header["flags"]) & P.FLAG_RESET) or reset_pending,
+        jitter=(float(header["jitter_x"]), float(header["jitter_y"])),
+        near=float(header["near"]),
+        far=float(header["far"]),
+        fov_y=float(header["fov_y"]),
+    )
+
+
 class Daemon:
     """Serve one stylizer to one game at a time. `run()` blocks until shutdown."""
 
@@ -466,17 +481,7 @@ class Daemon:
         header["t_start_ns"] = t_start
         device = job.ring.device
         with device.frame(job.slot) if device is not None else nullcontext(job.ring.slots[job.slot]) as planes:
-            frame = Frame(
-                frame_id=int(header["frame_id"]),
-                color=planes.color,
-                depth=planes.depth,
-                motion=planes.motion,
-                reset=bool(int(header["flags"]) & P.FLAG_RESET) or self._reset_pending,
-                jitter=(float(header["jitter_x"]), float(header["jitter_y"])),
-                near=float(header["near"]),
-                far=float(header["far"]),
-                fov_y=float(header["fov_y"]),
-            )
+            frame = _slot_frame(header, planes, self._reset_pending)
             self._reset_pending = False
             error = frame_nonfinite(frame)
             code = P.FRAME_ERR_NONFINITE if error else P.FRAME_OK
@@ -578,10 +583,9 @@ class Daemon:
         tap = self._recording
         if tap is None or not tap.active or job.ring.device is not None:
             return
-        views, header = job.ring.slots[job.slot], job.ring.slots[job.slot].header
-        frame = Frame(frame_id=int(header["frame_id"]), color=views.color, depth=views.depth, motion=views.motion,
-                      reset=bool(int(header["flags"]) & P.FLAG_RESET), jitter=(float(header["jitter_x"]), float(header["jitter_y"])),
-                      near=float(header["near"]), far=float(header["far"]), fov_y=float(header["fov_y"]))
+        views = job.ring.slots[job.slot]
+        header = views.header
+        frame = _slot_frame(header, views)
         tap.frame(frame, None, status="dropped", settings=asdict(self._applied), t_submit_ns=int(header["t_submit_ns"]),
                   t_done_ns=time.monotonic_ns(), error="replaced by a newer frame before the daemon took it")
 

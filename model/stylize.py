@@ -42,7 +42,6 @@ frame, which costs more than the model call it saves.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -51,6 +50,7 @@ import numpy as np
 import torch
 
 from .backends import DEFAULT_WEIGHTS, Backend, load_backend, torch_threads, weights_stride
+from .backends.cache import sha256_file
 from .diffusion import MAX_STEPS
 from .frames import game_to_model, model_to_game, working_size
 from .network import game_planes
@@ -69,9 +69,7 @@ TRUST_RECOVERY_FRAMES = 4  # frames after a prompt transition over which the his
 def _weights_hash(weights: Path) -> str | None:
     """sha256 of a weights folder's model.safetensors (5 MB: a few ms, once per folder)."""
     path = Path(weights) / "model.safetensors"
-    if not path.is_file():
-        return None
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path) if path.is_file() else None
 
 
 class HistoryTrust:
