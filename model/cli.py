@@ -21,6 +21,9 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     train.add_argument("--runtime-weight", type=float, help="weight of the loss on the run-time output (default 0)")
     train.add_argument("--temporal-weight", type=float, help="weight of the loss on its frame-to-frame change against the ground truth's (default 0)")
     train.add_argument("--shift-weight", type=float, help="weight of the run-time output's consistency under 1-3 px shifts (default 0)")
+    train.add_argument("--crop", type=int, help="train on CROP x CROP windows of SIZE x SIZE renders (0: whole frames)")
+    train.add_argument("--adversarial-weight", type=float, help="weight of the patch critic's term on the run-time output (0: none)")
+    train.add_argument("--adversarial-start", type=int, help="step from which the critic trains (its weight then ramps up)")
     train.add_argument("--out", type=Path, default=Path("runs/train"))
     train.add_argument("--resume", action="store_true", help="continue from OUT/latest")
     train.set_defaults(func=cmd_train)
@@ -36,7 +39,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     export.add_argument("--out", type=Path, default=Path("runs/model.onnx"))
     export.set_defaults(func=cmd_export)
 
-    ev = commands.add_parser("eval", help="held-out worlds: PSNR, SSIM, E_warp and drift per style")
+    ev = commands.add_parser("eval", help="held-out worlds: PSNR, SSIM, E_warp, drift and detail energy per style")
     ev.add_argument("--weights", type=Path, default=Path("model/weights"))
     ev.add_argument("--seed", type=int, default=1000, help="a held-out world seed (>= 1000)")
     ev.add_argument("--frames", type=int, default=300)
@@ -51,6 +54,10 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     ev.add_argument("--start-sigma", type=float, help="start each frame from the warped history noised to this level (default: pure noise)")
     ev.add_argument("--curves", type=Path, help="also write the per-frame PSNR curves here (JSON)")
     ev.add_argument("--jobs", type=int, default=1, help="evaluate styles in this many processes at once, one thread each (2 on a 2-core machine)")
+    ev.add_argument("--game-size", help="evaluate at this game size (e.g. 1920x1080) through the daemon's stylizer stage, "
+                    "against the ground truth rendered at that size (instead of --size, straight through the network)")
+    ev.add_argument("--work-height", type=int, default=256, help="with --game-size: the stylizer's working height (the daemon's --work-height)")
+    ev.add_argument("--backend", help="with --game-size: the stylizer's inference backend (default: the daemon's)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
 
@@ -60,7 +67,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = with_overrides(PRESETS[args.preset], steps=args.steps, batch=args.batch, size=args.size, ablation=args.ablation, seed=args.seed,
                             lr=args.lr, init=args.init, runtime_weight=args.runtime_weight, temporal_weight=args.temporal_weight,
-                            shift_weight=args.shift_weight)
+                            shift_weight=args.shift_weight, crop=args.crop, adversarial_weight=args.adversarial_weight,
+                            adversarial_start=args.adversarial_start)
     print(f"training {config.preset} preset ({config.ablation}) for {config.steps} steps into {args.out}", file=sys.stderr)
     print(json.dumps(config.to_dict()), file=sys.stderr)
     folder = train(config, args.out, resume=args.resume)
@@ -91,6 +99,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from reverie.cli_args import parse_size, print_progress
 
+    from .backends.cache import sha256_file
     from .evaluate import evaluate
     from .train import inference_history_trust, load_model
     from .world.styles import ALL_STYLES, STYLES
@@ -101,6 +110,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if name not in ALL_STYLES:
             print(f"reverie eval: unknown style {name!r}; known: {', '.join(ALL_STYLES)}", file=sys.stderr)
             return 2
+    if args.game_size:
+        return _eval_game_size(args, styles)
     model, _ = load_model(args.weights)
     trust = inference_history_trust(args.weights) if args.history_trust is None else args.history_trust
     total, done = len(styles) * args.frames, [0]
@@ -111,6 +122,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     result = evaluate(model, args.prompts, styles, args.seed, args.frames, width, height, args.steps, not args.no_history, progress,
                       args.start_sigma, args.path, not args.raw_prompts, args.jobs, trust)
+    result["weights_sha256"] = sha256_file(args.weights / "model.safetensors")  # which weights these figures are of
     if args.curves:
         args.curves.write_text(json.dumps({k: v["psnr_curve"] for k, v in result["styles"].items()}))
     for figures in result["styles"].values():
@@ -119,6 +131,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for name, f in result["styles"].items():
             print(f"  {name:<11} psnr {f['psnr']:.2f}  ssim {f['ssim']:.3f}  ewarp {f['ewarp']:.4f} (gt {f['ewarp_gt']:.4f})  "
                   f"drift {f['psnr_first100']:.2f} -> {f['psnr_last100']:.2f}"
-                  + (f" (same view {f['psnr_same_view']:.2f})" if "psnr_same_view" in f else ""))
+                  + (f" (same view {f['psnr_same_view']:.2f})" if "psnr_same_view" in f else "") + _detail_text(f))
+    print(json.dumps(result))
+    return 0
+
+
+def _detail_text(f: dict) -> str:
+    return f"  detail {f['detail']:.2f}" if "detail" in f else ""
+
+
+def _eval_game_size(args: argparse.Namespace, styles: list[str]) -> int:
+    """`reverie eval --game-size WxH`: through the stylizer stage at the game's size."""
+    from reverie.cli_args import parse_size, print_progress
+
+    from .evaluate import evaluate_game_size, model_stylizers
+    from .frames import working_size
+
+    unsupported = [flag for flag, given in (("--no-history", args.no_history), ("--start-sigma", args.start_sigma is not None),
+                                            ("--jobs", args.jobs != 1)) if given]
+    if unsupported:
+        print(f"reverie eval: {', '.join(unsupported)} do not apply with --game-size (the daemon's stage runs as it runs)", file=sys.stderr)
+        return 2
+    width, height = parse_size(args.game_size)
+    stylizer_for = model_stylizers(args.weights, args.work_height, args.backend, args.history_trust, not args.raw_prompts)
+    total, done = len(styles) * args.frames, [0]
+
+    def progress() -> None:
+        done[0] += 1
+        print_progress(done[0], total)
+
+    result = evaluate_game_size(stylizer_for, styles, args.seed, args.frames, width, height, args.steps, args.prompts, args.path, progress)
+    stage = stylizer_for.describe()
+    work = working_size(width, height, args.work_height, stage.pop("stride"))
+    result = {**result, **stage, "work_size": f"{work[0]}x{work[1]}", "prompt_bank": not args.raw_prompts}
+    if args.curves:
+        args.curves.write_text(json.dumps({k: v["psnr_curve"] for k, v in result["styles"].items()}))
+    for figures in result["styles"].values():
+        figures.pop("psnr_curve")
+    if not args.json:
+        print(f"  {result['game_size']} through {result['stylizer']} at {result['work_size']}: {result['seconds']:.0f} s, "
+              f"{result['stylize_ms']:.0f} ms a stylized frame")
+        for name, f in result["styles"].items():
+            print(f"  {name:<11} psnr {f['psnr']:.2f}  ssim {f['ssim']:.3f}  ewarp {f['ewarp']:.4f} (gt {f['ewarp_gt']:.4f})" + _detail_text(f))
     print(json.dumps(result))
     return 0

@@ -32,8 +32,9 @@ def _grid(motion: torch.Tensor) -> torch.Tensor:
 
 
 def warp(previous: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
-    """Bilinear sample of `previous` (N, C, H, W) at p + motion (N, 2, H, W); edges clamp."""
-    return F.grid_sample(previous, _grid(motion), mode="bilinear", padding_mode="border", align_corners=True)
+    """Bilinear sample of `previous` (N, C, H, W) at p + motion (N, 2, H, W); off screen
+    reads zeros (what `valid_history` marks invalid), never a stretched edge pixel."""
+    return F.grid_sample(previous, _grid(motion), mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 def valid_history(previous_depth: torch.Tensor, motion: torch.Tensor, expected_depth: torch.Tensor, tolerance: float) -> torch.Tensor:

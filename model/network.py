@@ -3,7 +3,16 @@
 Per pixel it sees the noisy current frame, the game's color, depth and motion, and the
 previous output warped to this frame with its validity mask; per frame it sees the
 prompt embedding and the two noise levels (current frame, history). Pixel-unshuffle by 4
-turns a 256x256 frame into 64x64 cells of 16 pixels, so one step costs about 2 GFLOP.
+turns a 256x256 frame into 64x64 cells of 16 pixels, where the U-Net does its work.
+
+Around the U-Net, a full-resolution stem and head (`full_res` channels, 3x3 convolutions
+at the frame's own resolution) see every pixel and its neighbours: the stem's features go
+into the unshuffled cells beside the raw planes, and the head turns the U-Net's output
+back into pixels next to the stem's features, so an edge or a stroke can be drawn to the
+pixel instead of being painted by one 1x1 convolution per 4x4 cell (which left the grid's
+pattern in flat areas). Widths are multiples of 32 for the CPU's matrix units (AMX tiles
+take 32 bf16 values a row). The shipped size, widths (64, 128, 192) with a 16-channel
+full-resolution path, costs about 9.6 GFLOP per 256x256 step (`flops`).
 Fully convolutional: any size that is a multiple of STRIDE runs.
 """
 
@@ -31,6 +40,7 @@ class NetworkConfig:
     widths: tuple[int, ...] = (32, 64, 96)  # channels per level (after unshuffle)
     blocks: int = 2  # residual blocks per level and direction
     cond_dim: int = 256  # the FiLM conditioning vector
+    full_res: int = 0  # channels of the full-resolution stem and head; 0: none (planes unshuffled straight in, a 1x1 cell head)
 
     @property
     def stride(self) -> int:
@@ -66,21 +76,31 @@ class ReverieUNet(nn.Module):
         self.config = config
         w, cond_dim = config.widths, config.cond_dim
         self.cond = nn.Sequential(nn.Linear(EMBED_DIM + 64, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
-        self.inp = nn.Conv2d(IN_PLANES * UNSHUFFLE**2, w[0], 1)
+        f = config.full_res
+        self.stem = nn.Sequential(nn.Conv2d(IN_PLANES, f, 3, padding=1), nn.SiLU()) if f else None
+        self.inp = nn.Conv2d((IN_PLANES + f) * UNSHUFFLE**2, w[0], 1)
         self.down = nn.ModuleList(nn.ModuleList(FiLMBlock(c, cond_dim) for _ in range(config.blocks)) for c in w)
         self.downsample = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(w, w[1:]))
         self.upsample = nn.ModuleList(nn.Conv2d(b, a, 3, padding=1) for a, b in zip(w, w[1:]))
         self.merge = nn.ModuleList(nn.Conv2d(2 * a, a, 1) for a in w[:-1])
         self.up = nn.ModuleList(nn.ModuleList(FiLMBlock(c, cond_dim) for _ in range(config.blocks)) for c in w[:-1])
-        self.out = nn.Conv2d(w[0], OUT_PLANES * UNSHUFFLE**2, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        if f:  # cells -> f features per pixel, then two full-resolution convolutions beside the stem's features
+            self.out = nn.Conv2d(w[0], f * UNSHUFFLE**2, 3, padding=1)
+            self.head = nn.Sequential(nn.Conv2d(2 * f, f, 3, padding=1), nn.SiLU(), nn.Conv2d(f, OUT_PLANES, 3, padding=1))
+            last, last_bias = self.head[-1], self.head[-1].bias.view(OUT_PLANES, 1)
+        else:
+            self.out = nn.Conv2d(w[0], OUT_PLANES * UNSHUFFLE**2, 3, padding=1)
+            self.head = None
+            last, last_bias = self.out, self.out.bias.view(OUT_PLANES, UNSHUFFLE**2)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
         with torch.no_grad():  # the history gate starts mostly closed: sigmoid(-2) = 0.12
-            self.out.bias.view(OUT_PLANES, UNSHUFFLE**2)[3].fill_(GATE_INIT)
+            last_bias[3].fill_(GATE_INIT)
 
     def forward(self, planes: torch.Tensor, prompt: torch.Tensor, sigma: torch.Tensor, history_sigma: torch.Tensor) -> torch.Tensor:
         cond = self.cond(torch.cat([prompt, noise_level_embedding(sigma), noise_level_embedding(history_sigma)], dim=1))
-        x = self.inp(F.pixel_unshuffle(planes, UNSHUFFLE))
+        stem = self.stem(planes) if self.stem is not None else None
+        x = self.inp(F.pixel_unshuffle(planes if stem is None else torch.cat([planes, stem], dim=1), UNSHUFFLE))
         skips = []
         for level, blocks in enumerate(self.down):
             for block in blocks:
@@ -93,7 +113,22 @@ class ReverieUNet(nn.Module):
             x = self.merge[level](torch.cat([x, skips[level]], dim=1))
             for block in self.up[level]:
                 x = block(x, cond)
-        return F.pixel_shuffle(self.out(F.silu(x)), UNSHUFFLE)
+        pixels = F.pixel_shuffle(self.out(F.silu(x)), UNSHUFFLE)
+        return pixels if self.head is None else self.head(torch.cat([F.silu(pixels), stem], dim=1))
+
+
+def flops(config: NetworkConfig, height: int = 256, width: int = 256) -> float:
+    """Multiply-adds x 2 of one forward pass at height x width (convolutions and linears,
+    which are nearly all of it), counted by running the network on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = Denoiser(config).to("meta")
+    inputs = {"x": (3,), "game": (6,), "history": (3,), "mask": (1,), "history_noise": (3,)}
+    args = {n: torch.zeros(1, c, height, width, device="meta") for n, (c,) in inputs.items()}
+    scalars = {n: torch.zeros(1, device="meta") for n in ("sigma", "history_sigma", "history_trust")}
+    with FlopCounterMode(display=False) as counter:
+        net(prompt=torch.zeros(1, EMBED_DIM, device="meta"), **args, **scalars)
+    return float(counter.get_total_flops())
 
 
 def game_planes(color: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
@@ -113,7 +148,9 @@ class Denoiser(nn.Module):
     input, so runs are reproducible and the exported graph has no random op). The gate
     lets it copy the clean history where it is valid and trustworthy, which is what keeps
     detail that the game's buffers do not show steady from frame to frame; the gate is
-    zero wherever the mask is.
+    zero wherever the mask is, and the history itself is zeroed there before the network
+    sees it: a warp that reads off screen or across a disocclusion gives no pixels to copy
+    (clamped edge pixels, fed unmasked, became streaks that the history carried on).
 
     `history_trust` (N,) is added to the gate's logit: 0 is the network as trained; a
     positive value makes it copy its history more readily (steadier, at the risk of
@@ -139,6 +176,7 @@ class Denoiser(nn.Module):
         c_skip, c_out, c_in, _ = (c.reshape(-1, 1, 1, 1) for c in precondition(sigma))
         h_sigma = history_sigma.reshape(-1, 1, 1, 1)
         h_in = precondition(history_sigma)[2].reshape(-1, 1, 1, 1)
+        history = history * mask  # invalid history (off screen, disoccluded) reaches the network as zeros, never as clamped edges
         noisy_history = history + h_sigma * history_noise
         planes = torch.cat([x * c_in, game, noisy_history * h_in, mask * 2 - 1], dim=1)
         out = self.net(planes, prompt, sigma, history_sigma)

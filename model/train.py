@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .adversarial import Critic
 from .augment import corrupt_history, misregister
 from .diffusion import HISTORY_SIGMA, SIGMA_MAX, loss_weight, training_sigmas
 from .history import valid_history, warp
@@ -54,6 +55,10 @@ class TrainConfig:
     runtime_weight: float = 0.0  # loss on the run-time output itself (one step from the prior's mean, own history)
     temporal_weight: float = 0.0  # loss on its frame-to-frame change against the ground truth's (E_warp's residual)
     shift_weight: float = 0.0  # loss on the run-time output's consistency under 1-3 px shifts of the frame (grid aliasing)
+    adversarial_weight: float = 0.0  # the patch critic's hinge loss on the run-time output (model/adversarial.py)
+    adversarial_start: int = 0  # step from which the critic trains; its weight on the denoiser ramps up over ADVERSARIAL_RAMP steps
+    crop: int = 0  # train on crop x crop windows of frames rendered at size x size (the pixel scale of a big frame); 0: whole frames
+    bf16: bool = False  # bfloat16 autocast (the CPU's AMX / AVX-512 BF16 units; the weights and the optimizer stay float32)
     init: str = ""  # a weights folder to start from (fine-tuning); "" starts from scratch
     worlds: int = 4  # worlds kept loaded; one is replaced every `world_every` steps
     world_every: int = 50
@@ -73,9 +78,17 @@ class TrainConfig:
         return cls(**{**d, "network": net})
 
 
+ADVERSARIAL_RAMP = 250
+
+# The shipped recipe (docs/model.md, "Model card"). 64x64 windows of 256x256 renders: the
+# pixel scale of the frames the daemon runs (256 high), at the cost of 64x64 frames.
+SHIPPED_NETWORK = NetworkConfig(widths=(64, 128, 192), blocks=2, cond_dim=256, full_res=16)
 PRESETS = {
-    "cpu": TrainConfig(),
-    "gpu": TrainConfig(preset="gpu", steps=20000, batch=32, size=128, sequence=6, lr=5e-4, worlds=8),
+    "cpu": TrainConfig(steps=4000, batch=8, size=256, crop=64, sequence=3, lr=1e-3, runtime_weight=1.0, temporal_weight=2.0,
+                       adversarial_weight=0.1, adversarial_start=1000, bf16=True, checkpoint_every=100, network=SHIPPED_NETWORK),
+    "gpu": TrainConfig(preset="gpu", steps=20000, batch=32, size=256, crop=128, sequence=6, lr=5e-4, worlds=8,
+                       runtime_weight=1.0, temporal_weight=2.0, adversarial_weight=0.1, adversarial_start=4000,
+                       network=SHIPPED_NETWORK),
 }
 
 
@@ -141,6 +154,7 @@ class WorldBatches:
             self.worlds[i] = self._new_world()
         arrays = {k: [] for k in ("color", "depth", "motion", "target")}
         prompts = []
+        window = c.crop or c.size
         for _ in range(c.batch):
             renderer = self.worlds[int(self.rng.integers(len(self.worlds)))]
             path = CameraPath(self.kinds[int(self.rng.integers(len(self.kinds)))], renderer.scene, int(self.rng.integers(1 << 30)))
@@ -149,10 +163,14 @@ class WorldBatches:
             frames = []
             for t in range(start, start + c.sequence):
                 frames.append(renderer.render(path.pose(t), path.pose(t - 1), t, styles=(style,)))
-            arrays["color"].append(np.stack([f.color[..., :3] for f in frames]))
-            arrays["depth"].append(np.stack([f.depth for f in frames]))
-            arrays["motion"].append(np.stack([f.motion for f in frames]))
-            arrays["target"].append(np.stack([f.styles[style][..., :3] for f in frames]))
+            # One window for the whole sequence (motion is in pixels: a crop leaves it as it
+            # is); what moves in across the window's edge is history the mask marks invalid.
+            y, x = (int(v) for v in self.rng.integers(0, c.size - window + 1, 2))
+            rows, cols = slice(y, y + window), slice(x, x + window)
+            arrays["color"].append(np.stack([f.color[rows, cols, :3] for f in frames]))
+            arrays["depth"].append(np.stack([f.depth[rows, cols] for f in frames]))
+            arrays["motion"].append(np.stack([f.motion[rows, cols] for f in frames]))
+            arrays["target"].append(np.stack([f.styles[style][rows, cols, :3] for f in frames]))
             table = np.stack([self.prompt_table[p] for p in self.prompts[style]])
             prompts.append(jittered_prompt(table, self.rng, c.prompt_jitter))
         color = torch.from_numpy(np.stack(arrays["color"])).permute(0, 1, 4, 2, 3).float() / 255
@@ -176,8 +194,20 @@ def jittered_prompt(embeddings: np.ndarray, rng: np.random.Generator, jitter: fl
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """The Diffusion Forcing + History Augmentation loss over one batch of sequences."""
+@dataclass
+class Adversary:
+    """The critic and this step's weight of its term; `seen` collects the run-time outputs
+    (detached) with their ground truths and game planes for the critic's own step."""
+
+    critic: Critic
+    weight: float
+    seen: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # (output, target, game, prompt) per frame
+
+
+def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, generator: torch.Generator,
+                  adversary: Adversary | None = None) -> torch.Tensor:
+    """The Diffusion Forcing + History Augmentation loss over one batch of sequences (and,
+    with an `adversary`, the critic's verdict on the run-time output)."""
     b, frames = batch.color.shape[:2]
     height, width = batch.color.shape[-2:]
     previous_output: torch.Tensor | None = None
@@ -209,7 +239,8 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
         estimate = model(noisy, sigma, game, history, mask, history_sigma, history_noise, batch.prompt, torch.zeros(b))
         per_sample = F.mse_loss(estimate, target, reduction="none").mean(dim=(1, 2, 3))
         total = total + (loss_weight(sigma) * per_sample).mean() / frames
-        runtime_terms = config.runtime_weight > 0 or config.temporal_weight > 0 or config.shift_weight > 0
+        runtime_terms = (config.runtime_weight > 0 or config.temporal_weight > 0 or config.shift_weight > 0
+                         or (adversary is not None and adversary.weight > 0))
         if config.ablation == "full" and (t + 1 < frames or runtime_terms):
             # The model's own output for this frame as the daemon computes it (one sampler
             # step from the prior's mean is D(0, SIGMA_MAX)): tomorrow's history, and with
@@ -223,6 +254,10 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
                                inference_history_sigma, inference_noise, batch.prompt, torch.zeros(b))
             if runtime_terms:
                 total = total + runtime_loss(output, previous_output, batch, t, mask, config) / frames
+            if adversary is not None and torch.is_grad_enabled():
+                adversary.seen.append((output.detach(), target, game, batch.prompt))
+                if adversary.weight > 0:
+                    total = total + adversary.weight * adversary.critic.generator_loss(output, game, batch.prompt) / frames
             if config.shift_weight > 0 and torch.is_grad_enabled():
                 inputs = (game, history, mask, inference_noise)
                 total = total + config.shift_weight * shift_inconsistency(model, output, inputs, batch.prompt, generator) / frames
@@ -281,15 +316,16 @@ def shift_inconsistency(model: torch.nn.Module, output: torch.Tensor, inputs: tu
 # ---------------------------------------------------------------- checkpoints
 def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.optim.Optimizer, config: TrainConfig,
                     generator: torch.Generator, data_state: dict | None = None, wall_s: float = 0.0,
-                    lineage: list[dict] | None = None) -> Path:
-    """model.safetensors (weights only, what ships) + state.pt (optimizer, RNGs) + config.json.
+                    lineage: list[dict] | None = None, critic: Critic | None = None) -> Path:
+    """model.safetensors (weights only, what ships) + state.pt (optimizer, RNGs, the critic) + config.json.
     `lineage`: the runs these weights were fine-tuned from, oldest first (see `init_lineage`)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                "data": data_state, "wall_s": wall_s}, folder / "state.pt")
+                "data": data_state, "wall_s": wall_s, "critic": critic.state_dict() if critic is not None else None},
+               folder / "state.pt")
     meta = {"step": step, "wall_s": round(wall_s, 1), "config": config.to_dict(), **({"lineage": lineage} if lineage else {})}
     (folder / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder
@@ -375,6 +411,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     generator = torch.Generator().manual_seed(config.seed * 1000 + rank)
     model = Denoiser(config.network)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    critic = Critic() if config.adversarial_weight > 0 else None
     step, wall = 0, 0.0
     data = data if data is not None else WorldBatches(config, prompt_table(), rank)
     latest = out / "latest"
@@ -391,6 +428,8 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
         generator.set_state(state["generator"])
         if state.get("data") is not None:
             data.restore(state["data"])
+        if critic is not None and state.get("critic") is not None:
+            critic.load_state_dict(state["critic"])
         step, wall = state["step"], state["wall_s"]
     else:
         lineage = init_lineage(config.init)
@@ -402,25 +441,36 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     schedule = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps))  # noqa: E731 cosine decay
     started = time.monotonic() - wall
     losses: list[float] = []
+    critic_losses: list[float] = []
     while step < config.steps:
         for group in optimizer.param_groups:
             group["lr"] = config.lr * max(schedule(step), 0.05)
-        loss = sequence_loss(trained, next(data), config, generator)
+        adversary = None
+        if critic is not None and step >= config.adversarial_start:
+            ramp = min(1.0, (step - config.adversarial_start) / ADVERSARIAL_RAMP)
+            adversary = Adversary(critic, config.adversarial_weight * ramp)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            loss = sequence_loss(trained, next(data), config, generator, adversary)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        if adversary is not None:
+            fake, real, game, prompts = (torch.cat(parts) for parts in zip(*adversary.seen))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                critic_losses.append(critic.update(fake, real, game, prompts)["critic"])
         step += 1
         losses.append(float(loss.detach()))
         if rank == 0 and progress and (step % 10 == 0 or step == config.steps):
             done = step / config.steps
             elapsed = time.monotonic() - started
             eta = elapsed / max(done, 1e-9) * (1 - done)
-            print(f"\r  [{'#' * int(30 * done):<30}] step {step}/{config.steps}  loss {np.mean(losses[-50:]):.4f}  "
+            critic_note = f"  critic {np.mean(critic_losses[-50:]):.3f}" if critic_losses else ""
+            print(f"\r  [{'#' * int(30 * done):<30}] step {step}/{config.steps}  loss {np.mean(losses[-50:]):.4f}{critic_note}  "
                   f"{elapsed / 60:.1f} min, eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
             save_checkpoint(latest, step, model, optimizer, config, generator, data.state(), time.monotonic() - started,
-                            lineage)
+                            lineage, critic)
     if rank == 0 and progress:
         print(file=sys.stderr)
     return latest

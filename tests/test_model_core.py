@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reverie.model.diffusion import HISTORY_SIGMA, SIGMA_MAX, karras_sigmas, precondition, sample
-from reverie.model.history import backward_warp, validity_mask
+from reverie.model.history import backward_warp, validity_mask, warp
 from reverie.model.network import GATE_INIT, Denoiser, NetworkConfig, game_planes
 
 
@@ -128,3 +128,47 @@ def test_warp_and_mask_on_a_synthetic_shift_are_exact_on_valid_pixels():
     occluded = depth.copy()
     occluded[5:9, 10:14] = 1.0
     assert not validity_mask(occluded, motion, depth, tolerance=0.01)[5 - dy : 9 - dy, 10 - dx : 14 - dx].any()
+
+
+def test_invalid_history_never_reaches_the_network():
+    """Where the mask says the history is invalid (off screen, disoccluded), its pixels are
+    zeroed before the network sees them: whatever they hold (a clamped edge, a stale
+    surface) cannot change the output anywhere, not even through the network's receptive
+    field. Valid history still does."""
+    torch.manual_seed(0)
+    model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32, full_res=8)).eval()
+    for p in model.net.head[-1].parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    g = torch.Generator().manual_seed(1)
+    x, game, noise = torch.randn(1, 3, 32, 32, generator=g), torch.rand(1, 6, 32, 32, generator=g), torch.randn(1, 3, 32, 32, generator=g)
+    history = torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
+    mask = torch.ones(1, 1, 32, 32)
+    mask[..., 24:] = 0  # a band revealed by a pan
+    run = lambda h: model(x, torch.tensor([20.0]), game, h, mask, torch.full((1,), 0.05), noise, torch.zeros(1, 384), torch.zeros(1))  # noqa: E731
+    streaks = history.clone()
+    streaks[..., 24:] = history[..., 23:24]  # the border pixel stretched over the band, as a clamped warp gave it
+    with torch.no_grad():
+        assert torch.equal(run(history), run(streaks))
+        changed = history.clone()
+        changed[..., :8] = -history[..., :8]
+        assert not torch.allclose(run(history), run(changed))
+
+
+def test_warp_reads_zeros_off_screen():
+    previous = torch.ones(1, 3, 8, 8)
+    motion = torch.zeros(1, 2, 8, 8)
+    motion[:, 0] = 3.0  # every pixel's previous position is 3 px to the right
+    warped = warp(previous, motion)
+    assert torch.equal(warped[..., :5], torch.ones(1, 3, 8, 5)) and torch.equal(warped[..., 5:], torch.zeros(1, 3, 8, 3))
+
+
+def test_the_shipped_network_is_sized_for_the_matrix_units():
+    """At least 4x the FLOPs of the first network (32, 64, 96 without a full-resolution
+    path) per 256x256 step, channel counts in multiples of 32, a full-resolution path."""
+    from reverie.model.network import flops
+    from reverie.model.train import PRESETS
+
+    config = PRESETS["cpu"].network
+    assert flops(config) >= 4 * flops(NetworkConfig(widths=(32, 64, 96))) >= 7.5e9
+    assert all(w % 32 == 0 for w in config.widths) and config.full_res > 0
+    assert PRESETS["gpu"].network == config

@@ -1,0 +1,81 @@
+"""The adversarial term: the patch critic learns to tell a look's texture from its blurred
+mean, its verdict trains the denoiser's run-time output (and only the denoiser), and a
+resumed run restores the critic with everything else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from reverie.model import train as T
+from reverie.model.adversarial import Critic
+from reverie.model.network import Denoiser, NetworkConfig
+from reverie.model.world.styles import STYLES
+
+TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=2, worlds=1, world_every=1000, checkpoint_every=1,
+                     runtime_weight=1.0, adversarial_weight=0.5, network=NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    rng = np.random.default_rng(0)
+    table = {}
+    for s in STYLES.values():
+        for p in s.train_prompts:
+            v = rng.normal(size=384).astype(np.float32)
+            table[p] = v / np.linalg.norm(v)
+    return table
+
+
+def test_the_critic_learns_to_tell_texture_from_its_blurred_mean():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    critic = Critic(lr=2e-3)
+    game = torch.rand(4, 6, 32, 32, generator=g) * 2 - 1
+    prompt = F.normalize(torch.randn(4, 384, generator=g), dim=1)
+    first = last = None
+    for _ in range(60):
+        real = (torch.rand(4, 3, 32, 32, generator=g) * 2 - 1)  # fine grain, like strokes or film grain
+        fake = F.avg_pool2d(F.pad(real, (2, 2, 2, 2), mode="replicate"), 5, stride=1)  # its local mean
+        figures = critic.update(fake, real, game, prompt)
+        first = first or figures
+        last = figures
+    assert last["critic"] < 0.5 * first["critic"]
+    assert last["real"] > last["fake"] + 1.0
+
+
+def test_the_critic_verdict_trains_the_run_time_output_and_not_the_critic(prompts):
+    batch = next(T.WorldBatches(TINY, prompts))
+    torch.manual_seed(0)
+    model = Denoiser(TINY.network)
+    critic = Critic()
+    adversary = T.Adversary(critic, 1.0)
+    with_term = T.sequence_loss(model, batch, TINY, torch.Generator().manual_seed(3), adversary)
+    without = T.sequence_loss(model, batch, TINY, torch.Generator().manual_seed(3))
+    assert len(adversary.seen) == TINY.sequence and not torch.equal(with_term, without)
+    with_term.backward()
+    assert all(p.grad is None for p in critic.net.parameters())
+    assert model.net.out.weight.grad.abs().sum() > 0  # the output layer (zero at the start: the first to learn)
+
+
+def test_a_resumed_adversarial_run_matches_an_uninterrupted_one(tmp_path, prompts, monkeypatch):
+    monkeypatch.setattr(T, "prompt_table", lambda: prompts)
+    config = T.with_overrides(TINY, steps=2, adversarial_start=0)  # the critic trains from the first step
+    T.train(config, tmp_path / "straight", progress=False)
+    T.train(T.with_overrides(config, steps=1), tmp_path / "resumed", progress=False)  # the same learning rate at step 0
+    T.train(config, tmp_path / "resumed", resume=True, progress=False)
+    a, _ = T.load_model(tmp_path / "straight" / "latest")
+    b, _ = T.load_model(tmp_path / "resumed" / "latest")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+    state = torch.load(tmp_path / "resumed" / "latest" / "state.pt", weights_only=False)
+    assert state["critic"] is not None
+
+
+def test_crops_keep_the_pixel_scale_and_the_motion_of_the_render(prompts):
+    config = T.with_overrides(TINY, size=64, crop=32, batch=2, sequence=2)
+    batch = next(T.WorldBatches(config, prompts))
+    assert batch.color.shape == (2, 2, 3, 32, 32) and batch.motion.shape == (2, 2, 2, 32, 32)
+    assert batch.target.shape == (2, 2, 3, 32, 32) and batch.depth.shape == (2, 2, 1, 32, 32)
