@@ -1,13 +1,21 @@
 """Evaluation on held-out worlds (seeds never trained on) with training or held-out
 prompts: per style PSNR and SSIM against the ground truth, E_warp of the output and of
-the ground truth, and drift (PSNR of the first and of the last 100 frames of one long
-autoregressive rollout, the model always fed its own previous output)."""
+the ground truth, drift (PSNR of the first and of the last 100 frames of one long
+autoregressive rollout, the model always fed its own previous output), and detail energy
+(the output's mean |Laplacian| over the ground truth's: below 1 is blurrier, above 1 is
+noisier or more textured than the truth).
+
+Two ways to run it: `evaluate` at the working size, straight through the network (what
+training sees); `evaluate_game_size` at the game's own size through the daemon's stylizer
+stage (`ModelStylizer`: resized to the working size, stylized, resized back), against the
+ground truth rendered at the game's size, which is what a player sees."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -23,7 +31,9 @@ from .world.styles import style as find_style
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
-FIGURES = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100")  # every style's, and their means
+DETAIL_HISTORY = 10  # a frame counts toward the detail ratio from this many frames after a reset on (history built up)
+FIGURES = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100",
+           "detail", "detail_out", "detail_gt")  # every style's, and their means
 
 
 @dataclass
@@ -71,20 +81,89 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM over RGB with an 11x11 Gaussian window (Wang et al. 2004 constants)."""
-    x, y = (_tensor(v.astype(np.float32) / 255) for v in (a, b))
-    coords = torch.arange(11, dtype=torch.float32) - 5
-    g = torch.exp(-(coords**2) / (2 * 1.5**2))
-    window = (g[:, None] * g[None, :] / g.sum() ** 2).expand(3, 1, 11, 11)
+    """Mean SSIM over RGB with an 11x11 Gaussian window (Wang et al. 2004 constants), over
+    the positions where the whole window fits (a 'valid' convolution)."""
+    import cv2
 
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, window, groups=3)
+    x, y = (np.ascontiguousarray(v[..., :3], np.float32) / 255 for v in (a, b))
+    coords = np.arange(11, dtype=np.float32) - 5
+    g = np.exp(-(coords**2) / (2 * 1.5**2))
+    g = (g / g.sum()).astype(np.float32)
+
+    def blur(t: np.ndarray) -> np.ndarray:  # separable, SIMD (a 1080p frame in well under a second); the border is cut off
+        return cv2.sepFilter2D(t, cv2.CV_32F, g, g, borderType=cv2.BORDER_REFLECT)[5:-5, 5:-5]
 
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return float(s.mean())
+    return float(s.mean(dtype=np.float64))
+
+
+def detail_energy(image: np.ndarray) -> float:
+    """Mean |Laplacian| of an (H, W, 3|4) uint8 frame's luminance (Rec. 601 weights, float,
+    0..255; alpha ignored): `cv2.Laplacian` with ksize 1, the 3x3 four-neighbour kernel,
+    reflected border. High-frequency energy: a blurred frame has less, grain or noise more."""
+    import cv2
+
+    luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3], np.float32), cv2.COLOR_RGB2GRAY)  # 0.299 R + 0.587 G + 0.114 B
+    return float(np.abs(cv2.Laplacian(luma, cv2.CV_32F, ksize=1)).mean())
+
+
+def detail_ratio(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
+    """The outputs' mean detail energy over the targets' (a ratio of the means over the
+    frames, so a frame whose truth is nearly flat cannot blow it up): 1.0 is as much fine
+    detail as the ground truth, 0.5 half of it (blurred), above 1 more (noise, grain)."""
+    out = float(np.mean([detail_energy(o) for o in outputs]))
+    return out / max(float(np.mean([detail_energy(t) for t in targets])), 1e-12)
+
+
+class _Figures:
+    """The per-style figures, accumulated frame by frame (a working-size rollout or the
+    stylizer stage's output at the game's size alike)."""
+
+    def __init__(self) -> None:
+        self.psnrs: list[float] = []
+        self.ssims: list[float] = []
+        self.ewarp: list[float] = []
+        self.ewarp_gt: list[float] = []
+        self.detail_out: list[float] = []
+        self.detail_gt: list[float] = []
+        self._prev: RolloutFrame | None = None
+        self._since_reset = 0
+
+    def add(self, f: RolloutFrame, valid: np.ndarray | None = None) -> None:
+        """One frame; `valid` (the E_warp mask, the same for every style) if computed already."""
+        index = len(self.psnrs)
+        self._since_reset = 0 if (f.reset or self._prev is None) else self._since_reset + 1
+        self.psnrs.append(psnr(f.output, f.target))
+        if index % 10 == 0:
+            self.ssims.append(ssim(f.output, f.target))
+        if self._since_reset >= DETAIL_HISTORY:  # the history has had DETAIL_HISTORY frames
+            self.detail_out.append(detail_energy(f.output))
+            self.detail_gt.append(detail_energy(f.target))
+        if self._prev is not None and not f.reset:
+            if valid is None:
+                valid = occlusion_valid(self._prev.depth, f.motion, f.prev_depth)
+            self.ewarp.append(warp_error(self._prev.output, f.output, f.motion, valid))
+            self.ewarp_gt.append(warp_error(self._prev.target, f.target, f.motion, valid))
+        self._prev = f
+
+    def figures(self, path: str) -> dict:
+        psnrs, ewarp, ewarp_gt = self.psnrs, self.ewarp, self.ewarp_gt
+        window = min(DRIFT_WINDOW, max(1, len(psnrs) // 2))
+        same_view = psnr_same_view(psnrs, path)
+        detail = {}
+        if self.detail_out:  # none in a rollout shorter than DETAIL_HISTORY + 1 frames after its last reset
+            out, gt = float(np.mean(self.detail_out)), float(np.mean(self.detail_gt))
+            detail = {"detail": out / max(gt, 1e-12), "detail_out": out, "detail_gt": gt}
+        return {**({"psnr_same_view": same_view} if same_view is not None else {}),
+            "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(self.ssims)),
+            "ewarp": float(np.mean(ewarp)) if ewarp else 0.0, "ewarp_gt": float(np.mean(ewarp_gt)) if ewarp_gt else 0.0,
+            "psnr_first100": float(np.mean(psnrs[:window])), "psnr_last100": float(np.mean(psnrs[-window:])),
+            **detail, "detail_frames": len(self.detail_out),
+            "psnr_curve": [round(float(v), 3) for v in psnrs],
+        }
 
 
 def psnr_same_view(curve: list[float], path: str) -> float | None:
@@ -104,28 +183,15 @@ def psnr_same_view(curve: list[float], path: str) -> float | None:
 def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
                    steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
                    path: str = MIXED, history_trust: float = 0.0) -> dict:
-    """The figures of one style over one rollout."""
-    psnrs, ssims, ewarp, ewarp_gt = [], [], [], []
-    prev: RolloutFrame | None = None
-    for i, f in enumerate(rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path, history_trust)):
-        psnrs.append(psnr(f.output, f.target))
-        if i % 10 == 0:
-            ssims.append(ssim(f.output, f.target))
-        if prev is not None and not f.reset:
-            valid = occlusion_valid(prev.depth, f.motion, f.prev_depth)
-            ewarp.append(warp_error(prev.output, f.output, f.motion, valid))
-            ewarp_gt.append(warp_error(prev.target, f.target, f.motion, valid))
-        prev = f
+    """The figures of one style over one rollout. The detail ratio ("detail", with the raw
+    "detail_out" and "detail_gt") counts the frames from DETAIL_HISTORY frames after each
+    reset on ("detail_frames" of them; absent when there are none)."""
+    figures = _Figures()
+    for f in rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path, history_trust):
+        figures.add(f)
         if progress is not None:
             progress()
-    window = min(DRIFT_WINDOW, max(1, len(psnrs) // 2))
-    same_view = psnr_same_view(psnrs, path)
-    return {**({"psnr_same_view": same_view} if same_view is not None else {}),
-        "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
-        "ewarp": float(np.mean(ewarp)) if ewarp else 0.0, "ewarp_gt": float(np.mean(ewarp_gt)) if ewarp_gt else 0.0,
-        "psnr_first100": float(np.mean(psnrs[:window])), "psnr_last100": float(np.mean(psnrs[-window:])),
-        "psnr_curve": [round(float(v), 3) for v in psnrs],
-    }
+    return figures.figures(path)
 
 
 def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
@@ -142,8 +208,7 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     if seed < EVAL_WORLD_SEEDS_FROM:
         raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
     embed = runtime_embedder(bank=prompt_bank)
-    looks = {name: find_style(name) for name in styles}  # trained or extra (never-trained) styles alike
-    texts = {name: (s.heldout_prompts if prompts == "heldout" else s.train_prompts)[0] for name, s in looks.items()}
+    texts = _prompt_texts(styles, prompts)  # trained or extra (never-trained) styles alike
     rollouts = {name: partial(evaluate_style, model, name, embed(text), seed, frames, width, height, steps=steps,
                               history=history, start_sigma=start_sigma, path=path, history_trust=history_trust)
                 for name, text in texts.items()}
@@ -152,11 +217,130 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     else:
         figures = {name: run(progress=progress) for name, run in rollouts.items()}
     per_style = {name: {"prompt": texts[name], **figures[name]} for name in styles}
-    keys = (*FIGURES, "psnr_same_view")  # the last only on the orbit
-    mean = {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())}
     return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
             "history_trust": history_trust,
-            "prompts": prompts, "styles": per_style, "mean": mean}
+            "prompts": prompts, "styles": per_style, "mean": _means(per_style)}
+
+
+def _means(per_style: dict[str, dict]) -> dict[str, float]:
+    """FIGURES (and psnr_same_view, only on the orbit) averaged over the styles that all have them."""
+    keys = (*FIGURES, "psnr_same_view")
+    return {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())}
+
+
+# ---------------------------------------------------------------- at the game's size, through the stylizer stage
+@dataclass
+class GameFrame:
+    """What `ModelStylizer.stylize` reads of a bridge Frame, without the bridge: the engine
+    buffers at the game's size and the camera-cut flag."""
+
+    color: np.ndarray  # (H, W, 4) uint8
+    depth: np.ndarray  # (H, W) float32
+    motion: np.ndarray  # (H, W, 2) float32, pixels
+    reset: bool = False
+
+
+def stream_styles(stylizer_for: Callable[[str], Any], styles: list[str], spec: SequenceSpec, seed: int, steps: int = 1,
+                  prompts: str = "train", timing: dict | None = None) -> Iterator[tuple[Any, dict[str, np.ndarray]]]:
+    """Render `spec` once with every style's ground truth and stream each frame, as the
+    game would, through one stylizer per style (`stylizer_for(prompt_text)`, each style's
+    first training or held-out prompt). Each stylizer starts fresh at the steady state
+    (`restart`: no prompt transition), `steps` steps, noise seeded with `seed` as
+    `rollout` seeds it. Yields (world frame, {style: (H, W, 4) uint8 output}).
+    `timing["stylize_s"]`, if given, adds up the seconds spent in `stylize`."""
+    texts = _prompt_texts(styles, prompts)
+    stylizers = {}
+    for name in styles:
+        stylizer = stylizer_for(texts[name])
+        stylizer.set_params(steps, None, seed)
+        stylizer.restart()
+        stylizers[name] = stylizer
+    for frame in render_sequence(SequenceSpec(spec.seed, spec.frames, spec.width, spec.height, spec.path, tuple(styles))):
+        game = GameFrame(frame.color, frame.depth, frame.motion, frame.reset)
+        outputs = {}
+        for name, stylizer in stylizers.items():
+            out = np.empty(frame.color.shape[:2] + (4,), np.uint8)
+            start = time.perf_counter()
+            stylizer.stylize(game, out)
+            if timing is not None:
+                timing["stylize_s"] = timing.get("stylize_s", 0.0) + time.perf_counter() - start
+            outputs[name] = out
+        yield frame, outputs
+
+
+def _prompt_texts(styles: list[str], prompts: str) -> dict[str, str]:
+    """Each style's first training (or held-out) prompt, as `evaluate` uses."""
+    return {name: (s.heldout_prompts if prompts == "heldout" else s.train_prompts)[0]
+            for name, s in ((name, find_style(name)) for name in styles)}
+
+
+def evaluate_game_size(stylizer_for: Callable[[str], Any], styles: list[str], seed: int, frames: int, width: int, height: int,
+                       steps: int = 1, prompts: str = "train", path: str = MIXED,
+                       progress: Callable[[], None] | None = None) -> dict:
+    """The held-out world rendered at the game's size (`width` x `height`, the ground truth
+    too), streamed through the stylizer stage (`stylizer_for(prompt_text)` gives a fresh
+    `ModelStylizer` or anything with its interface; see `model_stylizers`), which works at
+    its working size and resizes back. Per style against the game-size ground truth: PSNR,
+    SSIM, the detail ratio, E_warp of the output and of the ground truth (the figures of
+    `evaluate_style`). Also the wall time: `seconds` in all and `stylize_ms` per stylized
+    frame (the stage alone: resizing in and out and the model)."""
+    if seed < EVAL_WORLD_SEEDS_FROM:
+        raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
+    start, timing = time.perf_counter(), {"stylize_s": 0.0}
+    texts = _prompt_texts(styles, prompts)
+    accumulators = {name: _Figures() for name in styles}
+    previous_depth = None
+    for frame, outputs in stream_styles(stylizer_for, styles, SequenceSpec(seed, frames, width, height, path), seed, steps, prompts, timing):
+        valid = None if frame.reset or previous_depth is None else occlusion_valid(previous_depth, frame.motion, frame.prev_depth)
+        previous_depth = frame.depth
+        for name in styles:
+            accumulators[name].add(RolloutFrame(outputs[name][..., :3], frame.styles[name][..., :3], frame.color, frame.depth,
+                                                frame.prev_depth, frame.motion, frame.reset), valid)
+            if progress is not None:
+                progress()
+    per_style = {name: {"prompt": texts[name], **accumulators[name].figures(path)} for name in styles}
+    seconds = time.perf_counter() - start
+    return {"seed": seed, "frames": frames, "game_size": f"{width}x{height}", "path": path, "steps": steps, "prompts": prompts,
+            "seconds": round(seconds, 1), "stylize_ms": round(1000 * timing["stylize_s"] / max(1, frames * len(styles)), 1),
+            "styles": per_style, "mean": _means(per_style)}
+
+
+def model_stylizers(weights, work_height: int, backend: str | None = None, history_trust: float | None = None,
+                    prompt_bank: bool = True, **options) -> Callable[[str], Any]:
+    """`stylizer_for(prompt_text)` for `evaluate_game_size` and the contact sheets: the
+    daemon's `ModelStylizer` on `weights` (the backend built once and shared by every
+    style's stylizer; `backend` None: the stylizer's default), the prompt through the bank
+    (`prompt_bank=False`: the raw embedding), the weights' steady history trust unless
+    `history_trust` is given. `.describe()` on the returned callable says what ran."""
+    from pathlib import Path
+
+    from .stylize import ModelStylizer
+    from .text import runtime_embedder
+    from .train import inference_history_trust
+
+    weights = Path(weights)
+    trust = inference_history_trust(weights) if history_trust is None else history_trust
+    embed = runtime_embedder(bank=prompt_bank)
+    built: list[Any] = []
+
+    def stylizer_for(text: str) -> Any:
+        if not built:
+            kwargs = {"backend": backend} if backend is not None else {}
+            built.append(ModelStylizer(weights=weights, work_height=work_height, prompt=text, encoder=embed, history_trust=trust,
+                                       **kwargs, **options))
+            return built[0]
+        first = built[0]
+        return ModelStylizer(first.backend, work_height=work_height, prompt=text, encoder=embed, stride=first.stride, history_trust=trust)
+
+    def describe() -> dict:
+        first = built[0] if built else None
+        if first is None:
+            raise RuntimeError("no stylizer built yet")
+        return {"stylizer": first.name, "stride": first.stride, "work_height": work_height, "history_trust": trust,
+                "weights": str(weights), "weights_sha256": first.identity["weights_sha256"]}
+
+    stylizer_for.describe = describe  # type: ignore[attr-defined]
+    return stylizer_for
 
 
 def _style_in_worker(run: Callable[..., dict], ticks) -> dict:
