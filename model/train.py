@@ -154,7 +154,7 @@ class WorldBatches:
             self.worlds[i] = self._new_world()
         arrays = {k: [] for k in ("color", "depth", "motion", "target")}
         prompts = []
-        window = c.crop or c.size
+        window = min(c.crop or c.size, c.size)  # a crop no smaller than the frame is the whole frame
         for _ in range(c.batch):
             renderer = self.worlds[int(self.rng.integers(len(self.worlds)))]
             path = CameraPath(self.kinds[int(self.rng.integers(len(self.kinds)))], renderer.scene, int(self.rng.integers(1 << 30)))
