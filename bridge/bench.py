@@ -204,7 +204,7 @@ def _world_frames(width: int, height: int, count: int) -> list[tuple[np.ndarray,
 
 def bench_model(width: int, height: int, steps: list[int], backends: list[str], device: str, frames: int, warmup: int = 10,
                 weights: str | None = None, work_height: int | None = None, rounds: int = 4,
-                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[int, int], None] | None = None, precision: str | None = None) -> dict[str, Any]:
     """Lockstep frames (submit, wait for the output) through real daemons running the model,
     one daemon per backend, all configurations interleaved in `rounds` chunks so that they
     share the machine's state. Latency is the game's view: submit to output available.
@@ -238,6 +238,7 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
     try:
         for backend in backends:
             extra = ["--backend", backend, "--device", device]
+            extra += ["--precision", precision] if precision else []
             extra += ["--weights", weights] if weights else []
             extra += ["--work-height", str(work_height)] if work_height else []
             daemons[backend] = LocalDaemon(stylizer="model", extra=extra).start(timeout_s=120.0)
@@ -273,7 +274,8 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
     for backend, k in configs:
         ms = np.array(latencies[(backend, k)])
         runs.append({"backend": backend, "steps": k, "p50_ms": round(float(np.percentile(ms, 50)), 3),
-                     "p95_ms": round(float(np.percentile(ms, 95)), 3), "fps": round(1000.0 / float(ms.mean()), 2)})
+                     "p95_ms": round(float(np.percentile(ms, 95)), 3), "fps": round(1000.0 / float(ms.mean()), 2),
+                     "stylizer": status[backend]["stylizer"]})  # with the precision it ran in
     first = runs[0]
     result: dict[str, Any] = {
         "size": f"{width}x{height}", "steps": first["steps"], "backend": first["backend"], "device": device, "frames": frames,
@@ -287,9 +289,10 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
     }
     if len(runs) > 1:
         result["runs"] = runs
-        if "onnxruntime" in backends and "torch" in backends:
-            by = {(r["backend"], r["steps"]): r["p50_ms"] for r in runs}
-            result["torch_over_onnxruntime_p50"] = {str(k): round(by[("torch", k)] / by[("onnxruntime", k)], 3) for k in steps}
+        by = {(r["backend"], r["steps"]): r["p50_ms"] for r in runs}
+        for other in backends:  # each other backend's p50 over onnxruntime's, per step count
+            if other != "onnxruntime" and "onnxruntime" in backends:
+                result[f"{other}_over_onnxruntime_p50"] = {str(k): round(by[(other, k)] / by[("onnxruntime", k)], 3) for k in steps}
     return result
 
 
@@ -308,17 +311,21 @@ def run_model_bench(args: argparse.Namespace) -> int:
     steps = _int_list(args.steps, "steps")
     if not all(1 <= k <= 8 for k in steps):
         raise SystemExit(f"--steps must each be 1..8, got {args.steps!r}")
-    backends = [b.strip() for b in args.backend.split(",")]
+    from reverie.model.backends import BACKENDS, default_backend  # the bench runs the model: its names are the truth
+
+    backends = [b.strip() for b in (args.backend or default_backend(args.device)).split(",")]
     for backend in backends:
-        if backend not in ("onnxruntime", "torch", "tensorrt"):
-            raise SystemExit(f"--backend must be onnxruntime, torch or tensorrt (comma-separated), got {backend!r}")
+        if backend not in BACKENDS:
+            raise SystemExit(f"--backend must be {', '.join(BACKENDS)} (comma-separated), got {backend!r}")
+    if len(set(backends)) != len(backends):
+        raise SystemExit(f"--backend names each backend once, got {args.backend!r}")
     if args.frames < 1:
         raise SystemExit("--frames must be at least 1")
     from .cuda_ipc import CudaUnavailable
 
     try:
         result = bench_model(width, height, steps, backends, args.device, args.frames, args.warmup, args.weights, args.work_height,
-                             progress=None if args.json else print_progress)
+                             progress=None if args.json else print_progress, precision=getattr(args, "precision", None))
     except CudaUnavailable as exc:
         print(f"reverie bench model --device cuda: no CUDA here: {exc}", file=sys.stderr)
         return 2

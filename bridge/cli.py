@@ -17,6 +17,12 @@ from .client import ControlClient, ReverieError
 
 # What a command-line client may meet: no daemon, a refusal, a bad endpoint, missing keys.
 CLIENT_FAILURES = (ReverieError, zmq.ZMQError, OSError)
+# The model's backends, devices and precisions (reverie.model.backends), named here so that
+# parsing the command line does not import the model.
+BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
+DEVICES = ("cpu", "cuda", "intel-gpu")
+PRECISIONS = ("auto", "bf16", "f16", "f32", "fp16", "fp32")
+DEFAULT_BACKEND_HELP = "openvino on a CPU with bf16 arithmetic (AMX, AVX-512 BF16) where openvino is installed, else onnxruntime"
 
 
 def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:
@@ -28,8 +34,10 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     serve.add_argument("--curve-keys", type=Path, help="folder from `reverie keys`; required for non-local binds")
     serve.add_argument("--stylizer", default="model", help="model (the denoiser, default), identity, module:Class or file.py:Class")
     model = serve.add_argument_group("the model stylizer (--stylizer model)")
-    model.add_argument("--backend", choices=("onnxruntime", "torch", "tensorrt"), help="inference backend (default onnxruntime)")
-    model.add_argument("--device", choices=("cpu", "cuda"), help="where the model runs (default cpu)")
+    model.add_argument("--backend", choices=BACKENDS, help=f"inference backend (default: {DEFAULT_BACKEND_HELP})")
+    model.add_argument("--device", choices=DEVICES, help="where the model runs (default cpu; intel-gpu: OpenVINO's Intel GPU)")
+    model.add_argument("--precision", choices=PRECISIONS,
+                       help="force the backend's arithmetic: openvino auto (bf16 where the CPU has it), bf16, f32 (f16 on intel-gpu); tensorrt fp16, fp32")
     model.add_argument("--weights", type=Path, help="folder with model.safetensors and config.json (default: the shipped weights)")
     model.add_argument("--work-height", type=int, help="the model's working height in pixels (default 256; width follows the game's aspect)")
     model.add_argument("--trt-profile", metavar="MIN:OPT:MAX", help="TensorRT frame sizes, each WxH of the working size (default around --work-height)")
@@ -78,8 +86,9 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     model.add_argument("--json", action="store_true", help="print only the JSON summary line")
     model.add_argument("--size", default="256x256", help="the game's frame size, WxH")
     model.add_argument("--steps", default="1", help="sampler steps; several (1,2,4) are measured interleaved")
-    model.add_argument("--backend", default="onnxruntime", help="onnxruntime, torch or tensorrt; several (onnxruntime,torch) interleaved")
-    model.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    model.add_argument("--backend", help=f"{', '.join(BACKENDS)}; several (onnxruntime,openvino) interleaved (default: {DEFAULT_BACKEND_HELP})")
+    model.add_argument("--device", choices=DEVICES, default="cpu")
+    model.add_argument("--precision", choices=PRECISIONS, help="as for reverie serve (given to every backend: onnxruntime and torch take only f32)")
     model.add_argument("--frames", type=int, default=200, help="measured frames per configuration")
     model.add_argument("--warmup", type=int, default=10)
     model.add_argument("--weights", help="weights folder (default: the shipped weights)")
@@ -134,7 +143,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-MODEL_OPTIONS = {"backend": "backend", "device": "device", "weights": "weights", "work_height": "work_height", "trt_profile": "trt_profile"}
+MODEL_OPTIONS = {"backend": "backend", "device": "device", "weights": "weights", "work_height": "work_height", "trt_profile": "trt_profile",
+                 "precision": "precision"}
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:

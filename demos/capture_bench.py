@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--size", default="256x256")
-    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--backend", help="the model's backend (default: reverie.model.backends.default_backend, as reverie serve)")
     parser.add_argument("--stylizer", default="model", help="model, or identity (the tap's cost alone, at any size)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -68,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="rv-capture-bench-"))
     path = folder / "bench.rvcap"
     result: dict = {"frames": args.frames, "size": args.size, "stylizer": args.stylizer}
-    extra = ["--backend", args.backend] if args.stylizer == "model" else []
-    if extra:
-        result["backend"] = args.backend
+    extra = []
+    if args.stylizer == "model":
+        from reverie.model.backends import default_backend
+
+        result["backend"] = args.backend or default_backend("cpu")
+        extra = ["--backend", result["backend"]]
     with LocalDaemon(stylizer=args.stylizer, extra=extra, ready_timeout_s=300.0) as daemon:
         with Client(daemon.endpoints.control, name="bench", timeout_s=60.0) as game:
             game.set_prompt("oil painting", 0)

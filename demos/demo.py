@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from reverie.bridge import ControlClient
+from reverie.bridge.cli import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES
 from reverie.bridge.local_daemon import LocalDaemon
 from reverie.cli_args import print_progress
 
@@ -26,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", default="256x256", help="the game's frame size, WxH")
     parser.add_argument("--fps", type=float, default=24.0, help="the game's frame rate")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for demo.mp4 and demo.png")
-    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch", "tensorrt"))
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--backend", choices=BACKENDS, help=f"inference backend (default: {DEFAULT_BACKEND_HELP})")
+    parser.add_argument("--device", default="cpu", choices=DEVICES)
     parser.add_argument("--weights", help="weights folder (default: the shipped weights)")
     parser.add_argument("--steps", type=int, default=1, choices=range(1, 9), metavar="1..8", help="sampler steps per frame")
     parser.add_argument("--seed", type=int, default=3, help="the world's seed")
@@ -36,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    extra = ["--backend", args.backend, "--device", args.device] + (["--weights", args.weights] if args.weights else [])
-    print(f"starting the daemon ({args.backend} on {args.device}) and the demo game ({args.size}, {args.frames} frames at {args.fps:g} fps)")
+    extra = (["--backend", args.backend] if args.backend else []) + ["--device", args.device]
+    extra += ["--weights", args.weights] if args.weights else []
+    print(f"starting the daemon ({args.backend or 'the default backend'} on {args.device}) and the demo game ({args.size}, {args.frames} frames at {args.fps:g} fps)")
     summary = None
     with LocalDaemon(stylizer="model", extra=extra, ready_timeout_s=120.0) as daemon:
         with ControlClient(daemon.endpoints.control, timeout_s=5.0) as ctl:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reverie.bridge.cli import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES
+
 DEFAULT_FPS = 24.0
 
 
@@ -31,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="override the pack's seed")
     parser.add_argument("--side-by-side", action="store_true", help="the game | the new look, the prompt underneath")
     parser.add_argument("--fps", type=float, help="video frame rate (default: the capture's, else 24)")
-    parser.add_argument("--backend", default="onnxruntime", help="onnxruntime or torch (cpu), tensorrt (cuda)")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--backend", choices=BACKENDS, help=f"onnxruntime, openvino or torch (cpu), tensorrt (cuda) "
+                        f"(default: {DEFAULT_BACKEND_HELP})")
+    parser.add_argument("--device", default="cpu", choices=DEVICES)
     parser.add_argument("--frames", type=int, help="render only the first N frames")
     return parser
 

@@ -23,7 +23,7 @@ PREVIEW_SEED = 1001  # an evaluation world (never trained on)
 PREVIEW_PATH = "walk"
 
 
-def render_preview(pack: Any, out: Path, width: int = 256, height: int = 256, frames: int = 8, backend: str = "onnxruntime",
+def render_preview(pack: Any, out: Path, width: int = 256, height: int = 256, frames: int = 8, backend: str | None = None,
                    encoder: Callable[[str], np.ndarray] | None = None) -> np.ndarray:
     """Write the pack's thumbnail to `out` and return it ((H, W, 3) uint8). `pack`: a
     reverie.bridge.styles.StylePack (read by shape, so the model never imports the bridge)."""

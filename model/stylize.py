@@ -49,7 +49,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .backends import DEFAULT_WEIGHTS, Backend, load_backend, torch_threads, weights_stride
+from .backends import DEFAULT_WEIGHTS, Backend, backend_precision, default_backend, load_backend, torch_threads, weights_stride
 from .backends.cache import sha256_file
 from .diffusion import MAX_STEPS
 from .frames import game_to_model, model_to_game, working_size
@@ -129,14 +129,19 @@ class PreparedWeights:
 class ModelStylizer:
     """The denoiser behind one of the inference backends, as a stylizer stage."""
 
-    def __init__(self, backend: str | Backend = "onnxruntime", device: str = "cpu", weights: Path | str = DEFAULT_WEIGHTS,
+    def __init__(self, backend: str | Backend | None = None, device: str = "cpu", weights: Path | str = DEFAULT_WEIGHTS,
                  work_height: int = DEFAULT_WORK_HEIGHT, prompt: str = DEFAULT_PROMPT, *, cache: Path | None = None,
                  encoder: Callable[[str], np.ndarray] | None = None, stride: int | None = None, trt_profile: str | None = None,
-                 threads: int | None = None, history_trust: float | None = None):
+                 threads: int | None = None, history_trust: float | None = None, precision: str | None = None):
+        """`backend`: a name (None: `backends.default_backend(device)`, openvino on a CPU with
+        bf16, else onnxruntime) or a built backend; `precision` forces the backend's
+        arithmetic (openvino: "auto", "bf16" or "f32"; see `backends.load_backend`)."""
         self._backend_options: tuple[str, str, dict[str, Any]] | None = None  # to build a backend for other weights
-        from_weights = isinstance(backend, str)
+        from_weights = backend is None or isinstance(backend, str)
         if from_weights:
-            options = {"cache": cache, "threads": threads, "trt_profile": trt_profile or default_trt_profile(work_height)}
+            backend = backend or default_backend(device)
+            options = {"cache": cache, "threads": threads, "trt_profile": trt_profile or default_trt_profile(work_height),
+                       "precision": precision}
             self._backend_options = (backend, device, options)
             backend = load_backend(backend, device, Path(weights), **options)
             stride = stride or weights_stride(Path(weights))
@@ -148,8 +153,10 @@ class ModelStylizer:
             encoder = runtime_embedder()
         self.backend = backend
         self._own_hash = _weights_hash(Path(weights)) if from_weights else None
-        self.device = backend.device  # where frames are processed; "cuda": the daemon may hand over device frames
-        self.name = f"model/{backend.name}/{backend.device}"
+        # Where frames are processed: "cuda" (the daemon may hand over device frames) or the
+        # host; OpenVINO's intel-gpu takes host tensors.
+        self.device = "cuda" if backend.device == "cuda" else "cpu"
+        self.name = f"model/{backend.name}/{backend.device}/{backend_precision(backend)}"
         self.stride = stride or 16  # a hand-made backend without a stride: the shipped network's
         if work_height < self.stride:
             raise ValueError(f"work_height must be at least {self.stride}, got {work_height}")
@@ -202,7 +209,8 @@ class ModelStylizer:
         """What makes two stylizers of this name give the same pixels: a capture stores it
         so that a replay can warn when it runs other weights or another backend."""
         return {"weights_sha256": _weights_hash(self.weights) if self.weights is not None else self._own_hash,
-                "backend": self.backend.name, "device": self.backend.device, "work_height": self.work_height,
+                "backend": self.backend.name, "device": self.backend.device, "precision": backend_precision(self.backend),
+                "work_height": self.work_height,
                 "history_trust": self._trust.steady}
 
     def restart(self) -> None:

@@ -32,7 +32,7 @@ def test_bench_model_measures_backends_and_steps_interleaved(tmp_path):
     weights = save_tiny_weights(tmp_path / "w")
     proc = subprocess.run(
         [sys.executable, "-m", "reverie", "bench", "model", "--json", "--size", "64x48", "--frames", "6", "--warmup", "2",
-         "--steps", "1,2", "--backend", "onnxruntime,torch", "--weights", str(weights)],
+         "--steps", "1,2", "--backend", "onnxruntime,torch,openvino", "--weights", str(weights)],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -40,13 +40,14 @@ def test_bench_model_measures_backends_and_steps_interleaved(tmp_path):
     for key in ("size", "steps", "backend", "device", "frames", "p50_ms", "p95_ms", "fps"):
         assert key in result
     assert (result["size"], result["steps"], result["backend"], result["device"], result["frames"]) == ("64x48", 1, "onnxruntime", "cpu", 6)
-    assert [(r["backend"], r["steps"]) for r in result["runs"]] == [("onnxruntime", 1), ("torch", 1), ("onnxruntime", 2), ("torch", 2)]
+    assert [(r["backend"], r["steps"]) for r in result["runs"]] == [(b, k) for k in (1, 2) for b in ("onnxruntime", "torch", "openvino")]
     assert 0 < result["p50_ms"] <= result["p95_ms"] and result["fps"] > 0
     assert result["failed"] == 0 and result["skipped"] == 0, "a moving camera is always stylized"
     assert result["host_copies_per_frame"] == 4, "the host transport: three planes into shared memory, the output out"
-    ratio = result["torch_over_onnxruntime_p50"]["2"]
     runs = {(r["backend"], r["steps"]): r["p50_ms"] for r in result["runs"]}
-    assert abs(ratio - runs[("torch", 2)] / runs[("onnxruntime", 2)]) < 0.01
+    for other in ("torch", "openvino"):
+        ratio = result[f"{other}_over_onnxruntime_p50"]["2"]
+        assert abs(ratio - runs[(other, 2)] / runs[("onnxruntime", 2)]) < 0.01
 
 
 @pytest.mark.gpu
@@ -65,7 +66,7 @@ def test_bench_model_on_the_gpu_keeps_the_frames_there(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["device"] == "cuda" and result["stylizer"] == "model/torch/cuda" and result["failed"] == 0
+    assert result["device"] == "cuda" and result["stylizer"] == "model/torch/cuda/f32" and result["failed"] == 0
     assert result["host_copies_per_frame"] == round(1 / 44, 3)  # 2 configs x 22 frames, one prompt upload
 
 

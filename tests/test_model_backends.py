@@ -78,13 +78,15 @@ def test_bad_inputs_and_options_get_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="mask must be"):
         backend.denoise({**inputs, "mask": inputs["mask"][:, :, :8]})
     with pytest.raises(BackendError, match="backend must be one of"):
-        load_backend("openvino", "cpu", weights)
+        load_backend("tflite", "cpu", weights)
     with pytest.raises(BackendError, match="device must be one of"):
         load_backend("torch", "tpu", weights)
     with pytest.raises(BackendError, match="holds no weights"):
         load_backend("onnxruntime", "cpu", tmp_path)
     with pytest.raises(BackendError, match="cuda only"):
         load_backend("tensorrt", "cpu", weights)
+    with pytest.raises(BackendError, match="runs f32 only"):
+        load_backend("onnxruntime", "cpu", weights, precision="bf16")
     if not torch.cuda.is_available():
         with pytest.raises(BackendError, match="no CUDA GPU"):
             load_backend("torch", "cuda", weights)
@@ -162,3 +164,14 @@ def test_torch_cuda_graphs_match_eager(tmp_path):
 def test_onnxruntime_uses_the_cores_it_may_run_on(tmp_path):
     backend = load_backend("onnxruntime", "cpu", save_tiny_weights(tmp_path / "w"), cache=tmp_path / "cache")
     assert backend.threads == len(os.sched_getaffinity(0))
+
+
+def test_the_command_line_names_every_backend_and_device():
+    """bridge/cli.py spells the names out (parsing must not import the model): they must
+    stay the model's own."""
+    from reverie.bridge import cli
+    from reverie.model import backends
+    from reverie.model.backends import ov_backend
+
+    assert cli.BACKENDS == backends.BACKENDS and cli.DEVICES == backends.DEVICES
+    assert set(ov_backend.PRECISIONS) | {"fp16", "fp32"} == set(cli.PRECISIONS)

@@ -65,7 +65,7 @@ def test_daemon_stylizes_world_frames_with_the_shipped_model(daemon, encoder):
     frames = world_frames("walk", 8)
     before = through_bridge(daemon, [])[1]["stylizer_counters"]
     outputs, status = through_bridge(daemon, frames)
-    assert status["stylizer"] == "model/onnxruntime/cpu"
+    assert status["stylizer"] == "model/onnxruntime/cpu/f32"
     counters = status["stylizer_counters"]
     assert counters["frames"] - before["frames"] == 8 and counters["skipped"] == before["skipped"]
     assert status["stats"]["failed"] == 0

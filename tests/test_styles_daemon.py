@@ -114,7 +114,7 @@ def test_a_pack_with_weights_switches_the_model_and_a_broken_one_is_refused(star
     (broken / "weights" / "config.json").write_text(json.dumps(meta))
     plain = make_pack(packs, "plain", NEON.replace('"neon"', '"plain"').replace("neon city at night", "oil painting")
                       .replace("steps = 3", "steps = 1").replace("strength = 0.5", "strength = 1.0"))
-    start_daemon("model", ["--weights", str(own), "--styles", str(packs)])
+    start_daemon("model", ["--weights", str(own), "--styles", str(packs), "--backend", "onnxruntime"])  # as `expected` runs
     frames = world_frames("walk", 4)
     encoder = runtime_embedder()
 

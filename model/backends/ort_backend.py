@@ -27,6 +27,7 @@ ALLOW_SPINNING = os.environ.get("REVERIE_ORT_SPINNING", "0")
 
 class OnnxRuntimeBackend:
     name = "onnxruntime"
+    precision = "f32"
 
     def __init__(self, onnx_path: Path, device: str = "cpu", threads: int | None = None):
         try:

@@ -44,6 +44,7 @@ class _Graph:
 
 class TorchBackend:
     name = "torch"
+    precision = "f32"
 
     def __init__(self, model: Denoiser, device: str = "cpu", cuda_graphs: bool = True, threads: int | None = None):
         check_device(device)
