@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run ON the lent GPU machine (the device tool), from the repository root, after
 # tests/bench/gpu_prep.sh here: every GPU test, then the GPU benchmarks of issue 7, the
-# JSON of each written under $OUT (or ./gpu-out) for docs/benchmarks.md. About 6-8 min.
+# JSON of each written under $OUT (or ./gpu-out) for docs/benchmarks.md. About 8-10 min.
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 REVERIE_CACHE=/tmp/reverie-cache
@@ -23,3 +23,9 @@ for size in 768x432 1280x704; do
   python3 -m reverie bench model --device cuda --json --size "$size" --work-height "${size#*x}" --steps 1,2,4 \
     --backend torch --frames 300 2>&1 | tail -1 | tee "$OUT/bench-model-cuda-$size.json"
 done
+# 4. The 1080p game frame through the model (448x256 working size, guided upsampling) on the GPU.
+#    (OpenVINO is not carried: its wheel does not fit the carry beside OpenCV's.)
+python3 -m reverie bench model --device cuda --json --size 1920x1080 --backend torch --frames 300 2>&1 | tail -1 \
+  | tee "$OUT/bench-model-cuda-1920x1080.json"
+# 5. The shipped network's training step on the GPU machine (the gpu preset, a few steps: it runs, and how fast).
+( time python3 -m reverie train --preset gpu --steps 4 --out /tmp/gpu-train ) 2>&1 | tail -4 | tee "$OUT/train-gpu-preset.txt"
