@@ -287,6 +287,8 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
         "host_copies_per_frame": round(host_copies / total, 3),
         "machine": _machine(cuda),
     }
+    split = _stage_split(world, out, finish, first["backend"], device, first["steps"], weights, work_height)
+    result["split_ms"] = {**split, "bridge": bench_bridge(width, height, 50, 10, transport=transport)["p50_ms"]}
     if len(runs) > 1:
         result["runs"] = runs
         by = {(r["backend"], r["steps"]): r["p50_ms"] for r in runs}
@@ -294,6 +296,58 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
             if other != "onnxruntime" and "onnxruntime" in backends:
                 result[f"{other}_over_onnxruntime_p50"] = {str(k): round(by[(other, k)] / by[("onnxruntime", k)], 3) for k in steps}
     return result
+
+
+def _stage_split(world: list[Any], out: Any, finish: Callable[[], None], backend: str, device: str, steps: int,
+                 weights: str | None, work_height: int | None, frames: int = 24, warmup: int = 3) -> dict[str, float]:
+    """Per-frame p50 milliseconds of the first configuration's stages at the game's size,
+    timed in this process on the same frames with the daemon's stylizer (`ModelStylizer`,
+    same options): `network` (the backend's denoise calls), `resize_in`
+    (`frames.game_to_model`), `resize_out` (`frames.model_to_game`: upsampling, strength
+    blend, RGBA write), `other` (the rest of `stylize`: history warp, noise, planes) and
+    `stylize` (all of it). The caller adds `bridge`: `bench_bridge`'s p50 at this size
+    (the round trip with the identity stylizer: transport, frame loop, copies)."""
+    from reverie.model import stylize as stylize_module
+
+    from .stylizer import Frame
+
+    options: dict[str, Any] = {"weights": weights} if weights else {}
+    options.update({"work_height": work_height} if work_height else {})
+    stylizer = stylize_module.ModelStylizer(backend, device, **options)
+    stylizer.set_params(steps=steps, strength=None, seed=None)
+    spent = {"network": 0.0, "resize_in": 0.0, "resize_out": 0.0}
+
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            result = fn(*args, **kwargs)
+            finish()
+            spent[name] += time.perf_counter() - t0
+            return result
+        return run
+
+    stages = {"game_to_model": "resize_in", "model_to_game": "resize_out"}
+    originals = {name: getattr(stylize_module, name) for name in stages}
+    stylizer.backend.denoise = timed("network", stylizer.backend.denoise)
+    samples: list[dict[str, float]] = []
+    try:
+        for name, stage in stages.items():
+            setattr(stylize_module, name, timed(stage, originals[name]))
+        for i in range(warmup + frames):
+            color, depth, motion, reset = world[i % len(world)]
+            spent.update(dict.fromkeys(spent, 0.0))
+            t0 = time.perf_counter()
+            stylizer.stylize(Frame(i, color, depth, motion, reset or i == 0), out)
+            finish()
+            if i >= warmup:
+                samples.append({"stylize": time.perf_counter() - t0, **spent})
+    finally:
+        for name, fn in originals.items():
+            setattr(stylize_module, name, fn)
+    for sample in samples:
+        sample["other"] = sample["stylize"] - sample["network"] - sample["resize_in"] - sample["resize_out"]
+    keys = ("network", "resize_in", "resize_out", "other", "stylize")
+    return {key: round(float(np.median([s[key] for s in samples])) * 1e3, 3) for key in keys} | {"frames": len(samples)}
 
 
 def _int_list(text: str, name: str) -> list[int]:

@@ -44,6 +44,9 @@ def test_bench_model_measures_backends_and_steps_interleaved(tmp_path):
     assert 0 < result["p50_ms"] <= result["p95_ms"] and result["fps"] > 0
     assert result["failed"] == 0 and result["skipped"] == 0, "a moving camera is always stylized"
     assert result["host_copies_per_frame"] == 4, "the host transport: three planes into shared memory, the output out"
+    split = result["split_ms"]  # the first configuration's stages, timed in process, and the bridge's round trip
+    assert split["frames"] > 0 and all(split[k] >= 0 for k in ("network", "resize_in", "resize_out", "other", "bridge"))
+    assert 0 < split["network"] <= split["stylize"]
     runs = {(r["backend"], r["steps"]): r["p50_ms"] for r in result["runs"]}
     for other in ("torch", "openvino"):
         ratio = result[f"{other}_over_onnxruntime_p50"]["2"]
