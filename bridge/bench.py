@@ -25,6 +25,7 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -236,10 +237,11 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
     transport = P.TRANSPORT_CUDA if cuda else P.TRANSPORT_SHM
     total, done, position = len(configs) * (warmup + frames), 0, {c: 0 for c in configs}
     try:
-        for backend in backends:
-            extra = ["--backend", backend, "--device", device]
-            extra += ["--precision", precision] if precision else []
-            extra += ["--weights", weights] if weights else []
+        for backend in backends:  # "name" or "name@WEIGHTS": that backend on other weights (a network against another)
+            name, _, own_weights = backend.partition("@")
+            extra = ["--backend", name, "--device", device]
+            extra += ["--precision", precision] if precision and not own_weights else []
+            extra += ["--weights", own_weights or weights] if (own_weights or weights) else []
             extra += ["--work-height", str(work_height)] if work_height else []
             daemons[backend] = LocalDaemon(stylizer="model", extra=extra).start(timeout_s=120.0)
             clients[backend] = Client(daemons[backend].endpoints.control, name="bench-model", timeout_s=30.0, transport=transport)
@@ -287,7 +289,8 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
         "host_copies_per_frame": round(host_copies / total, 3),
         "machine": _machine(cuda),
     }
-    split = _stage_split(world, out, finish, first["backend"], device, first["steps"], weights, work_height)
+    first_name, _, first_weights = first["backend"].partition("@")
+    split = _stage_split(world, out, finish, first_name, device, first["steps"], first_weights or weights, work_height)
     result["split_ms"] = {**split, "bridge": bench_bridge(width, height, 50, 10, transport=transport)["p50_ms"]}
     if len(runs) > 1:
         result["runs"] = runs
@@ -295,6 +298,9 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
         for other in backends:  # each other backend's p50 over onnxruntime's, per step count
             if other != "onnxruntime" and "onnxruntime" in backends:
                 result[f"{other}_over_onnxruntime_p50"] = {str(k): round(by[(other, k)] / by[("onnxruntime", k)], 3) for k in steps}
+            elif "@" in other:  # the first backend on the shipped weights over this one on its own weights
+                result[f"{first['backend']}_over_{other}_p50"] = {str(k): round(by[(first["backend"], k)] / by[(other, k)], 3)
+                                                                 for k in steps}
     return result
 
 
@@ -369,8 +375,11 @@ def run_model_bench(args: argparse.Namespace) -> int:
 
     backends = [b.strip() for b in (args.backend or default_backend(args.device)).split(",")]
     for backend in backends:
-        if backend not in BACKENDS:
-            raise SystemExit(f"--backend must be {', '.join(BACKENDS)} (comma-separated), got {backend!r}")
+        name, _, own_weights = backend.partition("@")
+        if name not in BACKENDS:
+            raise SystemExit(f"--backend must be {', '.join(BACKENDS)} (comma-separated, each optionally @WEIGHTS), got {backend!r}")
+        if own_weights and not Path(own_weights, "config.json").is_file():
+            raise SystemExit(f"--backend {backend}: {own_weights} holds no weights (config.json)")
     if len(set(backends)) != len(backends):
         raise SystemExit(f"--backend names each backend once, got {args.backend!r}")
     if args.frames < 1:

@@ -86,7 +86,8 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     model.add_argument("--json", action="store_true", help="print only the JSON summary line")
     model.add_argument("--size", default="256x256", help="the game's frame size, WxH")
     model.add_argument("--steps", default="1", help="sampler steps; several (1,2,4) are measured interleaved")
-    model.add_argument("--backend", help=f"{', '.join(BACKENDS)}; several (onnxruntime,openvino) interleaved (default: {DEFAULT_BACKEND_HELP})")
+    model.add_argument("--backend", help=f"{', '.join(BACKENDS)}; several (onnxruntime,openvino) interleaved, each optionally "
+                       f"on other weights (onnxruntime@DIR: another network in the same run) (default: {DEFAULT_BACKEND_HELP})")
     model.add_argument("--device", choices=DEVICES, default="cpu")
     model.add_argument("--precision", choices=PRECISIONS, help="as for reverie serve (given to every backend: onnxruntime and torch take only f32)")
     model.add_argument("--frames", type=int, default=200, help="measured frames per configuration")

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from .pairs import Capture, CapturePairs
-from .train import TrainConfig, inference_history_trust, load_model, publish_weights, train
+if TYPE_CHECKING:  # torch loads with the training, not with `reverie --help` (the CLI reads the defaults below)
+    from .pairs import Capture
+    from .train import TrainConfig
 
 DEFAULT_STEPS = 300
 DEFAULT_LR = 3e-4  # the run-time fine-tune's rate (docs/model.md lineage (2)): the base is already trained
@@ -39,6 +40,8 @@ def finetune_config(base: Path, steps: int, lr: float, seed: int, checkpoint_eve
                     batch: int | None = None) -> TrainConfig:
     """The base weights' training config with this run's steps, rate and seed, starting
     from the base (`init`, which also gives the run its lineage)."""
+    from .train import load_model
+
     _, config = load_model(Path(base))
     return replace(config, init=str(base), steps=steps, lr=lr, seed=seed, checkpoint_every=min(checkpoint_every, steps),
                    batch=batch or config.batch)
@@ -57,6 +60,9 @@ def finetune(captures: Iterable[Capture], targets: Path, prompt: str, base: Path
         embed = runtime_embedder()
     config = finetune_config(base, steps, lr, seed, batch=batch)
     captures = list(captures)
+    from .pairs import CapturePairs
+    from .train import inference_history_trust, publish_weights, train
+
     data = CapturePairs(captures, targets, embed(prompt), config.batch, config.sequence, config.size,
                         config.network.stride, seed, work_height)
     latest = train(config, Path(work), resume=resume, progress=progress, data=data)

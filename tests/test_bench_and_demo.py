@@ -53,6 +53,27 @@ def test_bench_model_measures_backends_and_steps_interleaved(tmp_path):
         assert abs(ratio - runs[(other, 2)] / runs[("onnxruntime", 2)]) < 0.01
 
 
+def test_bench_model_compares_two_networks_in_one_run(tmp_path):
+    """`--backend openvino,onnxruntime@DIR`: the shipped (here: given) weights on openvino
+    against other weights on onnxruntime, interleaved in one run, as the network's speed
+    bar is measured (docs/benchmarks.md)."""
+    weights, other = save_tiny_weights(tmp_path / "w"), save_tiny_weights(tmp_path / "other", seed=1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "reverie", "bench", "model", "--json", "--size", "64x48", "--frames", "4", "--warmup", "1",
+         "--backend", f"openvino,onnxruntime@{other}", "--weights", str(weights)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    runs = {r["backend"]: r["p50_ms"] for r in result["runs"]}
+    assert set(runs) == {"openvino", f"onnxruntime@{other}"}
+    ratio = result[f"openvino_over_onnxruntime@{other}_p50"]["1"]
+    assert abs(ratio - runs["openvino"] / runs[f"onnxruntime@{other}"]) < 0.01
+    bad = subprocess.run([sys.executable, "-m", "reverie", "bench", "model", "--backend", f"onnxruntime@{tmp_path / 'none'}"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "holds no weights" in bad.stderr
+
+
 @pytest.mark.gpu
 def test_bench_model_on_the_gpu_keeps_the_frames_there(tmp_path):
     """The CUDA transport end to end: frames go in and come out as CUDA tensors, and
