@@ -48,6 +48,20 @@ def fake_encoder(text: str) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def random_prompt_table(seed: int = 0) -> dict[str, np.ndarray]:
+    """Every style's training prompts mapped to random unit vectors: training tests need
+    the table's shape, not the sentence encoder (90 MB, seconds to load)."""
+    from reverie.model.world.styles import STYLES
+
+    rng = np.random.default_rng(seed)
+    table = {}
+    for s in STYLES.values():
+        for p in s.train_prompts:
+            v = rng.normal(size=EMBED_DIM).astype(np.float32)
+            table[p] = v / np.linalg.norm(v)
+    return table
+
+
 def world_frames(path: str, count: int, width: int = 64, height: int = 64, seed: int = 1001) -> list[Frame]:
     """`count` frames of the synthetic world on camera path `path`, as bridge Frames."""
     spec = SequenceSpec(seed, count, width, height, path)

@@ -4,15 +4,14 @@ resumed run restores the critic with everything else."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
+from model_fixtures import random_prompt_table
 from reverie.model import train as T
 from reverie.model.adversarial import Critic
 from reverie.model.network import Denoiser, NetworkConfig
-from reverie.model.world.styles import STYLES
 
 TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=2, worlds=1, world_every=1000, checkpoint_every=1,
                      runtime_weight=1.0, adversarial_weight=0.5, network=NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
@@ -20,13 +19,7 @@ TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=2, worlds=1, world_ever
 
 @pytest.fixture(scope="module")
 def prompts():
-    rng = np.random.default_rng(0)
-    table = {}
-    for s in STYLES.values():
-        for p in s.train_prompts:
-            v = rng.normal(size=384).astype(np.float32)
-            table[p] = v / np.linalg.norm(v)
-    return table
+    return random_prompt_table()
 
 
 def test_the_critic_learns_to_tell_texture_from_its_blurred_mean():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from model_fixtures import random_prompt_table
 from reverie.model import train as T
 from reverie.model.network import Denoiser, NetworkConfig
 from reverie.model.world.styles import STYLES
@@ -18,13 +19,7 @@ TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=3, worlds=2, world_ever
 
 @pytest.fixture(scope="module")
 def prompts():
-    rng = np.random.default_rng(0)
-    table = {}
-    for s in STYLES.values():
-        for p in s.train_prompts:
-            v = rng.normal(size=384).astype(np.float32)
-            table[p] = v / np.linalg.norm(v)
-    return table
+    return random_prompt_table()
 
 
 @pytest.fixture(scope="module")
