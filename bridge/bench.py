@@ -240,7 +240,7 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
         for backend in backends:  # "name" or "name@WEIGHTS": that backend on other weights (a network against another)
             name, _, own_weights = backend.partition("@")
             extra = ["--backend", name, "--device", device]
-            extra += ["--precision", precision] if precision and not own_weights else []
+            extra += ["--precision", precision] if precision else []
             extra += ["--weights", own_weights or weights] if (own_weights or weights) else []
             extra += ["--work-height", str(work_height)] if work_height else []
             daemons[backend] = LocalDaemon(stylizer="model", extra=extra).start(timeout_s=120.0)
