@@ -137,7 +137,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _detail_text(f: dict) -> str:
-    return f"  detail {f['detail']:.2f}" if "detail" in f else ""
+    grid = f"  grid {f['grid_out']:.2f} (gt {f['grid_gt']:.2f})" if "grid_out" in f else ""
+    return (f"  detail {f['detail']:.2f}" if "detail" in f else "") + grid
 
 
 def _eval_game_size(args: argparse.Namespace, styles: list[str]) -> int:

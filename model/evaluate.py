@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from .history import warp, warp_error
-from .network import Denoiser, game_planes
+from .network import UNSHUFFLE, Denoiser, game_planes
 from .step import next_output
 from .world.coherence import occlusion_valid
 from .world.camera import orbit_lap_frames
@@ -33,7 +33,7 @@ EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
 DETAIL_HISTORY = 10  # a frame counts toward the detail ratio from this many frames after a reset on (history built up)
 FIGURES = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100",
-           "detail", "detail_out", "detail_gt")  # every style's, and their means
+           "detail", "detail_out", "detail_gt", "grid_out", "grid_gt")  # every style's, and their means
 
 
 @dataclass
@@ -110,6 +110,25 @@ def detail_energy(image: np.ndarray) -> float:
     return float(np.abs(cv2.Laplacian(luma, cv2.CV_32F, ksize=1)).mean())
 
 
+def grid_energy(image: np.ndarray, period: int) -> float:
+    """Amplitude (0..255 levels) of the pattern that repeats every `period` pixels in both
+    axes: the spread over the period x period phases of the mean high-passed luminance
+    (`detail_energy`'s luminance minus a Gaussian blur, sigma 2, reflected border).
+
+    Why: the network works on 4x4 pixel-unshuffled cells, so a texture it cannot anchor to
+    the content comes out anchored to the cells, a screen-door lattice that stays put on
+    screen while the camera moves. Detail energy counts that lattice as detail; this
+    separates it. Content averages out over a frame's many cells (a few tenths of a level
+    for the ground truth at 256x256), a cell-locked pattern does not."""
+    import cv2
+
+    luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3], np.float32), cv2.COLOR_RGB2GRAY)
+    high = luma - cv2.GaussianBlur(luma, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
+    h, w = (n // period * period for n in high.shape)
+    phases = high[:h, :w].reshape(h // period, period, w // period, period).mean(axis=(0, 2))
+    return float(phases.std())
+
+
 def detail_ratio(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
     """The outputs' mean detail energy over the targets' (a ratio of the means over the
     frames, so a frame whose truth is nearly flat cannot blow it up): 1.0 is as much fine
@@ -120,15 +139,19 @@ def detail_ratio(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
 
 class _Figures:
     """The per-style figures, accumulated frame by frame (a working-size rollout or the
-    stylizer stage's output at the game's size alike)."""
+    stylizer stage's output at the game's size alike). With a `grid_period` (the network's
+    cell, for outputs at the working size) also the cell lattice (`grid_energy`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, grid_period: int | None = None) -> None:
+        self.grid_period = grid_period
         self.psnrs: list[float] = []
         self.ssims: list[float] = []
         self.ewarp: list[float] = []
         self.ewarp_gt: list[float] = []
         self.detail_out: list[float] = []
         self.detail_gt: list[float] = []
+        self.grid_out: list[float] = []
+        self.grid_gt: list[float] = []
         self._prev: RolloutFrame | None = None
         self._since_reset = 0
 
@@ -142,6 +165,9 @@ class _Figures:
         if self._since_reset >= DETAIL_HISTORY:  # the history has had DETAIL_HISTORY frames
             self.detail_out.append(detail_energy(f.output))
             self.detail_gt.append(detail_energy(f.target))
+            if self.grid_period:
+                self.grid_out.append(grid_energy(f.output, self.grid_period))
+                self.grid_gt.append(grid_energy(f.target, self.grid_period))
         if self._prev is not None and not f.reset:
             if valid is None:
                 valid = occlusion_valid(self._prev.depth, f.motion, f.prev_depth)
@@ -157,6 +183,8 @@ class _Figures:
         if self.detail_out:  # none in a rollout shorter than DETAIL_HISTORY + 1 frames after its last reset
             out, gt = float(np.mean(self.detail_out)), float(np.mean(self.detail_gt))
             detail = {"detail": out / max(gt, 1e-12), "detail_out": out, "detail_gt": gt}
+            if self.grid_out:
+                detail.update(grid_out=float(np.mean(self.grid_out)), grid_gt=float(np.mean(self.grid_gt)))
         return {**({"psnr_same_view": same_view} if same_view is not None else {}),
             "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(self.ssims)),
             "ewarp": float(np.mean(ewarp)) if ewarp else 0.0, "ewarp_gt": float(np.mean(ewarp_gt)) if ewarp_gt else 0.0,
@@ -185,8 +213,9 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
                    path: str = MIXED, history_trust: float = 0.0) -> dict:
     """The figures of one style over one rollout. The detail ratio ("detail", with the raw
     "detail_out" and "detail_gt") counts the frames from DETAIL_HISTORY frames after each
-    reset on ("detail_frames" of them; absent when there are none)."""
-    figures = _Figures()
+    reset on ("detail_frames" of them; absent when there are none), and on the same frames
+    the cell lattice of the output and of the ground truth ("grid_out", "grid_gt")."""
+    figures = _Figures(grid_period=UNSHUFFLE)
     for f in rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path, history_trust):
         figures.add(f)
         if progress is not None:

@@ -15,7 +15,7 @@ from model_fixtures import fake_encoder, save_tiny_weights, tiny_model
 from reverie.cli import main as reverie
 from reverie.model.backends.torch_backend import TorchBackend
 from reverie.model.evaluate import (DETAIL_HISTORY, detail_energy, detail_ratio, evaluate, evaluate_game_size, evaluate_style,
-                                    rollout)
+                                    grid_energy, rollout)
 from reverie.model.stylize import ModelStylizer
 from reverie.model.world.images import read_png
 from reverie.model.world.sequence import SequenceSpec, render_sequence
@@ -53,6 +53,24 @@ def test_detail_ratio_is_below_one_when_blurred_one_on_the_truth_above_one_when_
     assert detail_energy(edge) == pytest.approx(0.114 * detail_energy(white), rel=1e-4)
 
 
+def test_grid_energy_sees_a_cell_locked_lattice_and_not_the_content_nor_noise():
+    """A 4x4-periodic pattern of 3 levels on a textured frame reads near its own amplitude;
+    the frame alone, the frame shifted by a pixel and independent noise of 25 levels (more
+    detail energy than the lattice adds) read far less."""
+    frame = textured(size=128)
+    rng = np.random.default_rng(2)
+    cell = rng.normal(0, 1, (4, 4))
+    cell = 3.0 * (cell - cell.mean()) / cell.std()  # the phases' spread: 3 levels
+    lattice = np.tile(cell, (32, 32))[..., None]
+    locked = np.clip(frame + lattice, 0, 255).astype(np.uint8)
+    noisy = np.clip(frame + rng.normal(0, 25, frame.shape), 0, 255).astype(np.uint8)
+    base = grid_energy(frame, 4)
+    assert 2.0 < grid_energy(locked, 4) < 3.5, grid_energy(locked, 4)
+    assert base < 0.6 and grid_energy(np.roll(frame, 1, axis=1), 4) < 0.6 and grid_energy(noisy, 4) < 0.8
+    assert detail_energy(noisy) > detail_energy(locked)
+    assert grid_energy(np.full((64, 64, 3), 77, np.uint8), 4) == 0.0
+
+
 def test_rollout_reports_the_detail_ratio_from_the_tenth_frame_after_each_reset():
     """On the "cuts" path (a cut every 45 frames) only frames 10..44 and 55..59 count; the
     figure is the mean energy of those outputs over that of their ground truth."""
@@ -66,6 +84,8 @@ def test_rollout_reports_the_detail_ratio_from_the_tenth_frame_after_each_reset(
     assert figures["detail_out"] == pytest.approx(np.mean([detail_energy(f.output) for f in counted]), rel=1e-6)
     assert figures["detail_gt"] == pytest.approx(np.mean([detail_energy(f.target) for f in counted]), rel=1e-6)
     assert figures["detail"] == pytest.approx(figures["detail_out"] / figures["detail_gt"], rel=1e-9)
+    assert figures["grid_out"] == pytest.approx(np.mean([grid_energy(f.output, 4) for f in counted]), rel=1e-6)
+    assert figures["grid_gt"] == pytest.approx(np.mean([grid_energy(f.target, 4) for f in counted]), rel=1e-6)
     short = evaluate_style(model, "winter", prompt, seed=1002, frames=DETAIL_HISTORY, width=32, height=32, path="walk")
     assert "detail" not in short and short["detail_frames"] == 0  # no frame has had 10 frames of history
 
