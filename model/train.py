@@ -314,15 +314,25 @@ def shift_inconsistency(model: torch.nn.Module, output: torch.Tensor, inputs: tu
 
 
 # ---------------------------------------------------------------- checkpoints
+CRITIC_WEIGHTS = "critic.safetensors"  # beside model.safetensors in a checkpoint folder; never published
+
+
 def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.optim.Optimizer, config: TrainConfig,
                     generator: torch.Generator, data_state: dict | None = None, wall_s: float = 0.0,
                     lineage: list[dict] | None = None, critic: Critic | None = None) -> Path:
-    """model.safetensors (weights only, what ships) + state.pt (optimizer, RNGs, the critic) + config.json.
-    `lineage`: the runs these weights were fine-tuned from, oldest first (see `init_lineage`)."""
+    """model.safetensors (weights only, what ships) + critic.safetensors (the critic's weights,
+    with a critic) + state.pt (optimizer, RNGs, the critic with its optimizer) + config.json.
+    `lineage`: the runs these weights were fine-tuned from, oldest first (see `init_lineage`).
+
+    Why the critic twice: state.pt (50 MB) stays out of git, the critic's weights (5 MB) do
+    not, so a run that starts from a committed checkpoint with `--init` gets a trained critic
+    instead of one that needs hundreds of steps before its verdict means anything."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    if critic is not None:
+        save_file({k: v.contiguous() for k, v in critic.net.state_dict().items()}, str(folder / CRITIC_WEIGHTS))
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                 "data": data_state, "wall_s": wall_s, "critic": critic.state_dict() if critic is not None else None},
                folder / "state.pt")
@@ -437,6 +447,8 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
         lineage = init_lineage(config.init)
         if config.init:
             model.load_state_dict(load_file(str(Path(config.init) / "model.safetensors")))
+            if critic is not None and (Path(config.init) / CRITIC_WEIGHTS).is_file():
+                critic.net.load_state_dict(load_file(str(Path(config.init) / CRITIC_WEIGHTS)))
     trained = model
     if world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model)

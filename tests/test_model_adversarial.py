@@ -1,6 +1,7 @@
 """The adversarial term: the patch critic learns to tell a look's texture from its blurred
-mean, its verdict trains the denoiser's run-time output (and only the denoiser), and a
-resumed run restores the critic with everything else."""
+mean, its verdict trains the denoiser's run-time output (and only the denoiser), a
+resumed run restores the critic with everything else, and a run started from a checkpoint
+(`--init`) starts from its critic."""
 
 from __future__ import annotations
 
@@ -65,6 +66,33 @@ def test_a_resumed_adversarial_run_matches_an_uninterrupted_one(tmp_path, prompt
         assert torch.equal(x, y), name
     state = torch.load(tmp_path / "resumed" / "latest" / "state.pt", weights_only=False)
     assert state["critic"] is not None
+
+
+def test_a_run_from_a_checkpoint_starts_from_its_critic(tmp_path, prompts, monkeypatch):
+    """The critic's weights are saved beside the denoiser's (state.pt stays out of git) and an
+    --init run loads them: the second run's critic before its first update is the first's."""
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(T, "prompt_table", lambda: prompts)
+    config = T.with_overrides(TINY, steps=2, adversarial_start=0)
+    first = T.train(config, tmp_path / "first", progress=False)
+    saved = load_file(str(first / T.CRITIC_WEIGHTS))
+    loaded = {}
+    original = Critic.update
+
+    def spy(self, *args, **kwargs):
+        loaded.setdefault("net", {k: v.clone() for k, v in self.net.state_dict().items()})
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Critic, "update", spy)
+    T.train(T.with_overrides(config, init=str(first)), tmp_path / "second", progress=False)
+    assert saved.keys() == loaded["net"].keys()
+    for name, value in saved.items():
+        assert torch.equal(value, loaded["net"][name]), name
+    fresh = Critic().net.state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in saved.items() if v.is_floating_point())
+    published = T.publish_weights(first, tmp_path / "shipped", 0.0)
+    assert not (published / T.CRITIC_WEIGHTS).exists()  # the critic never ships
 
 
 def test_crops_keep_the_pixel_scale_and_the_motion_of_the_render(prompts):
