@@ -106,8 +106,14 @@ def detail_energy(image: np.ndarray) -> float:
     reflected border. High-frequency energy: a blurred frame has less, grain or noise more."""
     import cv2
 
-    luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3], np.float32), cv2.COLOR_RGB2GRAY)  # 0.299 R + 0.587 G + 0.114 B
-    return float(np.abs(cv2.Laplacian(luma, cv2.CV_32F, ksize=1)).mean())
+    return float(np.abs(cv2.Laplacian(_luminance(image), cv2.CV_32F, ksize=1)).mean())
+
+
+def _luminance(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3|4) uint8 frame's luminance as float 0..255 (alpha ignored)."""
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(image[..., :3], np.float32), cv2.COLOR_RGB2GRAY)  # 0.299 R + 0.587 G + 0.114 B
 
 
 def grid_energy(image: np.ndarray, period: int) -> float:
@@ -122,7 +128,7 @@ def grid_energy(image: np.ndarray, period: int) -> float:
     for the ground truth at 256x256), a cell-locked pattern does not."""
     import cv2
 
-    luma = cv2.cvtColor(np.ascontiguousarray(image[..., :3], np.float32), cv2.COLOR_RGB2GRAY)
+    luma = _luminance(image)
     high = luma - cv2.GaussianBlur(luma, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
     h, w = (n // period * period for n in high.shape)
     phases = high[:h, :w].reshape(h // period, period, w // period, period).mean(axis=(0, 2))
