@@ -24,6 +24,11 @@ from torch.nn.utils.parametrizations import spectral_norm
 from .text import EMBED_DIM
 
 GAME_PLANES = 6  # network.game_planes: color, depth, motion
+# Verdicts left out at each edge of the frame: a patch of about 40 px whose field reaches over
+# the edge sees the zero padding, and the denoiser answered those verdicts with a dotted line
+# along the frame's own edges (docs/model.md). Three cells of 8 px keep every pixel within
+# 5 px of an edge out of the adversarial gradient; the denoising terms still cover them.
+EDGE_CELLS = 3
 
 
 class PatchDiscriminator(nn.Module):
@@ -46,9 +51,18 @@ class PatchDiscriminator(nn.Module):
         return self.verdict(h) + (h * self.prompt(prompt)[:, :, None, None]).sum(dim=1, keepdim=True)
 
 
+def interior(logits: torch.Tensor) -> torch.Tensor:
+    """The verdicts whose patches lie inside the frame: EDGE_CELLS left out at each edge,
+    fewer on a window too small to keep one cell otherwise."""
+    h, w = logits.shape[-2:]
+    m = max(0, min(EDGE_CELLS, (h - 1) // 2, (w - 1) // 2))
+    return logits[..., m : h - m, m : w - m]
+
+
 class Critic:
     """The discriminator with its optimizer: `generator_loss` for the denoiser's step,
-    `update` for its own (hinge loss), state for checkpoints."""
+    `update` for its own (hinge loss), state for checkpoints. Both judge the frame's
+    interior only (`interior`)."""
 
     def __init__(self, lr: float = 2e-4):
         self.net = PatchDiscriminator()
@@ -58,14 +72,14 @@ class Critic:
         """Hinge generator loss: -D(fake), with the critic's weights held still."""
         self.net.requires_grad_(False)
         try:
-            return -self.net(fake, game, prompt).float().mean()
+            return -interior(self.net(fake, game, prompt)).float().mean()
         finally:
             self.net.requires_grad_(True)
 
     def update(self, fake: torch.Tensor, real: torch.Tensor, game: torch.Tensor, prompt: torch.Tensor) -> dict[str, float]:
         """One hinge step on a batch of detached fakes and their ground truths."""
-        logits_real = self.net(real, game, prompt).float()
-        logits_fake = self.net(fake.detach(), game, prompt).float()
+        logits_real = interior(self.net(real, game, prompt)).float()
+        logits_fake = interior(self.net(fake.detach(), game, prompt)).float()
         loss = F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from .adversarial import Critic
 from .augment import corrupt_history, misregister
+from .cpu_features import kernel_reports_bf16
 from .diffusion import HISTORY_SIGMA, SIGMA_MAX, loss_weight, training_sigmas
 from .history import valid_history, warp
 from .network import Denoiser, NetworkConfig, game_planes
@@ -58,7 +59,7 @@ class TrainConfig:
     adversarial_weight: float = 0.0  # the patch critic's hinge loss on the run-time output (model/adversarial.py)
     adversarial_start: int = 0  # step from which the critic trains; its weight on the denoiser ramps up over ADVERSARIAL_RAMP steps
     crop: int = 0  # train on crop x crop windows of frames rendered at size x size (the pixel scale of a big frame); 0: whole frames
-    bf16: bool = False  # bfloat16 autocast (the CPU's AMX / AVX-512 BF16 units; the weights and the optimizer stay float32)
+    bf16: bool = False  # bfloat16 autocast where the CPU has bf16 units (AMX, AVX-512 BF16; `autocast_bf16`); weights and optimizer stay float32
     init: str = ""  # a weights folder to start from (fine-tuning); "" starts from scratch
     worlds: int = 4  # worlds kept loaded; one is replaced every `world_every` steps
     world_every: int = 50
@@ -80,14 +81,17 @@ class TrainConfig:
 
 ADVERSARIAL_RAMP = 250
 
-# The shipped recipe (docs/model.md, "Model card"). 64x64 windows of 256x256 renders: the
-# pixel scale of the frames the daemon runs (256 high), at the cost of 64x64 frames.
+# The presets' recipe (docs/model.md, "The network for the matrix units"). Whole 256x256
+# frames, never windows: a network trained on 64x64 windows learned where a window's borders
+# are and drew their correction into the interior of a whole frame (lines fixed on the screen).
+# The shift term keeps the network's 4x4 cells from printing a lattice under the critic.
 SHIPPED_NETWORK = NetworkConfig(widths=(64, 128, 192), blocks=2, cond_dim=256, full_res=16)
 PRESETS = {
-    "cpu": TrainConfig(steps=4000, batch=8, size=256, crop=64, sequence=3, lr=1e-3, runtime_weight=1.0, temporal_weight=2.0,
-                       adversarial_weight=0.1, adversarial_start=1000, bf16=True, checkpoint_every=100, network=SHIPPED_NETWORK),
-    "gpu": TrainConfig(preset="gpu", steps=20000, batch=32, size=256, crop=128, sequence=6, lr=5e-4, worlds=8,
-                       runtime_weight=1.0, temporal_weight=2.0, adversarial_weight=0.1, adversarial_start=4000,
+    "cpu": TrainConfig(steps=4000, batch=4, size=256, crop=0, sequence=3, lr=1e-3, runtime_weight=1.0, temporal_weight=2.0,
+                       shift_weight=3.0, adversarial_weight=0.1, adversarial_start=1000, bf16=True, checkpoint_every=100,
+                       network=SHIPPED_NETWORK),
+    "gpu": TrainConfig(preset="gpu", steps=20000, batch=32, size=256, crop=0, sequence=6, lr=5e-4, worlds=8,
+                       runtime_weight=1.0, temporal_weight=2.0, shift_weight=3.0, adversarial_weight=0.1, adversarial_start=4000,
                        network=SHIPPED_NETWORK),
 }
 
@@ -317,6 +321,12 @@ def shift_inconsistency(model: torch.nn.Module, output: torch.Tensor, inputs: tu
 CRITIC_WEIGHTS = "critic.safetensors"  # beside model.safetensors in a checkpoint folder; never published
 
 
+def autocast_bf16(config: TrainConfig, flags: set[str] | None = None) -> bool:
+    """Whether this run autocasts to bf16: asked for by the config and computed natively by
+    this CPU. Emulated bf16 is several times slower than float32 (`cpu_features`)."""
+    return config.bf16 and bool(kernel_reports_bf16(flags))
+
+
 def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.optim.Optimizer, config: TrainConfig,
                     generator: torch.Generator, data_state: dict | None = None, wall_s: float = 0.0,
                     lineage: list[dict] | None = None, critic: Critic | None = None) -> Path:
@@ -449,6 +459,9 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
             model.load_state_dict(load_file(str(Path(config.init) / "model.safetensors")))
             if critic is not None and (Path(config.init) / CRITIC_WEIGHTS).is_file():
                 critic.net.load_state_dict(load_file(str(Path(config.init) / CRITIC_WEIGHTS)))
+    bf16 = autocast_bf16(config)
+    if config.bf16 and not bf16 and rank == 0 and progress:
+        print("bf16 autocast off: this CPU has no bf16 units (AMX, AVX-512 BF16); training in float32", file=sys.stderr)
     trained = model
     if world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model)
@@ -463,7 +476,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
         if critic is not None and step >= config.adversarial_start:
             ramp = min(1.0, (step - config.adversarial_start) / ADVERSARIAL_RAMP)
             adversary = Adversary(critic, config.adversarial_weight * ramp)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = sequence_loss(trained, next(data), config, generator, adversary)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -471,7 +484,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
         optimizer.step()
         if adversary is not None:
             fake, real, game, prompts = (torch.cat(parts) for parts in zip(*adversary.seen))
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 critic_losses.append(critic.update(fake, real, game, prompts)["critic"])
         step += 1
         losses.append(float(loss.detach()))

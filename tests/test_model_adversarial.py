@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from model_fixtures import random_prompt_table
 from reverie.model import train as T
-from reverie.model.adversarial import Critic
+from reverie.model.adversarial import EDGE_CELLS, Critic
 from reverie.model.network import Denoiser, NetworkConfig
 
 TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=2, worlds=1, world_every=1000, checkpoint_every=1,
@@ -38,6 +38,25 @@ def test_the_critic_learns_to_tell_texture_from_its_blurred_mean():
         last = figures
     assert last["critic"] < 0.5 * first["critic"]
     assert last["real"] > last["fake"] + 1.0
+
+
+def test_the_critic_judges_the_interior_so_the_frames_edges_get_no_adversarial_pull():
+    """Patches over the edge see the zero padding; the denoiser once drew a dotted line there
+    for them. Pixels near the edge get no gradient from the verdict, the interior does."""
+    torch.manual_seed(0)
+    critic = Critic()
+    fake = torch.zeros(1, 3, 128, 128, requires_grad=True)
+    game, prompt = torch.rand(1, 6, 128, 128), F.normalize(torch.randn(1, 384), dim=1)
+    critic.generator_loss(fake, game, prompt).backward()
+    pull = fake.grad.abs().sum(dim=(0, 1))
+    edge = 8 * EDGE_CELLS - 19  # the first kept cell's field (38 px around its centre) starts here
+    assert edge >= 4
+    for band in (pull[:edge], pull[-edge:], pull[:, :edge], pull[:, -edge:]):
+        assert float(band.abs().max()) == 0.0
+    assert float(pull[48:80, 48:80].min()) > 0.0
+    critic.update(fake.detach(), torch.rand(1, 3, 128, 128) * 2 - 1, game, prompt)  # the critic's own step takes the same cut
+    small = critic.generator_loss(torch.zeros(1, 3, 32, 32), torch.rand(1, 6, 32, 32), prompt)
+    assert torch.isfinite(small)  # a 32-px window keeps at least one verdict
 
 
 def test_the_critic_verdict_trains_the_run_time_output_and_not_the_critic(prompts):

@@ -172,3 +172,20 @@ def test_the_shipped_network_is_sized_for_the_matrix_units():
     assert flops(config) >= 4 * flops(NetworkConfig(widths=(32, 64, 96))) >= 7.5e9
     assert all(w % 32 == 0 for w in config.widths) and config.full_res > 0
     assert PRESETS["gpu"].network == config
+
+
+def test_presets_train_whole_frames_and_autocast_bf16_only_where_the_cpu_has_it():
+    """Windows taught the network where their borders are (lines fixed on a whole frame);
+    emulated bf16 is slower than float32, so the kernel's flags decide."""
+    from reverie.model.cpu_features import kernel_reports_bf16, linux_cpu_flags
+    from reverie.model.train import PRESETS, autocast_bf16, with_overrides
+
+    assert PRESETS["cpu"].crop == 0 and PRESETS["gpu"].crop == 0
+    cpu = PRESETS["cpu"]
+    assert cpu.bf16
+    assert autocast_bf16(cpu, flags={"avx2", "fma", "amx_bf16"}) and autocast_bf16(cpu, flags={"avx512_bf16"})
+    assert not autocast_bf16(cpu, flags={"avx2", "fma", "avx512f"})
+    assert not autocast_bf16(with_overrides(cpu, bf16=False), flags={"amx_bf16"})
+    flags = linux_cpu_flags()
+    assert autocast_bf16(cpu) == bool(flags and {"amx_bf16", "avx512_bf16"} & flags)
+    assert kernel_reports_bf16(set()) is False

@@ -18,6 +18,7 @@ from model_fixtures import SHIPPED, save_tiny_weights, world_frames  # noqa: E40
 from reverie.model.backends import BackendError, NonFiniteOutput, check_device, default_backend, load_backend, weights_stride  # noqa: E402
 from reverie.model.backends import ov_backend as OV  # noqa: E402
 from reverie.model.backends.cache import cached_onnx  # noqa: E402
+from reverie.model.cpu_features import linux_cpu_flags  # noqa: E402
 from reverie.model.export import example_inputs  # noqa: E402
 
 CORE = openvino.Core()
@@ -57,7 +58,7 @@ def ov_auto(cache):
 
 def test_precision_follows_the_cpu(ov_auto):
     """bf16 exactly when OpenVINO and (on Linux) the kernel's flags both say the CPU has it."""
-    flags = OV.linux_cpu_flags()
+    flags = linux_cpu_flags()
     capabilities = CORE.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     expected = "BF16" in capabilities and (flags is None or bool({"amx_bf16", "avx512_bf16"} & flags))
     assert HAS_BF16 == expected

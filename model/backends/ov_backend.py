@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
@@ -39,6 +38,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from ..cpu_features import kernel_reports_bf16
 from ..export import INPUTS, OUTPUT
 from . import BackendError, NonFiniteOutput, available_cores, check_inputs
 from .cache import cache_dir, sha256_file
@@ -47,7 +47,6 @@ MAX_SHAPES = 4  # compiled frame sizes kept in memory (each holds its own buffer
 MAX_BLOBS = 16  # compiled frame sizes kept on disk per cache key (~6 MB each for the shipped network)
 PRECISIONS = ("auto", "bf16", "f16", "f32")
 OV_DEVICES = {"cpu": "CPU", "intel-gpu": "GPU"}  # our device names -> OpenVINO's
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 def import_openvino() -> Any:
@@ -58,27 +57,12 @@ def import_openvino() -> Any:
     return openvino
 
 
-def linux_cpu_flags() -> set[str] | None:
-    """The CPU's feature flags from /proc/cpuinfo; None where there is no such file (not Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return None
-
-
 def cpu_bf16(core: Any, flags: set[str] | None = None) -> bool:
     """True when this CPU computes in bf16 natively: OpenVINO reports BF16 among the CPU's
     optimization capabilities and (on Linux) the kernel's flags show AMX or AVX-512 BF16."""
     if "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         return False
-    flags = linux_cpu_flags() if flags is None else flags
-    return flags is None or any(f in flags for f in BF16_CPU_FLAGS)
+    return kernel_reports_bf16(flags) is not False
 
 
 def choose_precision(requested: str, device: str, core: Any) -> str:
