@@ -31,6 +31,7 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     publish = commands.add_parser("publish", help="copy a training checkpoint into the shipped-weights folder with its inference settings")
     publish.add_argument("run", type=Path, help="a checkpoint folder, e.g. runs/train/latest")
     publish.add_argument("--history-trust", type=float, default=0.0, help="added to the history gate's logit at inference (measured with reverie eval --history-trust)")
+    publish.add_argument("--look-trust", type=parse_look_trust, default={}, help=LOOK_TRUST_HELP)
     publish.add_argument("--out", type=Path, default=Path("model/weights"))
     publish.set_defaults(func=cmd_publish)
 
@@ -50,7 +51,9 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     ev.add_argument("--path", default="mixed", help="camera path: mixed (every movement, cuts between) or one kind, e.g. orbit (no cuts: drift)")
     ev.add_argument("--steps", type=int, default=1)
     ev.add_argument("--no-history", action="store_true", help="stylize every frame on its own (the per-frame baseline)")
-    ev.add_argument("--history-trust", type=float, help="added to the history gate's logit (default: the weights' config.json, else 0)")
+    ev.add_argument("--history-trust", type=float, help="added to the history gate's logit, every look alike unless --look-trust "
+                    "(default: the weights' config.json, else 0)")
+    ev.add_argument("--look-trust", type=parse_look_trust, default={}, help=LOOK_TRUST_HELP)
     ev.add_argument("--start-sigma", type=float, help="start each frame from the warped history noised to this level (default: pure noise)")
     ev.add_argument("--curves", type=Path, help="also write the per-frame PSNR curves here (JSON)")
     ev.add_argument("--jobs", type=int, default=1, help="evaluate styles in this many processes at once, one thread each (2 on a 2-core machine)")
@@ -76,11 +79,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+LOOK_TRUST_HELP = "the history trust of the trained styles that settle at another: STYLE=T[,STYLE=T] (e.g. thermal=3; model/look_trust.py)"
+
+
+def parse_look_trust(text: str) -> dict[str, float]:
+    """'thermal=3,noir=1' -> {"thermal": 3.0, "noir": 1.0}."""
+    looks = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            looks[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected STYLE=TRUST, e.g. thermal=3; got {item!r}") from None
+    return looks
+
+
+def look_trust(weights: Path, history_trust: float | None, looks: dict[str, float]):
+    """The trust `reverie eval` runs at: the weights' own unless --history-trust or
+    --look-trust says otherwise (--history-trust alone: one trust for every look)."""
+    from .look_trust import LookTrust
+
+    own = LookTrust.of_weights(weights)
+    if history_trust is None and not looks:
+        return own
+    try:
+        return LookTrust.of(own.default if history_trust is None else history_trust, looks)
+    except ValueError as exc:
+        raise SystemExit(f"reverie eval: --look-trust: {exc}") from None
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
+    from .look_trust import LookTrust
     from .train import publish_weights
 
-    folder = publish_weights(args.run, args.out, args.history_trust)
-    print(f"published {args.run} into {folder} (history trust {args.history_trust:g})")
+    try:
+        trust = LookTrust.of(args.history_trust, args.look_trust)
+    except ValueError as exc:
+        print(f"reverie publish: --look-trust: {exc}", file=sys.stderr)
+        return 2
+    folder = publish_weights(args.run, args.out, trust)
+    print(f"published {args.run} into {folder} (history trust {trust.describe()})")
     return 0
 
 
@@ -101,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .backends.cache import sha256_file
     from .evaluate import evaluate
-    from .train import inference_history_trust, load_model
+    from .train import load_model
     from .world.styles import ALL_STYLES, STYLES
 
     width, height = parse_size(args.size)
@@ -113,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.game_size:
         return _eval_game_size(args, styles)
     model, _ = load_model(args.weights)
-    trust = inference_history_trust(args.weights) if args.history_trust is None else args.history_trust
+    trust = look_trust(args.weights, args.history_trust, args.look_trust)
     total, done = len(styles) * args.frames, [0]
 
     def progress() -> None:
@@ -154,7 +192,8 @@ def _eval_game_size(args: argparse.Namespace, styles: list[str]) -> int:
         print(f"reverie eval: {', '.join(unsupported)} do not apply with --game-size (the daemon's stage runs as it runs)", file=sys.stderr)
         return 2
     width, height = parse_size(args.game_size)
-    stylizer_for = model_stylizers(args.weights, args.work_height, args.backend, args.history_trust, not args.raw_prompts)
+    stylizer_for = model_stylizers(args.weights, args.work_height, args.backend, look_trust(args.weights, args.history_trust, args.look_trust),
+                                   not args.raw_prompts)
     total, done = len(styles) * args.frames, [0]
 
     def progress() -> None:

@@ -22,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from .history import warp, warp_error
+from .look_trust import LookTrust
 from .network import UNSHUFFLE, Denoiser, game_planes
 from .step import next_output
 from .world.coherence import occlusion_valid
@@ -231,9 +232,10 @@ def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, f
 
 def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
              steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
-             path: str = MIXED, prompt_bank: bool = True, jobs: int = 1, history_trust: float = 0.0) -> dict:
+             path: str = MIXED, prompt_bank: bool = True, jobs: int = 1, history_trust: LookTrust = LookTrust()) -> dict:
     """Every requested style; prompts are each style's first training or held-out prompt,
-    through the prompt bank as the runtime does (`prompt_bank=False`: the raw embedding).
+    through the prompt bank as the runtime does (`prompt_bank=False`: the raw embedding),
+    each at the steady trust `history_trust` gives its embedding.
     `jobs` > 1 spreads the styles over that many single-threaded processes.
     `path` "mixed" (the default) covers every kind of camera movement, with a cut between
     segments; a cut drops the history, so drift is measured on one uninterrupted path
@@ -244,16 +246,18 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
         raise ValueError(f"evaluate on held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
     embed = runtime_embedder(bank=prompt_bank)
     texts = _prompt_texts(styles, prompts)  # trained or extra (never-trained) styles alike
-    rollouts = {name: partial(evaluate_style, model, name, embed(text), seed, frames, width, height, steps=steps,
-                              history=history, start_sigma=start_sigma, path=path, history_trust=history_trust)
-                for name, text in texts.items()}
+    embeddings = {name: embed(text) for name, text in texts.items()}
+    trusts = {name: history_trust(e) for name, e in embeddings.items()}
+    rollouts = {name: partial(evaluate_style, model, name, embeddings[name], seed, frames, width, height, steps=steps,
+                              history=history, start_sigma=start_sigma, path=path, history_trust=trusts[name])
+                for name in texts}
     if jobs > 1 and len(styles) > 1:
         figures = _in_processes(rollouts, jobs, progress)
     else:
         figures = {name: run(progress=progress) for name, run in rollouts.items()}
-    per_style = {name: {"prompt": texts[name], **figures[name]} for name in styles}
+    per_style = {name: {"prompt": texts[name], "history_trust": round(trusts[name], 3), **figures[name]} for name in styles}
     return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
-            "history_trust": history_trust,
+            "history_trust": history_trust.to_json(),
             "prompts": prompts, "styles": per_style, "mean": _means(per_style)}
 
 
@@ -340,7 +344,7 @@ def evaluate_game_size(stylizer_for: Callable[[str], Any], styles: list[str], se
             "styles": per_style, "mean": _means(per_style)}
 
 
-def model_stylizers(weights, work_height: int, backend: str | None = None, history_trust: float | None = None,
+def model_stylizers(weights, work_height: int, backend: str | None = None, history_trust: LookTrust | None = None,
                     prompt_bank: bool = True, **options) -> Callable[[str], Any]:
     """`stylizer_for(prompt_text)` for `evaluate_game_size` and the contact sheets: the
     daemon's `ModelStylizer` on `weights` (the backend built once and shared by every
@@ -351,10 +355,8 @@ def model_stylizers(weights, work_height: int, backend: str | None = None, histo
 
     from .stylize import ModelStylizer
     from .text import runtime_embedder
-    from .train import inference_history_trust
-
     weights = Path(weights)
-    trust = inference_history_trust(weights) if history_trust is None else history_trust
+    trust = LookTrust.of_weights(weights) if history_trust is None else history_trust
     embed = runtime_embedder(bank=prompt_bank)
     built: list[Any] = []
 
@@ -371,7 +373,7 @@ def model_stylizers(weights, work_height: int, backend: str | None = None, histo
         first = built[0] if built else None
         if first is None:
             raise RuntimeError("no stylizer built yet")
-        return {"stylizer": first.name, "stride": first.stride, "work_height": work_height, "history_trust": trust,
+        return {"stylizer": first.name, "stride": first.stride, "work_height": work_height, "history_trust": trust.to_json(),
                 "weights": str(weights), "weights_sha256": first.identity["weights_sha256"]}
 
     stylizer_for.describe = describe  # type: ignore[attr-defined]

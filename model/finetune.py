@@ -61,12 +61,13 @@ def finetune(captures: Iterable[Capture], targets: Path, prompt: str, base: Path
     config = finetune_config(base, steps, lr, seed, batch=batch)
     captures = list(captures)
     from .pairs import CapturePairs
-    from .train import inference_history_trust, publish_weights, train
+    from .look_trust import LookTrust
+    from .train import publish_weights, train
 
     data = CapturePairs(captures, targets, embed(prompt), config.batch, config.sequence, config.size,
                         config.network.stride, seed, work_height)
     latest = train(config, Path(work), resume=resume, progress=progress, data=data)
-    weights = publish_weights(latest, Path(work) / "weights", inference_history_trust(Path(base)))
+    weights = publish_weights(latest, Path(work) / "weights", LookTrust.of_weights(Path(base)))
     meta = json.loads((weights / "config.json").read_text())
     meta["finetune"] = {"prompt": prompt, "base": str(base), "captures": [c.name for c in captures], "frames": data.frames,
                         "targets": str(targets), "crop": list(data.crop)}

@@ -27,6 +27,7 @@ import torch
 from .evaluate import EVAL_WORLD_SEEDS_FROM, _tensor, psnr
 from .network import Denoiser, game_planes
 from .step import next_output
+from .look_trust import LookTrust
 from .stylize import HistoryTrust
 from .text import PromptBlend
 from .world.sequence import SequenceSpec, WorldFrame, render_sequence
@@ -37,20 +38,20 @@ POLICIES = ("follows_prompt", "constant")
 
 
 def stream(model: Denoiser, frames: list[WorldFrame], first: np.ndarray, second: np.ndarray, switch: int, transition: int,
-           steady_trust: float, follow_prompt: bool, seed: int) -> list[np.ndarray]:
+           look_trust: LookTrust, follow_prompt: bool, seed: int) -> list[np.ndarray]:
     """The outputs (H, W, 3) uint8 of one rollout: prompt `first`, blended to `second` from
     frame `switch` over `transition` frames, as the stylizer does; the history trust is
-    told of the change only with `follow_prompt` (untold, it stays steady)."""
+    told of the change only with `follow_prompt` (untold, it stays at `first`'s steady trust)."""
     generator = torch.Generator().manual_seed(seed)
     blend = PromptBlend(first)
-    trust = HistoryTrust(steady_trust)
+    trust = HistoryTrust(look_trust(first))
     previous = previous_depth = None
     outputs = []
     for i, frame in enumerate(frames):
         if i == switch and not np.array_equal(first, second):
             blend.set(second, transition)
             if follow_prompt:
-                trust.prompt_changed(transition)
+                trust.prompt_changed(transition, look_trust(second))
         depth, motion = _tensor(frame.depth), _tensor(frame.motion)
         game = game_planes(_tensor(frame.color[..., :3]) / 255, depth, motion)
         if frame.reset:
@@ -73,7 +74,7 @@ def lag_and_deficit(got: list[float], reference: list[float], start: int, window
     return lag, deficit
 
 
-def measure(model: Denoiser, steady_trust: float, embed, world: int, frames: int, width: int, height: int, path: str,
+def measure(model: Denoiser, look_trust: LookTrust, embed, world: int, frames: int, width: int, height: int, path: str,
             switch: int, transition: int, window: int) -> dict:
     """Per pair and per policy: lag and deficit (see the module's docstring)."""
     if world < EVAL_WORLD_SEEDS_FROM:
@@ -88,24 +89,24 @@ def measure(model: Denoiser, steady_trust: float, embed, world: int, frames: int
     for old, new in zip(names, names[1:] + names[:1]):
         truth = [f.styles[new][..., :3] for f in rendered]
         reference = [psnr(o, t) for o, t in zip(stream(model, rendered, prompts[new], prompts[new], switch, transition,
-                                                       steady_trust, True, world), truth)]
+                                                       look_trust, True, world), truth)]
         row = {}
         for policy in POLICIES:
-            outputs = stream(model, rendered, prompts[old], prompts[new], switch, transition, steady_trust,
+            outputs = stream(model, rendered, prompts[old], prompts[new], switch, transition, look_trust,
                              policy == "follows_prompt", world)
             lag, deficit = lag_and_deficit([psnr(o, t) for o, t in zip(outputs, truth)], reference, settled_from, window)
             row[policy] = {"lag": lag, "deficit": round(deficit, 3)}
         pairs[f"{old}->{new}"] = row
     mean = {p: {k: round(float(np.mean([r[p][k] for r in pairs.values()])), 3) for k in ("lag", "deficit")} for p in POLICIES}
     return {"world": world, "frames": frames, "size": f"{width}x{height}", "path": path, "switch": switch,
-            "transition": transition, "window": window, "history_trust": steady_trust, "pairs": pairs, "mean": mean}
+            "transition": transition, "window": window, "history_trust": look_trust.to_json(), "pairs": pairs, "mean": mean}
 
 
 def main(argv: list[str] | None = None) -> int:
     from reverie.cli_args import parse_size
 
     from .text import runtime_embedder
-    from .train import inference_history_trust, load_model
+    from .train import load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parent / "weights")
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     width, height = parse_size(args.size)
     model, _ = load_model(args.weights)
-    result = measure(model, inference_history_trust(args.weights), runtime_embedder(), args.world, args.frames, width, height,
+    result = measure(model, LookTrust.of_weights(args.weights), runtime_embedder(), args.world, args.frames, width, height,
                      args.path, args.switch, args.transition, args.window)
     if not args.json:
         for pair, row in result["pairs"].items():

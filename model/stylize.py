@@ -11,10 +11,11 @@ set_prompt, set_params, reset_history) without importing the bridge. Per frame:
 4. the result is kept as the next frame's history, blended with the game's color by
    `strength` and written at the game's size.
 
-History trust: the weights' steady-state trust (config.json, "inference") is what the
-stream runs at; a prompt change lowers it to 0 for the transition and brings it back over
-`TRUST_RECOVERY_FRAMES` frames (`HistoryTrust`), so the new look replaces the old one
-instead of being held off by a history that still shows the old prompt.
+History trust: the weights' steady-state trust for the prompt's look (config.json,
+"inference"; `look_trust.LookTrust`) is what the stream runs at; a prompt change lowers it
+to 0 for the transition and brings it back, to the new look's, over `TRUST_RECOVERY_FRAMES`
+frames (`HistoryTrust`), so the new look replaces the old one instead of being held off by
+a history that still shows the old prompt.
 
 Settings:
 - `steps` (1..8): sampler steps per frame.
@@ -53,10 +54,10 @@ from .backends import DEFAULT_WEIGHTS, Backend, backend_precision, default_backe
 from .backends.cache import sha256_file
 from .diffusion import MAX_STEPS
 from .frames import game_to_model, model_to_game, working_size
+from .look_trust import LookTrust
 from .network import game_planes
 from .step import next_output
 from .text import PromptBlend
-from .train import inference_history_trust
 
 DEFAULT_PROMPT = "oil painting"  # what is shown before the first prompt arrives (or for an empty one)
 DEFAULT_WORK_HEIGHT = 256
@@ -88,7 +89,11 @@ class HistoryTrust:
         self._frame: int | None = None  # frames since the prompt change; None: no change under way
         self._transition = 0
 
-    def prompt_changed(self, transition_frames: int) -> None:
+    def prompt_changed(self, transition_frames: int, steady: float | None = None) -> None:
+        """A new prompt from now on, blended in over `transition_frames`; `steady`: the new
+        look's own trust (None: the same as the old one's)."""
+        if steady is not None:
+            self.steady = float(steady)
         if self.steady:  # at 0 there is nothing to lower (and the static skip need not wait)
             self._frame, self._transition = 0, int(transition_frames)
 
@@ -122,7 +127,7 @@ class PreparedWeights:
 
     backend: Backend
     stride: int
-    history_trust: float
+    look_trust: LookTrust
     folder: Path | None  # None: the weights the stylizer was built with
 
 
@@ -132,10 +137,12 @@ class ModelStylizer:
     def __init__(self, backend: str | Backend | None = None, device: str = "cpu", weights: Path | str = DEFAULT_WEIGHTS,
                  work_height: int = DEFAULT_WORK_HEIGHT, prompt: str = DEFAULT_PROMPT, *, cache: Path | None = None,
                  encoder: Callable[[str], np.ndarray] | None = None, stride: int | None = None, trt_profile: str | None = None,
-                 threads: int | None = None, history_trust: float | None = None, precision: str | None = None):
+                 threads: int | None = None, history_trust: LookTrust | float | None = None, precision: str | None = None):
         """`backend`: a name (None: `backends.default_backend(device)`, openvino on a CPU with
         bf16, else onnxruntime) or a built backend; `precision` forces the backend's
-        arithmetic (openvino: "auto", "bf16" or "f32"; see `backends.load_backend`)."""
+        arithmetic (openvino: "auto", "bf16" or "f32"; see `backends.load_backend`).
+        `history_trust`: None, the weights' own (0 for a built backend: the network as
+        trained); a number, that trust for every look."""
         self._backend_options: tuple[str, str, dict[str, Any]] | None = None  # to build a backend for other weights
         from_weights = backend is None or isinstance(backend, str)
         if from_weights:
@@ -146,7 +153,7 @@ class ModelStylizer:
             backend = load_backend(backend, device, Path(weights), **options)
             stride = stride or weights_stride(Path(weights))
             if history_trust is None:
-                history_trust = inference_history_trust(Path(weights))
+                history_trust = LookTrust.of_weights(Path(weights))
         if encoder is None:
             from .text import runtime_embedder
 
@@ -164,8 +171,9 @@ class ModelStylizer:
         self._encode = encoder
         self._blend = PromptBlend(self._embedding(prompt))
         self._blend_left = 0
-        self._trust = HistoryTrust(history_trust or 0.0)  # a hand-made backend: the network as trained
-        self._own = PreparedWeights(backend, self.stride, self._trust.steady, None)
+        self._look_trust = history_trust if isinstance(history_trust, LookTrust) else LookTrust(float(history_trust or 0.0))
+        self._trust = HistoryTrust(self._look_trust(self._blend.target))
+        self._own = PreparedWeights(backend, self.stride, self._look_trust, None)
         self.weights: Path | None = None  # other weights in use (use_weights), or None: the stylizer's own
         self.steps, self.strength, self.seed = 1, 1.0, 0
         self._generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -187,7 +195,7 @@ class ModelStylizer:
             raise ValueError(f"transition_frames must be >= 0, got {transition_frames}")
         target = self._embedding(text)
         if not np.array_equal(target, self._blend.target):
-            self._trust.prompt_changed(transition_frames)
+            self._trust.prompt_changed(transition_frames, self._look_trust(target))
         self._blend.set(target, transition_frames)
         self._blend_left = transition_frames  # frames until the blend sits on the new prompt
 
@@ -243,13 +251,14 @@ class ModelStylizer:
         stride = weights_stride(folder)
         if self.work_height < stride:
             raise ValueError(f"these weights need frames in multiples of {stride}, more than the working height {self.work_height}")
-        return PreparedWeights(backend, stride, inference_history_trust(folder), folder)
+        return PreparedWeights(backend, stride, LookTrust.of_weights(folder), folder)
 
     def use_weights(self, prepared: PreparedWeights) -> None:
         """Run `prepared` (from `prepare_weights`) from the next frame on, from a fresh
         history; the prompt, its transition and the settings carry over."""
         self.backend, self.stride, self.weights = prepared.backend, prepared.stride, prepared.folder
-        trust = HistoryTrust(prepared.history_trust)
+        self._look_trust = prepared.look_trust
+        trust = HistoryTrust(self._look_trust(self._blend.target))
         if not self._trust.settled:  # a prompt transition under way goes on at the new steady trust
             trust.prompt_changed(self._blend_left)
         self._trust = trust

@@ -31,6 +31,7 @@ from .augment import corrupt_history, misregister
 from .cpu_features import kernel_reports_bf16
 from .diffusion import HISTORY_SIGMA, SIGMA_MAX, loss_weight, training_sigmas
 from .history import valid_history, warp
+from .look_trust import LookTrust
 from .network import Denoiser, NetworkConfig, game_planes
 
 MODEL_TOLERANCE = 0.1  # depth test with the current depth (what the model has at run time)
@@ -362,13 +363,6 @@ def load_model(folder: Path) -> tuple[Denoiser, TrainConfig]:
     return model.eval(), config
 
 
-def inference_history_trust(folder: Path) -> float:
-    """The steady-state history trust measured for the weights in `folder` ("inference" in
-    its config.json, written by `publish_weights`); 0, the network as trained, without one."""
-    meta = json.loads((Path(folder) / "config.json").read_text())
-    return float(meta.get("inference", {}).get("history_trust", 0.0))
-
-
 def init_lineage(init: str) -> list[dict]:
     """The runs behind a fine-tuning start (`TrainConfig.init`), oldest first: each one's
     step, wall time and config, so shipped weights carry their whole recipe even after the
@@ -379,14 +373,15 @@ def init_lineage(init: str) -> list[dict]:
     return [*meta.get("lineage", []), {k: meta[k] for k in ("step", "wall_s", "config") if k in meta}]
 
 
-def publish_weights(run: Path, out: Path, history_trust: float) -> Path:
+def publish_weights(run: Path, out: Path, trust: LookTrust) -> Path:
     """Copy a checkpoint's weights and config into a shipped-weights folder (model/weights)
-    with the inference settings measured for it ("inference" in config.json, which
-    `load_model` and so the daemon, eval and export read); the optimizer state stays behind."""
+    with the inference settings measured for it ("inference" in config.json: the history
+    trust, per look where one differs, which the daemon, eval and export read); the optimizer
+    state stays behind."""
     import shutil
 
     meta = json.loads((run / "config.json").read_text())
-    meta["inference"] = {"history_trust": float(history_trust)}
+    meta["inference"] = trust.to_json()
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run / "model.safetensors", out / "model.safetensors")
     (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -21,7 +21,8 @@ from reverie.finetune import read_captures
 from reverie.finetune_data import write_world_capture
 from reverie.model.evaluate import evaluate
 from reverie.model.pairs import Capture, CapturedFrame, CapturePairs, TargetError, target_path
-from reverie.model.train import inference_history_trust, load_model
+from reverie.model.look_trust import LookTrust
+from reverie.model.train import load_model
 from reverie.model.world.images import read_png, write_png
 from reverie.model.world.styles import EXTRA_STYLES, STYLES, TRAIN_PROMPTS
 
@@ -40,7 +41,7 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
 def blueprint_psnr(weights: Path) -> float:
     """`reverie eval --weights W --style blueprint` on held-out world 1000 (32 frames)."""
     model, _ = load_model(weights)
-    result = evaluate(model, "train", [NEW], 1000, 32, SIZE, SIZE, history_trust=inference_history_trust(weights))
+    result = evaluate(model, "train", [NEW], 1000, 32, SIZE, SIZE, history_trust=LookTrust.of_weights(weights))
     return result["styles"][NEW]["psnr"]
 
 

@@ -92,13 +92,14 @@ def test_prompt_switch_lag_counts_frames_until_the_output_stays_near_the_referen
 def test_prompt_switch_policies_only_differ_where_there_is_trust_to_lower():
     """At steady trust 0 the trust schedule has nothing to lower: both policies are the same
     rollout. At a positive trust they differ after the switch and only there."""
+    from reverie.model.look_trust import LookTrust
     from reverie.model.prompt_switch import stream
     from reverie.model.world.sequence import SequenceSpec, render_sequence
 
     model = tiny_model()
     frames = list(render_sequence(SequenceSpec(1000, 8, 32, 32, "walk", ())))
     old, new = fake_encoder("oil painting"), fake_encoder("film noir")
-    runs = {(trust, follow): stream(model, frames, old, new, 3, 2, trust, follow, 1000) for trust in (0.0, 3.0) for follow in (True, False)}
+    runs = {(trust, follow): stream(model, frames, old, new, 3, 2, LookTrust(trust), follow, 1000) for trust in (0.0, 3.0) for follow in (True, False)}
     assert all(np.array_equal(a, b) for a, b in zip(runs[0.0, True], runs[0.0, False]))
     follows, constant = runs[3.0, True], runs[3.0, False]
     assert all(np.array_equal(a, b) for a, b in zip(follows[:3], constant[:3]))

@@ -315,3 +315,34 @@ def test_device_frames_stay_on_the_gpu():
     got += [o.cpu().numpy() for o in outs]
     for want, have in zip(expected, got):
         assert int(np.abs(want.astype(int) - have).max()) <= 1
+
+
+def test_each_look_settles_at_its_own_trust_and_a_prompt_change_ramps_to_the_new_looks():
+    """A trust per look (thermal's steadier truth needs more than the others): a prompt gets
+    its styles' trusts by its share of each, a new wording of thermal gets thermal's, and a
+    change of prompt drops the trust to 0 and brings it back to the new look's."""
+    from reverie.model.evaluate import evaluate
+    from reverie.model.look_trust import LookTrust
+    from reverie.model.text import runtime_embedder
+    from reverie.model.world.styles import STYLES
+
+    embed = runtime_embedder()  # the shipped table: known prompts without the sentence encoder
+    thermal, oil = STYLES["thermal"].train_prompts[0], STYLES["oil"].train_prompts[0]
+    trust = LookTrust.of(0.5, {"thermal": 3.0})
+    assert trust(embed(thermal)) == pytest.approx(3.0, abs=0.01) and trust(embed(oil)) == pytest.approx(0.5, abs=0.01)
+    assert trust(embed(STYLES["thermal"].heldout_prompts[0])) > 2.5
+    with pytest.raises(ValueError, match="trained styles"):
+        LookTrust.of(0.0, {"blueprint": 1.0})
+
+    backend = SpyBackend(tiny_model())
+    st = ModelStylizer(backend, encoder=embed, stride=8, prompt=oil, history_trust=trust)
+    frames = world_frames("walk", 10)
+    stylize_all(st, frames[:2])
+    st.set_prompt(thermal, 2)
+    stylize_all(st, frames[2:])
+    assert backend.trusts == pytest.approx([0.5, 0.5, 0.0, 0.0, 0.75, 1.5, 2.25, 3.0, 3.0, 3.0], abs=0.01)
+
+    result = evaluate(tiny_model(), "train", ["thermal", "oil"], 1000, 2, 32, 32, history_trust=trust)
+    assert result["styles"]["thermal"]["history_trust"] == pytest.approx(3.0, abs=0.01)
+    assert result["styles"]["oil"]["history_trust"] == pytest.approx(0.5, abs=0.01)
+    assert result["history_trust"] == {"history_trust": 0.5, "look_trust": {"thermal": 3.0}}

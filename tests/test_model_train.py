@@ -10,6 +10,7 @@ import torch
 
 from model_fixtures import random_prompt_table
 from reverie.model import train as T
+from reverie.model.look_trust import LookTrust
 from reverie.model.network import Denoiser, NetworkConfig
 from reverie.model.world.styles import STYLES
 
@@ -69,11 +70,11 @@ def test_checkpoint_resume_gives_the_same_next_step(tmp_path, batch):
 def test_the_inference_history_trust_is_read_from_the_weights_config(tmp_path):
     model = Denoiser(TINY.network)
     T.save_checkpoint(tmp_path / "ck", 1, model, torch.optim.AdamW(model.parameters()), TINY, torch.Generator())
-    assert T.inference_history_trust(tmp_path / "ck") == 0.0  # a checkpoint is the network as trained
+    assert LookTrust.of_weights(tmp_path / "ck") == LookTrust(0.0)  # a checkpoint is the network as trained
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
-    meta["inference"] = {"history_trust": 1.5}
+    meta["inference"] = {"history_trust": 1.5, "look_trust": {"thermal": 3}}
     (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
-    assert T.inference_history_trust(tmp_path / "ck") == 1.5
+    assert LookTrust.of_weights(tmp_path / "ck") == LookTrust(1.5, (("thermal", 3.0),))
 
 
 def test_train_interrupted_and_resumed_matches_an_uninterrupted_run(tmp_path, prompts, monkeypatch):
@@ -147,10 +148,10 @@ def test_fine_tuned_weights_carry_their_lineage_and_publish_with_inference_setti
                     progress=False)
     lineage = json.loads((tuned / "config.json").read_text())["lineage"]
     assert [entry["config"]["init"] for entry in lineage] == [""] and lineage[0]["step"] == 1
-    shipped = T.publish_weights(tuned, tmp_path / "weights", history_trust=2.5)
+    shipped = T.publish_weights(tuned, tmp_path / "weights", LookTrust.of(2.5, {"noir": 1.0}))
     assert sorted(p.name for p in shipped.iterdir()) == ["config.json", "model.safetensors"]
     _, config = T.load_model(shipped)
-    assert T.inference_history_trust(shipped) == 2.5 and config.temporal_weight == 1.0
+    assert LookTrust.of_weights(shipped) == LookTrust(2.5, (("noir", 1.0),)) and config.temporal_weight == 1.0
     assert (shipped / "model.safetensors").read_bytes() == (tuned / "model.safetensors").read_bytes()
 
 
