@@ -176,7 +176,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _detail_text(f: dict) -> str:
     grid = f"  grid {f['grid_out']:.2f} (gt {f['grid_gt']:.2f})" if "grid_out" in f else ""
-    return (f"  detail {f['detail']:.2f}" if "detail" in f else "") + grid
+    edge = f"  edge {f['edge_out']:.2f} (gt {f['edge_gt']:.2f})" if "edge_out" in f else ""
+    trust = f"  trust {f['history_trust']:g}" if "history_trust" in f else ""
+    return (f"  detail {f['detail']:.2f}" if "detail" in f else "") + grid + edge + trust
 
 
 def _eval_game_size(args: argparse.Namespace, styles: list[str]) -> int:

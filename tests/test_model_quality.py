@@ -15,7 +15,7 @@ from model_fixtures import fake_encoder, save_tiny_weights, tiny_model
 from reverie.cli import main as reverie
 from reverie.model.backends.torch_backend import TorchBackend
 from reverie.model.evaluate import (DETAIL_HISTORY, detail_energy, detail_ratio, evaluate, evaluate_game_size, evaluate_style,
-                                    grid_energy, rollout)
+                                    edge_energy, grid_energy, rollout)
 from reverie.model.stylize import ModelStylizer
 from reverie.model.world.images import read_png
 from reverie.model.world.sequence import SequenceSpec, render_sequence
@@ -69,6 +69,19 @@ def test_grid_energy_sees_a_cell_locked_lattice_and_not_the_content_nor_noise():
     assert base < 0.6 and grid_energy(np.roll(frame, 1, axis=1), 4) < 0.6 and grid_energy(noisy, 4) < 0.8
     assert detail_energy(noisy) > detail_energy(locked)
     assert grid_energy(np.full((64, 64, 3), 77, np.uint8), 4) == 0.0
+
+
+def test_edge_energy_sees_a_dotted_line_along_the_frames_edges_and_not_the_content():
+    """A textured frame reads near 1 and the same frame cropped anywhere too; a dotted line
+    of 20 levels in the last two columns and rows reads well above."""
+    frame = textured(size=128)
+    assert 0.7 < edge_energy(frame) < 1.4 and 0.7 < edge_energy(frame[7:100, 19:120]) < 1.4
+    dotted = frame.astype(np.float32)
+    dots = np.where(np.arange(128) % 2 == 0, 20.0, -20.0)
+    dotted[:, -2:] += dots[:, None, None]
+    dotted[-2:, :] += dots[None, :, None]
+    assert edge_energy(np.clip(dotted, 0, 255).astype(np.uint8)) > 1.5 > 1.3 > edge_energy(frame)
+    assert edge_energy(np.full((64, 64, 3), 77, np.uint8)) == 0.0
 
 
 def test_rollout_reports_the_detail_ratio_from_the_tenth_frame_after_each_reset():
