@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from model_fixtures import random_prompt_table
 from reverie.model import train as T
 from reverie.model.adversarial import EDGE_CELLS, Critic
+from reverie.model.look_trust import LookTrust
 from reverie.model.network import Denoiser, NetworkConfig
 
 TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=2, worlds=1, world_every=1000, checkpoint_every=1,
@@ -110,7 +111,7 @@ def test_a_run_from_a_checkpoint_starts_from_its_critic(tmp_path, prompts, monke
         assert torch.equal(value, loaded["net"][name]), name
     fresh = Critic().net.state_dict()
     assert any(not torch.equal(fresh[k], v) for k, v in saved.items() if v.is_floating_point())
-    published = T.publish_weights(first, tmp_path / "shipped", 0.0)
+    published = T.publish_weights(first, tmp_path / "shipped", LookTrust(0.0))
     assert not (published / T.CRITIC_WEIGHTS).exists()  # the critic never ships
 
 

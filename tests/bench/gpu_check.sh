@@ -27,5 +27,8 @@ done
 #    (OpenVINO is not carried: its wheel does not fit the carry beside OpenCV's.)
 python3 -m reverie bench model --device cuda --json --size 1920x1080 --backend torch --frames 300 2>&1 | tail -1 \
   | tee "$OUT/bench-model-cuda-1920x1080.json"
+#    The same for the 9.3-GFLOP network under training (model/training/v2/latest): issue 14's 40 ms bar at 1080p.
+python3 -m reverie bench model --device cuda --json --size 1920x1080 --backend torch --weights model/training/v2/latest \
+  --frames 300 2>&1 | tail -1 | tee "$OUT/bench-model-cuda-1920x1080-v2.json"
 # 5. The shipped network's training step on the GPU machine (the gpu preset, a few steps: it runs, and how fast).
 ( time python3 -m reverie train --preset gpu --steps 4 --out /tmp/gpu-train ) 2>&1 | tail -4 | tee "$OUT/train-gpu-preset.txt"
