@@ -105,9 +105,14 @@ def detail_energy(image: np.ndarray) -> float:
     """Mean |Laplacian| of an (H, W, 3|4) uint8 frame's luminance (Rec. 601 weights, float,
     0..255; alpha ignored): `cv2.Laplacian` with ksize 1, the 3x3 four-neighbour kernel,
     reflected border. High-frequency energy: a blurred frame has less, grain or noise more."""
+    return float(_abs_laplacian(image).mean())
+
+
+def _abs_laplacian(image: np.ndarray) -> np.ndarray:
+    """|Laplacian| of the luminance per pixel: what `detail_energy` and `edge_energy` average."""
     import cv2
 
-    return float(np.abs(cv2.Laplacian(_luminance(image), cv2.CV_32F, ksize=1)).mean())
+    return np.abs(cv2.Laplacian(_luminance(image), cv2.CV_32F, ksize=1))
 
 
 def _luminance(image: np.ndarray) -> np.ndarray:
@@ -147,9 +152,10 @@ def edge_energy(image: np.ndarray, band: int = EDGE_BAND) -> float:
     Why: a network's zero padding tells it where the frame ends, and a critic that judged
     patches over the edge made it draw a dotted line there (docs/model.md); a figure keeps
     that from coming back unseen."""
-    import cv2
+    return _edge_over_interior(_abs_laplacian(image), band)
 
-    lap = np.abs(cv2.Laplacian(_luminance(image), cv2.CV_32F, ksize=1))
+
+def _edge_over_interior(lap: np.ndarray, band: int = EDGE_BAND) -> float:
     inner = lap[band:-band, band:-band]
     edge_mean = (float(lap.sum()) - float(inner.sum())) / (lap.size - inner.size)
     return edge_mean / max(float(inner.mean()), 1e-6)
@@ -192,10 +198,11 @@ class _Figures:
         if index % 10 == 0:
             self.ssims.append(ssim(f.output, f.target))
         if self._since_reset >= DETAIL_HISTORY:  # the history has had DETAIL_HISTORY frames
-            self.detail_out.append(detail_energy(f.output))
-            self.detail_gt.append(detail_energy(f.target))
-            self.edge_out.append(edge_energy(f.output))
-            self.edge_gt.append(edge_energy(f.target))
+            lap_out, lap_gt = _abs_laplacian(f.output), _abs_laplacian(f.target)  # one Laplacian each for detail and edge
+            self.detail_out.append(float(lap_out.mean()))
+            self.detail_gt.append(float(lap_gt.mean()))
+            self.edge_out.append(_edge_over_interior(lap_out))
+            self.edge_gt.append(_edge_over_interior(lap_gt))
             if self.grid_period:
                 self.grid_out.append(grid_energy(f.output, self.grid_period))
                 self.grid_gt.append(grid_energy(f.target, self.grid_period))
@@ -380,6 +387,7 @@ def model_stylizers(weights, work_height: int, backend: str | None = None, histo
 
     from .stylize import ModelStylizer
     from .text import runtime_embedder
+
     weights = Path(weights)
     trust = LookTrust.of_weights(weights) if history_trust is None else history_trust
     embed = runtime_embedder(bank=prompt_bank)

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from .evaluate import EVAL_WORLD_SEEDS_FROM, _tensor, psnr
+from .look_trust import LookTrust
 from .network import Denoiser, game_planes
 from .step import next_output
-from .look_trust import LookTrust
 from .stylize import HistoryTrust
 from .text import PromptBlend
 from .world.sequence import SequenceSpec, WorldFrame, render_sequence
