@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch || echo torch==2.13.0)
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench clean system-deps
+.PHONY: demo test lint bench clean system-deps
 
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -23,7 +23,12 @@ demo: $(VENV)/.installed
 system-deps:
 	.ci/system-deps
 
-test: system-deps $(VENV)/.installed
+# The linter and the formatter (ruff, configured in pyproject.toml) must be clean.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: system-deps $(VENV)/.installed lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed

@@ -1,5 +1,6 @@
 """Frames in, frames out: the shared-memory ring, the ZeroMQ control plane, the daemon
-and the game-side client. Knows nothing of the model: the daemon runs any `Stylizer`."""
+and its clients. Never imports the model: the daemon runs any `Stylizer`
+(`reverie.common.stylizer`) and names the model's by a string."""
 
 from .client import (
     Client,
@@ -13,9 +14,9 @@ from .client import (
     ReverieError,
 )
 from .daemon import Daemon, DaemonConfig
-from .stylizer import Frame, IdentityStylizer, Stylizer, load_stylizer
+from .stylizer import IdentityStylizer, load_stylizer
 
 __all__ = [
     "Client", "ControlClient", "ControlError", "DaemonUnavailable", "FrameDropped", "FrameFormatError", "FrameRejected",
-    "Output", "ReverieError", "Daemon", "DaemonConfig", "Frame", "IdentityStylizer", "Stylizer", "load_stylizer",
+    "Output", "ReverieError", "Daemon", "DaemonConfig", "IdentityStylizer", "load_stylizer",
 ]

@@ -1,4 +1,4 @@
-"""`reverie serve | prompt | status | console | styles | keys | bench bridge`: the bridge's commands."""
+"""`reverie serve | prompt | status | console | keys | bench bridge`: the bridge's commands."""
 
 from __future__ import annotations
 
@@ -12,23 +12,17 @@ from typing import Any
 
 import zmq
 
-from . import control as C
-from .client import ControlClient, ReverieError
+from reverie.common.cli_args import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES, PRECISIONS
 
-# What a command-line client may meet: no daemon, a refusal, a bad endpoint, missing keys.
-CLIENT_FAILURES = (ReverieError, zmq.ZMQError, OSError)
-# The model's backends, devices and precisions (reverie.model.backends), named here so that
-# parsing the command line does not import the model.
-BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
-DEVICES = ("cpu", "cuda", "intel-gpu")
-PRECISIONS = ("auto", "bf16", "f16", "f32", "fp16", "fp32")
-DEFAULT_BACKEND_HELP = "openvino on a CPU with bf16 arithmetic (AMX, AVX-512 BF16) where openvino is installed, else onnxruntime"
+from . import control as C
+from .cli_client import CLIENT_FAILURES, client_options, control_client
+from .texts import format_status
 
 
 def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:
     """Add the bridge's subcommands to the `reverie` parser."""
     serve = commands.add_parser("serve", help="run the daemon (prints its endpoints)")
-    serve.add_argument("--control", help="control endpoint (REQ/REP); default: a private ipc:// socket")
+    serve.add_argument("--control", help="control endpoint (clients REQ, the daemon a ROUTER); default: a private ipc:// socket")
     serve.add_argument("--events", help="event endpoint (PUB)")
     serve.add_argument("--frames", help="frame-notice endpoint (ROUTER); always local")
     serve.add_argument("--curve-keys", type=Path, help="folder from `reverie keys`; required for non-local binds")
@@ -49,25 +43,17 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     prompt = commands.add_parser("prompt", help="set the prompt of a running daemon")
     prompt.add_argument("text")
     prompt.add_argument("--transition", type=int, default=0, metavar="FRAMES", help="blend over this many frames")
-    _client_options(prompt)
+    client_options(prompt)
     prompt.set_defaults(func=cmd_prompt)
 
     status = commands.add_parser("status", help="show a running daemon's state")
     status.add_argument("--json", action="store_true", help="print the raw status map as JSON")
-    _client_options(status)
+    client_options(status)
     status.set_defaults(func=cmd_status)
 
     console = commands.add_parser("console", help="interactive prompt console with live stats")
-    _client_options(console)
+    client_options(console)
     console.set_defaults(func=cmd_console)
-
-    from .styles_cli import register as register_styles
-
-    register_styles(commands)
-
-    from .capture_cli import register as register_captures
-
-    register_captures(commands, _client_options)
 
     keys = commands.add_parser("keys", help="generate CURVE keys for serving beyond localhost")
     keys.add_argument("directory", type=Path)
@@ -82,26 +68,6 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
                        help="shm: planes in shared memory (default); cuda: planes on the GPU, the CUDA IPC ring (needs cupy and a GPU)")
     bench.set_defaults(func=cmd_bench_bridge)
 
-    model = benches.add_parser("model", help="game submit to stylized output, through the daemon with the model")
-    model.add_argument("--json", action="store_true", help="print only the JSON summary line")
-    model.add_argument("--size", default="256x256", help="the game's frame size, WxH")
-    model.add_argument("--steps", default="1", help="sampler steps; several (1,2,4) are measured interleaved")
-    model.add_argument("--backend", help=f"{', '.join(BACKENDS)}; several (onnxruntime,openvino) interleaved, each optionally "
-                       f"on other weights (onnxruntime@DIR: another network in the same run) (default: {DEFAULT_BACKEND_HELP})")
-    model.add_argument("--device", choices=DEVICES, default="cpu")
-    model.add_argument("--precision", choices=PRECISIONS, help="as for reverie serve (given to every backend: onnxruntime and torch take only f32)")
-    model.add_argument("--frames", type=int, default=200, help="measured frames per configuration")
-    model.add_argument("--warmup", type=int, default=10)
-    model.add_argument("--weights", help="weights folder (default: the shipped weights)")
-    model.add_argument("--work-height", type=int, help="the model's working height (default 256)")
-    model.set_defaults(func=cmd_bench_model)
-
-
-def _client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--control", help="the daemon's control endpoint (default: $REVERIE_CONTROL or the local socket)")
-    parser.add_argument("--curve-keys", type=Path, help="folder with server.key and client.key_secret")
-    parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the daemon")
-
 
 def _endpoints(args: argparse.Namespace) -> C.Endpoints:
     default = C.Endpoints.default()
@@ -113,9 +79,9 @@ def _endpoints(args: argparse.Namespace) -> C.Endpoints:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .daemon import Daemon, DaemonConfig
-    from .styles import style_dirs
-    from .stylizer import IdentityStylizer, load_stylizer
+    from .daemon import Daemon, DaemonConfig, DaemonSockets
+    from .packs import style_dirs
+    from .stylizer import load_stylizer
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for folder in args.styles:
@@ -125,14 +91,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, styles=style_dirs(args.styles))
     options = _model_options(args)
     try:  # bind first: an endpoint mistake fails at once, not after a model has loaded
-        daemon = Daemon(IdentityStylizer(), config)
+        sockets = DaemonSockets(config)
     except (OSError, RuntimeError, ValueError, TypeError, zmq.ZMQError) as exc:
         print(f"reverie serve: {exc}", file=sys.stderr)
         return 2
-    try:  # nothing is served until run(): the stylizer can still be swapped in
-        daemon.stylizer = load_stylizer(args.stylizer, **options)
+    try:  # nothing is served until run()
+        daemon = Daemon(load_stylizer(args.stylizer, **options), config, sockets)
     except (OSError, RuntimeError, ValueError, TypeError, KeyError, ImportError, AttributeError) as exc:
-        daemon.close()
+        sockets.close()
+        sockets.context.term()
+        sockets.unlink()
         print(f"reverie serve: {exc}", file=sys.stderr)
         return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -156,14 +124,9 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def _control_client(args: argparse.Namespace):
-    """A control-only connection: no game session, just requests."""
-    return ControlClient(args.control, timeout_s=args.timeout, curve_keys=args.curve_keys)
-
-
 def cmd_prompt(args: argparse.Namespace) -> int:
     try:
-        with _control_client(args) as ctl:
+        with control_client(args) as ctl:
             ctl.set_prompt(args.text, args.transition)
     except CLIENT_FAILURES as exc:
         print(f"reverie prompt: {exc}", file=sys.stderr)
@@ -174,7 +137,7 @@ def cmd_prompt(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     try:
-        with _control_client(args) as ctl:
+        with control_client(args) as ctl:
             status = ctl.status()
     except CLIENT_FAILURES as exc:
         print(f"reverie status: {exc}", file=sys.stderr)
@@ -182,32 +145,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     status.pop("ok", None)
     print(json.dumps(status, indent=None if args.json else 2) if args.json else format_status(status))
     return 0
-
-
-def format_status(status: dict[str, Any]) -> str:
-    """A few human lines from the status map."""
-    settings, stats, game = status["settings"], status["stats"], status["session"]
-    who = "none" if game is None else f"{game['client']} (pid {game['pid']}) size {game['size']}"
-    lines = [
-        f"daemon pid {status['daemon_pid']}  protocol {'.'.join(map(str, status['version']))}  up {status['uptime_s']:.0f} s  stylizer {status['stylizer']}",
-        f"game    {who}",
-        f"prompt  {settings['prompt']!r}  steps {settings['steps']}  strength {settings['strength']}  seed {settings['seed']}",
-        f"stats   {format_stats(stats)}",
-    ]
-    counters = status.get("stylizer_counters")
-    if counters:
-        lines.append("model   " + "  ".join(f"{k.replace('_', ' ')} {v}" for k, v in counters.items()))
-    return "\n".join(lines)
-
-
-def format_stats(stats: dict[str, Any]) -> str:
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} ms"
-
-    return (
-        f"{stats['fps']:.1f} fps  latency p50 {ms(stats['latency_p50_ms'])} p95 {ms(stats['latency_p95_ms'])}  "
-        f"frames {stats['frames']}  dropped {stats['dropped']}  failed {stats['failed']}"
-    )
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -228,9 +165,3 @@ def cmd_bench_bridge(args: argparse.Namespace) -> int:
     from .bench import run_bridge_bench
 
     return run_bridge_bench(args)
-
-
-def cmd_bench_model(args: argparse.Namespace) -> int:
-    from .bench import run_model_bench
-
-    return run_model_bench(args)

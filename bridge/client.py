@@ -197,6 +197,13 @@ class ControlClient:
     def status(self) -> dict[str, Any]:
         return self._request({"op": "status"})
 
+    def console(self, line: str, transition_frames: int = 0) -> dict[str, Any]:
+        """One console line run by the daemon (protocol 1.4): {"text", "quit",
+        "transition_frames"}; a `/preset NAME` line waits like `load_preset`."""
+        slow = line.strip().startswith("/preset ")
+        timeout = max(self.timeout_s, LOAD_PRESET_TIMEOUT_S) if slow else None
+        return self._request({"op": "console", "line": line, "transition_frames": transition_frames}, timeout)
+
     def events_endpoint(self) -> str:
         """Where to subscribe to the daemon's events (asks the daemon if no handshake told)."""
         bound = self._events_endpoint or self._request({"op": "status"})["events"]

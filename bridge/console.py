@@ -1,11 +1,13 @@
 """`reverie console`: steer a running daemon by typing, for players and streamers.
 
-A plain line sets the prompt; slash commands change settings (`/help` lists them). At a
+The language (a plain line sets the prompt, slash commands change settings, `/help` lists
+them) is the daemon's: each line goes to it as a `console` request and its text comes
+back, the same text an in-game console of Unity or Unreal shows for the same line. At a
 terminal the console has line editing, history and tab completion (readline) and keeps a
 live stats line above the input; fed from a script (stdin not a terminal) it just runs
 the lines in order and prints the replies, which is also how the tests drive it.
 
-The daemon may be down or restart at any time: every command simply tries again, and a
+The daemon may be down or restart at any time: every line simply tries again, and a
 failure is printed, never raised.
 """
 
@@ -19,35 +21,18 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import zmq
 
 from . import control as C
 from . import protocol as P
-from .cli import CLIENT_FAILURES as FAILURES, format_stats, format_status
+from .cli_client import CLIENT_FAILURES as FAILURES
 from .client import ControlClient
+from .daemon.console import COMMANDS
+from .texts import format_stats
 
 PROMPT = "reverie> "
-LOCAL_COMMANDS = frozenset({"/transition", "/help"})  # never talk to the daemon
-COMMANDS = ("/preset", "/steps", "/strength", "/seed", "/transition", "/reset", "/status", "/help", "/quit")
-HELP = """\
-  any text         set the prompt (blended over the current /transition frames)
-  /preset          list the daemon's presets (its style packs)
-  /preset NAME     load a preset (prompt, steps, strength, seed)
-  /steps N         denoising steps (1-8)
-  /strength X      how far to restyle, 0.0-1.0
-  /seed N          noise seed
-  /transition N    frames to blend over for the prompts typed next (this console only)
-  /reset           drop the stylizer's temporal history (e.g. after a camera cut)
-  /status          the daemon's state
-  /help            this list
-  /quit            leave (Ctrl-D works too)"""
-
-
-
-class UsageError(Exception):
-    """A command typed wrong; the message says how to type it."""
 
 
 class Screen:
@@ -122,7 +107,8 @@ def _line_buffer() -> str:
 
 
 class Console:
-    """What each typed line does. Talks to the daemon through `ctl`, on the main thread only."""
+    """Sends each typed line to the daemon and prints its reply; keeps this console's
+    `/transition` (the daemon hands it back with every reply). Main thread only."""
 
     def __init__(self, ctl: ControlClient, screen: Screen):
         self.ctl = ctl
@@ -131,16 +117,6 @@ class Console:
         self.presets: dict[str, str] = {}  # name -> prompt: completion and echo suppression
         self._own_prompts: deque[str] = deque(maxlen=8)
         self._own_lock = threading.Lock()
-        self._commands: dict[str, Callable[[str], None]] = {
-            "/preset": self.cmd_preset,
-            "/steps": self.cmd_steps,
-            "/strength": self.cmd_strength,
-            "/seed": self.cmd_seed,
-            "/transition": self.cmd_transition,
-            "/reset": self.cmd_reset,
-            "/status": self.cmd_status,
-            "/help": self.cmd_help,
-        }
 
     def greet(self) -> None:
         """Say whom we talk to, or that nobody answers yet (not fatal: commands retry)."""
@@ -151,8 +127,9 @@ class Console:
             self.screen.say("the console keeps running; commands retry, so the daemon may start later")
         else:
             prompt = status["settings"]["prompt"]
-            self.screen.say(f"connected to the Reverie daemon pid {status['daemon_pid']} (stylizer {status['stylizer']}), prompt {prompt!r}")
-            self._refresh_presets_quietly()
+            self.screen.say(f"connected to the Reverie daemon pid {status['daemon_pid']} "
+                            f"(stylizer {status['stylizer']}), prompt {prompt!r}")
+            self._refresh_presets()
         self.screen.say("type a prompt, or /help")
 
     def handle(self, line: str) -> bool:
@@ -160,91 +137,37 @@ class Console:
         line = line.strip()
         if not line:
             return True
-        name, _, arg = line.partition(" ") if line.startswith("/") else ("", "", line)
-        if name == "/quit":
+        if line == "/quit":  # leaving needs no daemon
             return False
-        command = self._commands.get(name) if name else self.set_prompt
-        if command is None:
-            self.screen.say(f"error: unknown command {name} (try /help)")
-        elif self._run(command, arg.strip()) and name not in LOCAL_COMMANDS and not self.presets:
-            self._refresh_presets_quietly()  # the daemon came up after we started
-        return True
-
-    def _run(self, command: Callable[[str], None], arg: str) -> bool:
-        """One command, with every failure reported as one line; True if it worked."""
+        expected = self._expected_prompt(line)
+        if expected is not None:
+            self._expect_echo(expected)
         try:
-            command(arg)
-        except (UsageError, *FAILURES) as exc:
+            reply = self.ctl.console(line, self.transition)
+        except FAILURES as exc:
+            if expected is not None:
+                self._forget_echo(expected)
             self.screen.say(f"error: {exc}")
-            return False
-        return True
+            return True
+        self.transition = reply["transition_frames"]
+        if reply["text"]:
+            self.screen.say(reply["text"])
+        if not self.presets or line.startswith("/preset"):
+            self._refresh_presets()  # the daemon came up after we started, or packs were installed
+        return not reply["quit"]
 
-    # ------------------------------------------------------------ commands
-    def set_prompt(self, text: str) -> None:
-        self._expect_echo(text)
+    def _expected_prompt(self, line: str) -> str | None:
+        """The prompt this line will set, if any: its change comes back as an event."""
+        if not line.startswith("/"):
+            return line
+        name, _, arg = line.partition(" ")
+        return self.presets.get(arg.strip()) if name == "/preset" else None
+
+    def _refresh_presets(self) -> None:
+        """The preset names, for completion and echo suppression; a failure is not worth a
+        message."""
         try:
-            self.ctl.set_prompt(text, self.transition)
-        except FAILURES:
-            self._forget_echo(text)
-            raise
-        self.screen.say(f"prompt set: {text!r} (transition {self.transition} frames)")
-
-    def cmd_preset(self, name: str) -> None:
-        if not name:
-            presets = self._refresh_presets()
-            for p in presets:
-                self.screen.say(f"  {p['name']:<12} {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  seed {p['seed']}{pack_extras(p)}")
-            return
-        if name in self.presets:
-            self._expect_echo(self.presets[name])
-        p = self.ctl.load_preset(name)
-        self.screen.say(f"preset {p['name']}: prompt {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  seed {p['seed']}  (transition {p['transition_frames']} frames){pack_extras(p)}")
-
-    def cmd_steps(self, arg: str) -> None:
-        steps = _number(arg, int, "/steps N")
-        self.ctl.set_params(steps=steps)
-        self.screen.say(f"steps set to {steps}")
-
-    def cmd_strength(self, arg: str) -> None:
-        strength = _number(arg, float, "/strength X")
-        self.ctl.set_params(strength=strength)
-        self.screen.say(f"strength set to {strength}")
-
-    def cmd_seed(self, arg: str) -> None:
-        seed = _number(arg, int, "/seed N")
-        self.ctl.set_params(seed=seed)
-        self.screen.say(f"seed set to {seed}")
-
-    def cmd_transition(self, arg: str) -> None:
-        if arg:
-            frames = _number(arg, int, "/transition N")
-            if not 0 <= frames <= P.MAX_TRANSITION_FRAMES:
-                raise UsageError(f"/transition takes 0 to {P.MAX_TRANSITION_FRAMES} frames")
-            self.transition = frames
-        self.screen.say(f"transition {self.transition} frames for the next prompts")
-
-    def cmd_reset(self, arg: str) -> None:
-        self.ctl.reset_history()
-        self.screen.say("history reset")
-
-    def cmd_status(self, arg: str) -> None:
-        self.screen.say(format_status(self.ctl.status()))
-        self.screen.say(f"console transition {self.transition} frames")
-
-    def cmd_help(self, arg: str) -> None:
-        self.screen.say(HELP)
-
-    # ------------------------------------------------------------ helpers
-    def _refresh_presets(self) -> list[dict[str, Any]]:
-        """Fetch the preset list (for `/preset` and for tab completion)."""
-        presets = self.ctl.list_presets()
-        self.presets = {p["name"]: p["prompt"] for p in presets}
-        return presets
-
-    def _refresh_presets_quietly(self) -> None:
-        """Only completion needs it, so a failure here is not worth a message."""
-        try:
-            self._refresh_presets()
+            self.presets = {p["name"]: p["prompt"] for p in self.ctl.list_presets()}
         except FAILURES:
             pass
 
@@ -267,22 +190,6 @@ class Console:
                 self._own_prompts.remove(text)
                 return True
             return False
-
-
-def _number(arg: str, kind: type, usage: str) -> Any:
-    try:
-        return kind(arg)
-    except ValueError:
-        noun = "an integer" if kind is int else "a number"
-        raise UsageError(f"{usage.split()[0]} needs {noun}, got {arg!r} (usage: {usage})") from None
-
-
-def pack_extras(pack: dict[str, Any]) -> str:
-    """What a style pack adds to a preset's line: its author, and whether it switches the
-    model's weights (a daemon before style packs sends neither). The native console
-    (bridge/native/src/console.c, say_preset) prints the same."""
-    author = pack.get("author") or ""
-    return (f"  by {author}" if author else "") + ("  [fine-tuned weights]" if pack.get("has_weights") else "")
 
 
 def completions(before: str, text: str, presets: list[str]) -> list[str]:

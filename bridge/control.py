@@ -58,7 +58,7 @@ def runtime_dir() -> Path:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """The daemon's three sockets: control (REQ/REP), events (PUB/SUB), frames (ROUTER/DEALER)."""
+    """The daemon's three sockets: control (REQ clients, a ROUTER daemon), events (PUB/SUB), frames (ROUTER/DEALER)."""
 
     control: str
     events: str

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 3  # 1.1: status.stylizer_counters; 1.2: the CUDA IPC transport; 1.3: captures (record_start/stop)
+PROTOCOL_MINOR = 4  # 1.1: status.stylizer_counters; 1.2: the CUDA IPC transport; 1.3: captures (record_start/stop);
+# 1.4: console (the console language, served by the daemon)
 
 MAGIC = 0x42525652  # b"RVRB" read as a little-endian u32
 PAGE = 4096
@@ -119,6 +120,7 @@ MAX_SOCKET_BYTES = 1024 * 1024  # ZeroMQ drops (and disconnects) anything larger
 MAX_PROMPT_CHARS = 1000
 MAX_CAPTURE_PATH_CHARS = 4096
 MAX_TRANSITION_FRAMES = 10_000
+MAX_CONSOLE_LINE_CHARS = 2000
 MAX_STEPS = 8
 MAX_SIDE = 8192
 MAX_RING_BYTES = 4 << 30  # one ring's segment, all slots: 4 GiB
@@ -210,6 +212,11 @@ OPS: dict[str, dict[str, Field]] = {
         "max_frames": Field(_INT, required=False, low=1, high=2**31 - 1),
     },
     "record_stop": {},
+    # 1.4: one line of the console language, run by the daemon (docs/protocol.md, console)
+    "console": {
+        "line": Field(_STR, max_len=MAX_CONSOLE_LINE_CHARS),
+        "transition_frames": Field(_INT, required=False, low=0, high=MAX_TRANSITION_FRAMES),
+    },
     "ping": {},
     "shutdown": {},
 }

@@ -1,18 +1,8 @@
-"""The daemon's processing stage as an interface: a frame in, a stylized frame out.
+"""Stylizers by name, the built-in one, and the frame checks the daemon runs before any.
 
-The daemon owns transport, timing and validation; a `Stylizer` only turns one validated
-`Frame` into pixels. The model package provides the real one (`model`, loaded by name so
-the bridge never imports the model); tests and `reverie bench bridge` use small
-deterministic ones. Calls come from one thread (the daemon's frame loop), never
-concurrently. A stylizer may also carry `counters`, a dict of ints that only its own
-calls change; `status` reports it (read from the I/O thread, so ints only).
-
-A stylizer declares with `device` where its frames may live: "cpu" (the default when the
-attribute is missing) takes numpy frames only, so the daemon refuses CUDA rings for it;
-"cuda" also takes frames of a CUDA ring, whose planes and `out` are torch CUDA tensors
-viewing the game's GPU memory (work on the current torch stream: the daemon has made it
-wait for the game's inputs and records the output's event after `stylize` returns). A
-"cuda" stylizer still gets numpy frames from games on the host transport.
+The contract itself (`Frame`, `Stylizer`, `StylizeResult`) is `reverie.common.stylizer`.
+The model package provides the real stylizer, loaded by name so the bridge never imports
+the model; tests and `reverie bench bridge` use small deterministic ones.
 """
 
 from __future__ import annotations
@@ -20,92 +10,27 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
-DEVICE_CPU = "cpu"
-DEVICE_CUDA = "cuda"
+from reverie.common.stylizer import DEVICE_CUDA, STYLIZED, Frame, Stylizer, StylizerBase, StylizeResult
 
 
-@dataclass
-class Frame:
-    """One submitted game frame. The arrays are views into shared memory (numpy), or into
-    the game's GPU memory on a CUDA ring (torch CUDA tensors): read them during `stylize`
-    only, never keep them."""
-
-    frame_id: int
-    color: Any  # (H, W, 4) uint8, sRGB, row 0 = top
-    depth: Any  # (H, W) float32, linear view depth in meters
-    motion: Any  # (H, W, 2) float32 or float16, pixels; previous = current + motion
-    reset: bool = False  # camera cut: drop history before this frame
-    jitter: tuple[float, float] = (0.0, 0.0)  # subpixel projection jitter, pixels
-    near: float = 0.0  # camera near plane, meters (0 = unknown)
-    far: float = 0.0  # camera far plane, meters (0 = unknown)
-    fov_y: float = 0.0  # vertical field of view, radians (0 = unknown)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height)."""
-        return self.color.shape[1], self.color.shape[0]
-
-
-@dataclass
-class StyleSettings:
-    """What the control plane can change; the daemon keeps the current values."""
-
-    prompt: str = ""
-    transition_frames: int = 0
-    steps: int = 1
-    strength: float = 1.0
-    seed: int = 0
-
-
-@runtime_checkable
-class Stylizer(Protocol):
-    """What the daemon runs. `stylize` writes into `out`, an (H, W, 4) uint8 view of the
-    ring's output plane (numpy in shared memory, or a torch CUDA tensor on a CUDA ring,
-    see `device`) of the same size as `frame.color`."""
-
-    name: str
-
-    def stylize(self, frame: Frame, out: Any) -> None: ...
-
-    def set_prompt(self, text: str, transition_frames: int) -> None: ...
-
-    def set_params(self, steps: int | None, strength: float | None, seed: int | None) -> None: ...
-
-    def reset_history(self) -> None: ...
-
-
-def stylizer_device(stylizer: object) -> str:
-    """Where a stylizer takes frames: "cpu" (numpy only, the default) or "cuda"."""
-    return getattr(stylizer, "device", DEVICE_CPU)
-
-
-class IdentityStylizer:
+class IdentityStylizer(StylizerBase):
     """Copies the color plane to the output: the transport's own cost, for benchmarks.
     On a CUDA ring the copy is one device-to-device copy on the frame's stream."""
 
     name = "identity"
     device = DEVICE_CUDA
 
-    def stylize(self, frame: Frame, out: Any) -> None:
+    def stylize(self, frame: Frame, out: Any) -> StylizeResult:
         if isinstance(out, np.ndarray):
             np.copyto(out, frame.color)
         else:
             out.copy_(frame.color)
-
-    def set_prompt(self, text: str, transition_frames: int) -> None:
-        pass
-
-    def set_params(self, steps: int | None, strength: float | None, seed: int | None) -> None:
-        pass
-
-    def reset_history(self) -> None:
-        pass
+        return STYLIZED
 
 
 BUILTIN_STYLIZERS = {"identity": IdentityStylizer}
@@ -137,7 +62,7 @@ def load_stylizer(spec: str, **options: object) -> Stylizer:
         module = importlib.import_module(target)
     stylizer = getattr(module, attr)(**options)
     if not isinstance(stylizer, Stylizer):
-        raise TypeError(f"stylizer {spec!r} does not implement the Stylizer interface")
+        raise TypeError(f"stylizer {spec!r} does not implement the Stylizer interface (reverie.common.stylizer)")
     return stylizer
 
 

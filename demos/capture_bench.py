@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from reverie.bridge import Client
     from reverie.bridge.capture import CaptureReader, CaptureWriter
     from reverie.bridge.local_daemon import LocalDaemon
-    from reverie.bridge.replay import replay
+    from reverie.modding.replay import replay
     from reverie.model.world.sequence import SequenceSpec, render_sequence
 
     frames = list(render_sequence(SequenceSpec(7, args.frames, width, height, "walk")))

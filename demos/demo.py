@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 from reverie.bridge import ControlClient
-from reverie.bridge.cli import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES
+from reverie.common.cli_args import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES
 from reverie.bridge.local_daemon import LocalDaemon
-from reverie.cli_args import print_progress
+from reverie.common.cli_args import print_progress
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from reverie.bridge import Client, FrameDropped, FrameRejected
-from reverie.cli_args import parse_size
+from reverie.common.cli_args import parse_size
 from reverie.model.world.images import write_png
 from reverie.model.world.renderer import FAR, NEAR
 from reverie.model.world.sequence import SequenceSpec, render_sequence
 
-from .compose import Sample, contact_sheet, pair
-from .video import Mp4Writer
+from reverie.modding.compose import Sample, contact_sheet, pair
+from reverie.modding.video import Mp4Writer
 
 # (fraction of the run, prompt): each is a style the model was trained on, named as a player would.
 SCRIPT = [(0.0, "oil painting"), (0.2, "winter night"), (0.4, "pencil sketch"), (0.6, "stained glass"), (0.8, "film noir")]

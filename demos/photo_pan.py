@@ -17,7 +17,7 @@ exactly wherever (x, y) + motion is on screen (tests/test_photo_pan.py checks it
 model/history.py's warp). Only the first frame of a pan has `reset`.
 
 The runs. One daemon (`reverie serve` with the model, LocalDaemon) serves the whole run.
-Per style (model/world/styles.py STYLES; the prompt is the style's first training
+Per style (model/world/looks.py STYLES; the prompt is the style's first training
 prompt, so `--styles anime,pencil` and `--styles toon,pencil` are the same) the client
 sets the prompt, steps 1, strength 1, seed 0 and restarts the stylizer
 (`reset_history full`); then every pan is streamed twice, each frame awaited before the
@@ -323,7 +323,7 @@ def aggregate(pans: list[dict]) -> dict:
 def resolve_styles(names: str | None) -> list[tuple[str, str]]:
     """[(style, prompt)]: style names or any of a style's training prompts; the prompt
     sent is the style's first training prompt."""
-    from reverie.model.world.styles import STYLES
+    from reverie.model.world.looks import STYLES
 
     if not names:
         return [(s.name, s.train_prompts[0]) for s in STYLES.values()]
@@ -378,7 +378,7 @@ def run(args: argparse.Namespace) -> tuple[dict, list[SheetCell]]:
             pans[photo, d] = make_pan(fitted, d, args.frames, width, height, args.speed, args.depth, photo)
     weights = args.weights
     if weights is None:
-        from reverie.model.backends import DEFAULT_WEIGHTS
+        from reverie.model.weights import DEFAULT_WEIGHTS
 
         weights = DEFAULT_WEIGHTS
     extra = ["--backend", args.backend, "--weights", str(weights)]
@@ -420,7 +420,7 @@ def run(args: argparse.Namespace) -> tuple[dict, list[SheetCell]]:
 # ---------------------------------------------------------------- the outputs
 def sheet(cells: list[SheetCell], styles: list[str], directions: list[str], photo: str, frame: int, gap: int = 4) -> np.ndarray:
     """Rows: directions; columns: the photo frame, then stream | alone per style; labelled."""
-    from reverie.demos.font import draw_text
+    from reverie.modding.font import draw_text
 
     height, width = cells[0].photo.shape[:2]
     label = 12

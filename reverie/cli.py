@@ -8,16 +8,20 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from reverie import finetune as finetune_cli
+    from reverie import model_bench
     from reverie.bridge import cli as bridge_cli
     from reverie.model import cli as model_cli
     from reverie.model.world import cli as world_cli
+    from reverie.modding import capture_cli, finetune_cli, packs_cli
 
     parser = argparse.ArgumentParser(prog="reverie", description="Live-stream diffusion for games.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = commands.add_parser("bench", help="benchmarks; the last line of output is one JSON object")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="WHAT")
     bridge_cli.register(commands, benches)
+    model_bench.register(benches)
+    packs_cli.register(commands)
+    capture_cli.register(commands)
     world_cli.register(commands, benches)
     model_cli.register(commands, benches)
     finetune_cli.register(commands)
@@ -33,15 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Load the demo only when it runs: nothing imports `reverie.demos`."""
+    """Load the demo only when it runs: nothing but this roof imports `reverie.demos`."""
     from reverie.demos.demo import main as demo_main
 
     return demo_main(args.args)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    """`reverie render` lives with the demo (it writes video); loaded only when it runs."""
-    from reverie.demos.render import main as render_main
+    """`reverie render`, the modding tool's offline renderer: loaded only when it runs."""
+    from reverie.modding.render import main as render_main
 
     return render_main(args.args)
 

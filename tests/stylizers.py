@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from reverie.common.stylizer import STYLIZED, StylizerBase, StylizeResult
+
 
 def _on_host(out) -> bool:
     return isinstance(out, np.ndarray)
@@ -47,18 +49,19 @@ def expected_mix(frame_id: int, color: np.ndarray, depth: np.ndarray, motion: np
     return out
 
 
-class Mix:
+class Mix(StylizerBase):
     name = "mix"
     device = "cuda"  # numpy frames from shared memory, torch CUDA frames from a CUDA ring
 
     def __init__(self) -> None:
         self.resets = 0
 
-    def stylize(self, frame, out) -> None:
+    def stylize(self, frame, out) -> StylizeResult:
         if _on_host(out):
             out[...] = expected_mix(frame.frame_id, frame.color, frame.depth, frame.motion, frame.reset)
         else:
             mix_torch(frame.frame_id, frame.color, frame.depth, frame.motion, frame.reset, out)
+        return STYLIZED
 
     def set_prompt(self, text, transition_frames) -> None:
         pass
@@ -75,9 +78,9 @@ class Slow(Mix):
 
     name = "slow"
 
-    def stylize(self, frame, out) -> None:
+    def stylize(self, frame, out) -> StylizeResult:
         time.sleep(0.05)
-        super().stylize(frame, out)
+        return super().stylize(frame, out)
 
 
 class Camera(Mix):
@@ -85,7 +88,7 @@ class Camera(Mix):
 
     name = "camera"
 
-    def stylize(self, frame, out) -> None:
+    def stylize(self, frame, out) -> StylizeResult:
         super().stylize(frame, out)
         values = np.array([frame.jitter[0], frame.jitter[1], frame.near, frame.far, frame.fov_y], np.float32)
         row = values.view(np.uint8).reshape(5, 4)
@@ -94,6 +97,7 @@ class Camera(Mix):
         else:
             for x, y in np.ndindex(5, 4):  # scalar fills: no host-to-device copy
                 out[1, x, y] = int(row[x, y])
+        return STYLIZED
 
 
 class Broken(Mix):
@@ -101,10 +105,10 @@ class Broken(Mix):
 
     name = "broken"
 
-    def stylize(self, frame, out) -> None:
+    def stylize(self, frame, out) -> StylizeResult:
         if frame.frame_id % 3 == 0:
             raise RuntimeError("boom")
-        super().stylize(frame, out)
+        return super().stylize(frame, out)
 
 
 class Echo(Mix):
@@ -121,19 +125,20 @@ class Echo(Mix):
         self.text = f"{text}|{transition_frames}"
         self._device_row = None
 
-    def stylize(self, frame, out) -> None:
+    def stylize(self, frame, out) -> StylizeResult:
         super().stylize(frame, out)
         data = np.frombuffer(self.text.encode()[: out.shape[1] * 4], np.uint8)
         row = np.zeros(out.shape[1] * 4, np.uint8)
         row[: data.size] = data
         if _on_host(out):
             out[1] = row.reshape(-1, 4)
-            return
+            return STYLIZED
         import torch
 
         if self._device_row is None or self._device_row.shape[0] != out.shape[1]:
             self._device_row = torch.from_numpy(row.reshape(-1, 4)).to(out.device)
         out[1] = self._device_row
+        return STYLIZED
 
 
 class HostMix(Mix):
@@ -143,7 +148,7 @@ class HostMix(Mix):
     device = "cpu"
 
 
-class Trail:
+class Trail(StylizerBase):
     """Deterministic and stateful, like the model: each output mixes this frame's planes
     with the previous output (forgotten on a reset) and a key of the prompt and settings in
     force. A replay reproduces it only when frames, resets and control events arrive in the
@@ -154,21 +159,26 @@ class Trail:
     def __init__(self) -> None:
         self.previous: np.ndarray | None = None
         self.prompt, self.transition, self.params = "", 0, [1, 1.0, 0]
-        self.counters = {"frames": 0, "resets": 0}
+        self._counts = {"frames": 0, "resets": 0}
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return dict(self._counts)
 
     def _key(self) -> int:
         import zlib
 
         return zlib.crc32(repr((self.prompt, self.transition, self.params)).encode()) & 0xFF
 
-    def stylize(self, frame, out) -> None:
-        self.counters["frames"] += 1
+    def stylize(self, frame, out) -> StylizeResult:
+        self._counts["frames"] += 1
         h, w = frame.depth.shape
         mixed = frame.color ^ np.ascontiguousarray(frame.depth).view(np.uint8).reshape(h, w, 4) ^ np.uint8(self._key())
         if self.previous is not None and not frame.reset and self.previous.shape == mixed.shape:
             mixed = mixed // 2 + self.previous // 2
         out[...] = mixed
         self.previous = mixed.copy()
+        return STYLIZED
 
     def set_prompt(self, text, transition_frames) -> None:
         self.prompt, self.transition = text, transition_frames
@@ -180,4 +190,18 @@ class Trail:
 
     def reset_history(self) -> None:
         self.previous = None
-        self.counters["resets"] += 1
+        self._counts["resets"] += 1
+
+
+class SlowWeights(Echo):
+    """Echo that takes 2 s to prepare a pack's weights (a backend being built): the
+    control socket must answer every other request meanwhile."""
+
+    name = "slow-weights"
+
+    def prepare_weights(self, folder):
+        time.sleep(2.0)
+        return folder
+
+    def use_weights(self, prepared) -> None:
+        self.weights = prepared

@@ -18,9 +18,9 @@ from conftest import random_frame, stylizer_spec
 from reverie.bridge.local_daemon import LocalDaemon
 from reverie.bridge import Client, ControlClient, ControlError
 from reverie.bridge.capture import CHUNK_HEADER_BYTES, CaptureCorrupt, CaptureEvent, CaptureReader
-from reverie.bridge.capture_tap import CaptureTap
-from reverie.bridge.replay import replay
-from reverie.bridge.stylizer import Frame
+from reverie.bridge.daemon.capture_tap import CaptureTap
+from reverie.modding.replay import replay
+from reverie.common.stylizer import Frame
 
 
 def play(game: Client, frames, changes: dict | None = None) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ from model_fixtures import SHIPPED, world_frames
 from reverie.bridge import Client
 from reverie.bridge.capture import CaptureReader
 from reverie.bridge.local_daemon import LocalDaemon
-from reverie.bridge.replay import replay
+from reverie.modding.replay import replay
 
 FRAMES = 10
 
@@ -63,8 +63,8 @@ def test_model_capture_replays_bit_exact(capture):
 def test_render_a_capture_with_a_style_pack(capture, tmp_path):
     import imageio_ffmpeg
 
-    from reverie.bridge.styles import write_pack
-    from reverie.demos.render import main as render_main
+    from reverie.bridge.packs import write_pack
+    from reverie.modding.render import main as render_main
 
     path, _, _ = capture
     pack = write_pack(tmp_path / "noir", name="noir", prompt="film noir", steps=1, strength=1.0)

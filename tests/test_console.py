@@ -12,7 +12,9 @@ import sys
 import termios
 import time
 
-from reverie.bridge import ControlClient
+import pytest
+
+from reverie.bridge import ControlClient, ControlError
 from reverie.bridge.console import completions
 
 from conftest import stylizer_spec
@@ -81,12 +83,12 @@ def test_preset_sets_prompt_and_params(start_daemon, endpoints, tmp_path):
 
 
 def test_no_daemon_is_reported_and_the_console_keeps_going(endpoints, tmp_path):
-    result = run_script(endpoints.control, "hello\n/steps 2\n/help\n", tmp_path, "--timeout", "0.2")
+    result = run_script(endpoints.control, "hello\n/steps 2\n/help\n/quit\n", tmp_path, "--timeout", "0.2")
     out = result.stdout
     assert result.returncode == 0
     assert "Traceback" not in out + result.stderr
-    assert out.count("no reply from the Reverie daemon") == 3  # greeting, prompt, /steps
-    assert "/transition N" in out  # /help still ran after the failures
+    # greeting, prompt, /steps, /help (the language is the daemon's); /quit needs no daemon
+    assert out.count("no reply from the Reverie daemon") == 4
 
 
 def test_commands_retry_once_the_daemon_starts(start_daemon, endpoints, tmp_path):
@@ -184,3 +186,22 @@ def test_terminal_shows_live_stats_and_keeps_history(start_daemon, endpoints, tm
     assert "lantern festival" in history and "/quit" in history
     with ControlClient(endpoints.control) as ctl:
         assert ctl.status()["settings"]["prompt"] == "from elsewhere"
+
+
+def test_the_console_op_keeps_the_callers_transition_and_says_quit(start_daemon, endpoints):
+    """The daemon runs the language; `/transition` belongs to the console that sends it,
+    so it comes back in the reply and never changes another console's lines."""
+    start_daemon(stylizer_spec("Echo"))
+    with ControlClient(endpoints.control) as ctl:
+        reply = ctl.console("/transition 12")
+        assert reply["transition_frames"] == 12 and reply["text"] == "transition 12 frames for the next prompts"
+        assert ctl.console("snow", 12)["text"] == "prompt set: 'snow' (transition 12 frames)"
+        assert ctl.status()["settings"]["transition_frames"] == 12
+        assert ctl.console("rain")["text"] == "prompt set: 'rain' (transition 0 frames)"  # another console's line
+        refused = ctl.console("/steps 99", 5)
+        assert refused["outcome"] == "refused" and ctl.console("/steps x")["outcome"] == "usage"
+        assert refused["text"].startswith("error: invalid: set_params.steps=99") and refused["transition_frames"] == 5
+        assert ctl.console("/quit") == {"ok": True, "text": "", "quit": True, "transition_frames": 0, "outcome": "ok"}
+        with pytest.raises(ControlError) as info:
+            ctl.console("x" * 2001)
+        assert info.value.code == "invalid" and "2000" in str(info.value)

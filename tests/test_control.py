@@ -34,7 +34,7 @@ from reverie.bridge import ControlClient, ControlError
 from reverie.bridge import control as C
 from reverie.bridge import protocol as P
 from reverie.bridge.control import Endpoints
-from reverie.bridge.styles import shipped_packs
+from reverie.bridge.packs import shipped_packs
 
 REPLY_TIMEOUT_MS = 2000
 ERROR_CODES = {
@@ -264,7 +264,7 @@ def test_malformed_request_gets_error_reply_and_daemon_stays_up(shared_daemon, f
         message = reply["error"]["message"]
         for word in words:
             assert word.lower() in message.lower(), f"{word!r} not in {message!r}"
-        # The same REQ socket goes on: the REP side is back to waiting for a request.
+        # The same REQ socket goes on: the daemon answers its next request as any other.
         assert check_reply(raw.ask(req({"op": "ping"})))["pong"] is True
     assert_alive(endpoint, shared_daemon.pid)
 
@@ -774,20 +774,15 @@ def test_ring_larger_than_free_shared_memory_is_refused(spawn, endpoints):
 
 
 UNENCODABLE_STYLIZER = '''
-class Odd:
+from reverie.common.stylizer import STYLIZED, StylizerBase
+
+
+class Odd(StylizerBase):
     name = {"a", "set"}  # not encodable as msgpack: every reply that carries it fails to pack
 
     def stylize(self, frame, out):
         out[...] = frame.color
-
-    def set_prompt(self, text, transition_frames):
-        pass
-
-    def set_params(self, steps, strength, seed):
-        pass
-
-    def reset_history(self):
-        pass
+        return STYLIZED
 '''
 
 

@@ -28,7 +28,8 @@ from reverie.bridge import protocol as P
 from reverie.bridge.client import Client, FrameRejected
 from reverie.bridge.cuda_ipc import cuda_unavailable_reason, format_uuid
 from reverie.bridge.shm_ring import FrameRing, RingError, list_segments
-from reverie.bridge.stylizer import Frame, IdentityStylizer, find_nonfinite, find_nonfinite_device, frame_nonfinite
+from reverie.common.stylizer import Frame
+from reverie.bridge.stylizer import IdentityStylizer, find_nonfinite, find_nonfinite_device, frame_nonfinite
 from stylizers import expected_mix, mix_torch
 
 NO_CUDA = cuda_unavailable_reason()  # None on a machine with cupy, a GPU and CUDA torch

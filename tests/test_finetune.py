@@ -17,14 +17,13 @@ import numpy as np
 import pytest
 
 from reverie.cli import main as reverie
-from reverie.finetune import read_captures
-from reverie.finetune_data import write_world_capture
+from reverie.modding.finetune_cli import read_captures
+from reverie.modding.finetune_data import write_world_capture
 from reverie.model.evaluate import evaluate
 from reverie.model.pairs import Capture, CapturedFrame, CapturePairs, TargetError, target_path
-from reverie.model.look_trust import LookTrust
-from reverie.model.train import load_model
+from reverie.model.weights import load_model, look_trust
 from reverie.model.world.images import read_png, write_png
-from reverie.model.world.styles import EXTRA_STYLES, STYLES, TRAIN_PROMPTS
+from reverie.model.world.looks import EXTRA_STYLES, STYLES, TRAIN_PROMPTS
 
 from model_fixtures import SHIPPED
 
@@ -40,8 +39,8 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
 
 def blueprint_psnr(weights: Path) -> float:
     """`reverie eval --weights W --style blueprint` on held-out world 1000 (32 frames)."""
-    model, _ = load_model(weights)
-    result = evaluate(model, "train", [NEW], 1000, 32, SIZE, SIZE, history_trust=LookTrust.of_weights(weights))
+    model = load_model(weights)
+    result = evaluate(model, "train", [NEW], 1000, 32, SIZE, SIZE, history_trust=look_trust(weights))
     return result["styles"][NEW]["psnr"]
 
 
@@ -54,18 +53,36 @@ def test_the_new_style_is_never_trained_on():
 def test_finetuned_pack_beats_the_base_on_the_new_style(data, tmp_path, capsys):
     captures, targets = data
     pack = tmp_path / "pack"
-    code = reverie(["finetune", "--captures", str(captures), "--targets", str(targets), "--out", str(pack), "--prompt", NEW,
-                    "--steps", "16", "--batch", "4", "--work", str(tmp_path / "work")])
+    code = reverie(
+        [
+            "finetune",
+            "--captures",
+            str(captures),
+            "--targets",
+            str(targets),
+            "--out",
+            str(pack),
+            "--prompt",
+            NEW,
+            "--steps",
+            "16",
+            "--batch",
+            "4",
+            "--work",
+            str(tmp_path / "work"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert "step 16/16" in capsys.readouterr().err  # the progress bar
 
-    from reverie.bridge.styles import load_pack
+    from reverie.bridge.packs import load_pack
 
     loaded = load_pack(pack)
     assert loaded.prompt == NEW and loaded.weights == (pack / "weights").resolve()
     meta = json.loads((pack / "weights" / "config.json").read_text())
     base = json.loads((SHIPPED / "config.json").read_text())
-    assert meta["step"] == 16 and len(meta["lineage"]) == len(base.get("lineage", [])) + 1  # the base's runs, then the base
+    # the base's runs, then the base
+    assert meta["step"] == 16 and len(meta["lineage"]) == len(base.get("lineage", [])) + 1
     assert meta["inference"] == base["inference"] and meta["finetune"]["captures"] == ["world7"]
     assert (tmp_path / "work" / "latest" / "state.pt").is_file()  # resumable
 
@@ -80,8 +97,23 @@ def test_a_missing_target_is_named(data, tmp_path, capsys):
     shutil.copytree(targets, broken)
     missing = target_path(broken, "world7", 13)
     missing.unlink()
-    code = reverie(["finetune", "--captures", str(captures), "--targets", str(broken), "--out", str(tmp_path / "p"),
-                    "--prompt", NEW, "--steps", "1", "--work", str(tmp_path / "w")])
+    code = reverie(
+        [
+            "finetune",
+            "--captures",
+            str(captures),
+            "--targets",
+            str(broken),
+            "--out",
+            str(tmp_path / "p"),
+            "--prompt",
+            NEW,
+            "--steps",
+            "1",
+            "--work",
+            str(tmp_path / "w"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and str(missing) in err and "frame 13" in err
     assert not (tmp_path / "p").exists() and not (tmp_path / "w").exists()  # nothing trained
@@ -89,8 +121,23 @@ def test_a_missing_target_is_named(data, tmp_path, capsys):
 
 def test_a_bad_pack_name_is_refused_before_training(data, tmp_path, capsys):
     captures, targets = data
-    code = reverie(["finetune", "--captures", str(captures), "--targets", str(targets), "--out", str(tmp_path / "p"),
-                    "--name", "no spaces please", "--prompt", NEW, "--work", str(tmp_path / "w")])
+    code = reverie(
+        [
+            "finetune",
+            "--captures",
+            str(captures),
+            "--targets",
+            str(targets),
+            "--out",
+            str(tmp_path / "p"),
+            "--name",
+            "no spaces please",
+            "--prompt",
+            NEW,
+            "--work",
+            str(tmp_path / "w"),
+        ]
+    )
     assert code == 2 and "name" in capsys.readouterr().err and not (tmp_path / "w").exists()
 
 
@@ -107,11 +154,20 @@ def test_a_wrong_size_target_is_named(data, tmp_path):
 def test_sequences_never_cross_a_cut(tmp_path):
     frames = []
     for i in range(12):
-        frames.append(CapturedFrame(i, np.full((32, 32, 4), i, np.uint8), np.ones((32, 32), np.float32),
-                                    np.zeros((32, 32, 2), np.float32), reset=i in (0, 5, 7)))
+        frames.append(
+            CapturedFrame(
+                i,
+                np.full((32, 32, 4), i, np.uint8),
+                np.ones((32, 32), np.float32),
+                np.zeros((32, 32, 2), np.float32),
+                reset=i in (0, 5, 7),
+            )
+        )
         target_path(tmp_path, "c", i).parent.mkdir(exist_ok=True)
         write_png(target_path(tmp_path, "c", i), np.full((32, 32, 3), i, np.uint8))
-    pairs = CapturePairs([Capture("c", frames)], tmp_path, np.zeros(384, np.float32), batch=16, sequence=3, crop=64, stride=16)
+    pairs = CapturePairs(
+        [Capture("c", frames)], tmp_path, np.zeros(384, np.float32), batch=16, sequence=3, crop=64, stride=16
+    )
     # Cuts at 0, 5, 7: a cut may open a sequence (0, 7), never fall inside one (3..6 are out).
     assert pairs.clips[0].starts.tolist() == [0, 1, 2, 7, 8, 9]
     batch = next(pairs)
@@ -151,8 +207,12 @@ def _png(image: np.ndarray, filters: list[int]) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_png_targets_from_other_tools_read_back_exactly(tmp_path):

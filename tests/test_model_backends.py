@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from model_fixtures import SHIPPED, save_tiny_weights, tiny_model
-from reverie.model.backends import BackendError, load_backend, weights_stride
+from reverie.model.backends import BackendError, load_backend
 from reverie.model.backends.cache import cache_dir
 from reverie.model.backends.trt_backend import ShapeProfile, engine_key
 from reverie.model.export import INPUTS, example_inputs
+from reverie.model.weights import weights_stride
 
 PARITY = 1e-3  # largest |onnxruntime - torch| relative to the largest |torch| output
 
@@ -121,8 +122,15 @@ def test_tensorrt_engine_key_changes_with_everything_that_invalidates_an_engine(
                 cuda_version="12.8", trt_version="10.9.0")
     key = engine_key(**base)
     assert key == engine_key(**base)
-    changes = dict(onnx_sha256="b" * 64, profile=ShapeProfile.parse("448x256", 16), precision="fp32", gpu_name="NVIDIA A100",
-                   capability=(8, 0), cuda_version="13.0", trt_version="10.10.0")
+    changes = dict(
+        onnx_sha256="b" * 64,
+        profile=ShapeProfile.parse("448x256", 16),
+        precision="fp32",
+        gpu_name="NVIDIA A100",
+        capability=(8, 0),
+        cuda_version="13.0",
+        trt_version="10.10.0",
+    )
     for field, value in changes.items():
         assert engine_key(**{**base, field: value}) != key, field
 
@@ -167,9 +175,9 @@ def test_onnxruntime_uses_the_cores_it_may_run_on(tmp_path):
 
 
 def test_the_command_line_names_every_backend_and_device():
-    """bridge/cli.py spells the names out (parsing must not import the model): they must
+    """common/cli_args.py spells the names out (parsing must not import the model): they must
     stay the model's own."""
-    from reverie.bridge import cli
+    from reverie.common import cli_args as cli
     from reverie.model import backends
     from reverie.model.backends import ov_backend
 

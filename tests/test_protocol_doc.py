@@ -21,7 +21,7 @@ from reverie.bridge import protocol as P
 from reverie.bridge.shm_ring import FrameRing
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
-DAEMON_SOURCE = Path(__file__).resolve().parents[1] / "bridge" / "daemon.py"
+DAEMON_SOURCES = sorted((Path(__file__).resolve().parents[1] / "bridge" / "daemon").glob("*.py"))
 
 
 # ---------------------------------------------------------------- markdown helpers
@@ -284,7 +284,7 @@ def test_motion_formats(doc):
 
 
 def test_event_types_match_the_daemon_source(doc):
-    published = set(re.findall(r'"type":\s*"(\w+)"', DAEMON_SOURCE.read_text()))
+    published = {t for source in DAEMON_SOURCES for t in re.findall(r'"type":\s*"(\w+)"', source.read_text())}
     documented = {plain(t) for t in subheadings(section(doc, r"6\. Events"), 4)}
     assert published == documented
 

@@ -1,4 +1,4 @@
-"""Style packs (bridge/styles.py): every malformed style.toml gets errors that name the
+"""Style packs (bridge/packs.py): every malformed style.toml gets errors that name the
 file, the line and the field; paths stay inside the pack; weights are checked; what
 write_pack writes reads back; the shipped packs all validate."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from model_fixtures import save_tiny_weights
-from reverie.bridge import styles as S
+from reverie.bridge import packs as S
+from reverie.modding.packs_cli import network_loader
 from reverie.model.world.images import write_png
 
 GOOD = """\
@@ -117,13 +118,13 @@ def test_weights_must_be_a_published_weights_folder(tmp_path):
 def test_deep_check_loads_the_weights_into_the_network(tmp_path):
     folder = pack(tmp_path, GOOD + 'weights = "weights"\n')
     save_tiny_weights(folder / "weights")
-    assert S.load_pack(folder, deep=True).weights is not None
+    assert S.load_pack(folder, load_weights=network_loader()).weights is not None
     meta = json.loads((folder / "weights" / "config.json").read_text())
     meta["config"]["network"]["widths"] = [8, 16]  # another architecture: the shapes do not fit
     (folder / "weights" / "config.json").write_text(json.dumps(meta))
     S.load_pack(folder)  # the light check cannot know
     with pytest.raises(S.StylePackError) as caught:
-        S.load_pack(folder, deep=True)
+        S.load_pack(folder, load_weights=network_loader())
     assert "style.toml:8: field 'weights': do not load into this version's network" in str(caught.value)
 
 
@@ -140,7 +141,7 @@ def test_write_pack_round_trips_with_weights_and_thumbnail(tmp_path):
     write_png(tmp_path / "t.png", __import__("numpy").zeros((4, 4, 3), "uint8"))
     written = S.write_pack(tmp_path / "packs" / "mine", name="mine", author="Finetune", prompt='a "quoted"\nprompt',
                            steps=3, strength=0.5, seed=2**40, transition_frames=0, weights=weights, thumbnail=tmp_path / "t.png")
-    again = S.load_pack(tmp_path / "packs" / "mine", deep=True)
+    again = S.load_pack(tmp_path / "packs" / "mine", load_weights=network_loader())
     assert written == again
     assert (again.prompt, again.steps, again.strength, again.seed, again.transition_frames) == ('a "quoted"\nprompt', 3, 0.5, 2**40, 0)
     assert (again.weights / "model.safetensors").is_file() and again.thumbnail.name == "thumbnail.png"
@@ -176,5 +177,5 @@ def test_the_shipped_packs_all_validate():
     folders = S.pack_folders(S.SHIPPED_STYLES)
     assert {f.name for f in folders} >= {"anime", "winter", "oil", "watercolor", "pencil"}
     for folder in folders:
-        p = S.load_pack(folder, deep=True)
+        p = S.load_pack(folder, load_weights=network_loader())
         assert p.name == folder.name and p.author

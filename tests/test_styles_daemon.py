@@ -19,7 +19,8 @@ import pytest
 from conftest import stylizer_spec
 from model_fixtures import save_tiny_weights, stylize_all, world_frames
 from reverie.bridge import Client, ControlClient, ReverieError
-from reverie.bridge import styles as S
+from reverie.bridge import packs as S
+from reverie.modding.packs_cli import network_loader
 from reverie.bridge.local_daemon import LocalDaemon
 
 NEON = 'name = "neon"\nauthor = "A. Modder"\nprompt = "neon city at night"\nsteps = 3\nstrength = 0.5\nseed = 7\ntransition_frames = 0\n'
@@ -54,7 +55,7 @@ def test_install_validates_copies_and_refuses_overwrite(tmp_path):
     save_tiny_weights(source / "weights")
     result = reverie("install", str(source), "--dir", str(user))
     assert result.returncode == 0, result.stderr
-    assert S.load_pack(user / "neon", deep=True).weights == (user / "neon" / "weights").resolve()
+    assert S.load_pack(user / "neon", load_weights=network_loader()).weights == (user / "neon" / "weights").resolve()
     again = reverie("install", str(source), "--dir", str(user))
     assert again.returncode == 1 and "pass --force" in again.stderr
     assert reverie("install", str(source), "--dir", str(user), "--force").returncode == 0
@@ -146,3 +147,38 @@ def test_a_pack_with_weights_switches_the_model_and_a_broken_one_is_refused(star
         assert game.status()["weights"] is None
         for got, want in zip(stream(game), expected(own)):
             assert int(np.abs(got.astype(int) - want).max()) <= 1
+
+
+def test_a_slow_preset_blocks_no_other_request(start_daemon, endpoints, tmp_path):
+    """The control socket is a ROUTER: while one client waits for a pack's weights to be
+    built, every other client is answered at once; the console's `/preset` line waits
+    for the same outcome and reports it as text."""
+    import threading
+    import time
+
+    weighted = make_pack(tmp_path / "packs", "heavy", NEON.replace('"neon"', '"heavy"') + 'weights = "w"\n')
+    save_tiny_weights(weighted / "w")
+    start_daemon(stylizer_spec("SlowWeights"), ["--styles", str(tmp_path / "packs")])
+    loaded: dict = {}
+
+    def load() -> None:
+        with ControlClient(endpoints.control) as slow:
+            loaded.update(slow.load_preset("heavy"))
+
+    waiting = threading.Thread(target=load)
+    waiting.start()
+    time.sleep(0.3)  # the request is in, its weights are being prepared
+    with ControlClient(endpoints.control, timeout_s=1.0) as other:
+        t0 = time.monotonic()
+        for _ in range(5):
+            assert other.request("ping")["pong"]
+            assert other.status()["preset"] is None  # not applied before its weights are ready
+        answered_in = time.monotonic() - t0
+    waiting.join(timeout=10)
+    assert answered_in < 1.0 and loaded["name"] == "heavy"
+    with ControlClient(endpoints.control) as ctl:
+        assert ctl.status()["preset"] == "heavy" and ctl.status()["weights"] == "heavy"
+        ctl.load_preset("anime")  # back to the stylizer's own weights: prepared again, deferred
+        reply = ctl.console("/preset heavy")
+        assert reply["text"].startswith("preset heavy: prompt 'neon city at night'") and not reply["quit"]
+        assert ctl.console("/preset nosuch")["text"].startswith("error: invalid: no preset 'nosuch'")

@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from reverie.bridge.styles import load_catalog
+from reverie.bridge.packs import load_catalog
 
 PLUGIN = Path(__file__).resolve().parents[1] / "unity_plugin"
 

@@ -1,6 +1,6 @@
 // The in-game prompt console (IMGUI, so no extra packages): toggle with the backquote key,
 // type a prompt or a command, see the reply. Every line goes through libreverie's
-// reverie_console_exec, the one implementation of `reverie console`'s language (plain text
+// reverie_console_exec: the daemon runs the line in the console language of `reverie console` (plain text
 // sets the prompt; /preset [NAME], /steps N, /strength X, /seed N, /transition N, /reset,
 // /status, /help, /quit). Calls run on the steering worker thread, so a dead daemon never
 // freezes the game. Compiled only inside Unity.

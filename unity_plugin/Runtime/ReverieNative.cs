@@ -263,7 +263,7 @@ namespace Reverie
         public const int ConsoleReplyCap = 8192;
         public const int Keep = -1;
         public const int ProtocolMajor = 1;
-        public const int ProtocolMinor = 3;
+        public const int ProtocolMinor = 4;
 
         const CallingConvention Cdecl = CallingConvention.Cdecl;
 

@@ -78,7 +78,7 @@
 /* The wire protocol this library speaks (docs/protocol.md section 7): the daemon's
  * major must equal REVERIE_PROTOCOL_MAJOR. */
 #define REVERIE_PROTOCOL_MAJOR 1
-#define REVERIE_PROTOCOL_MINOR 3
+#define REVERIE_PROTOCOL_MINOR 4
 
 #if defined(_WIN32)
 #  if defined(REVERIE_BUILDING)
@@ -475,13 +475,14 @@ REVERIE_API reverie_result reverie_poll_event(reverie_client* client, reverie_ev
 
 #define REVERIE_CONSOLE_REPLY_CAP 8192 /* enough for /status, /help and a long /preset list */
 
-/* One line of the `reverie console` language (bridge/console.py): plain text sets the
- * prompt; /preset [NAME], /steps N, /strength X, /seed N, /transition N, /reset, /status,
- * /help, /quit. The reply (several lines, no trailing newline; "" for an empty line) is
- * what the Python console prints, errors as "error: ...", cut to cap - 1 bytes. The
- * /transition value belongs to this client's console. Results: REVERIE_OK,
- * REVERIE_QUIT, REVERIE_INVALID_ARGUMENT (unknown command, bad number), and the
- * daemon's REVERIE_REJECTED / REVERIE_UNAVAILABLE. */
+/* One line of the console language, run by the daemon (the `console` op, protocol 1.4):
+ * plain text sets the prompt; /preset [NAME], /steps N, /strength X, /seed N,
+ * /transition N, /reset, /status, /help, /quit. The reply (several lines, no trailing
+ * newline; "" for an empty line) is the daemon's text, the same `reverie console` prints,
+ * errors as "error: ...", cut to cap - 1 bytes (never inside a UTF-8 character). The
+ * /transition value belongs to this client's console. Results: REVERIE_OK, REVERIE_QUIT,
+ * REVERIE_INVALID_ARGUMENT (a line typed wrong: unknown command, bad number),
+ * REVERIE_REJECTED (the daemon refused what the line asked), REVERIE_UNAVAILABLE. */
 REVERIE_API reverie_result reverie_console_exec(reverie_client* client, const char* line, char* reply, size_t cap);
 
 #ifdef __cplusplus

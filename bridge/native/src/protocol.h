@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #define RV_PROTOCOL_MAJOR 1
-#define RV_PROTOCOL_MINOR 3 /* 1.2: the CUDA IPC transport; 1.3: captures (control ops only) */
+#define RV_PROTOCOL_MINOR 4 /* 1.2: the CUDA IPC transport; 1.3: captures (control ops only); 1.4: console */
 
 #define RV_MAGIC 0x42525652u /* "RVRB" as a little-endian u32 */
 #define RV_PAGE 4096u
@@ -45,6 +45,7 @@
 #define RV_MAX_SOCKET_BYTES 1048576u
 #define RV_MAX_PROMPT_CHARS 1000
 #define RV_MAX_TRANSITION_FRAMES 10000
+#define RV_MAX_CONSOLE_LINE_CHARS 2000
 #define RV_MAX_STEPS 8
 #define RV_MAX_SIDE 8192u
 #define RV_MIN_SIDE 8u

@@ -127,7 +127,8 @@ static void without_a_daemon(void) {
     expect("presets NULL out", reverie_list_presets(c, NULL, 3, &count), REVERIE_INVALID_ARGUMENT, "out is NULL with cap > 0");
     char reply[8];
     expect("console cap 0", reverie_console_exec(c, "/help", reply, 0), REVERIE_INVALID_ARGUMENT, "cap not 0");
-    expect("console unknown", reverie_console_exec(c, "/bogus", reply, sizeof reply), REVERIE_INVALID_ARGUMENT, "unknown command /bogus");
+    expect("console with no daemon", reverie_console_exec(c, "/bogus", reply, sizeof reply), REVERIE_UNAVAILABLE,
+           "is `reverie serve` running?");
     checks++;
     if (strcmp(reply, "error: ") != 0) failures++, printf("FAIL console reply not cut to its cap: '%s'\n", reply);
     t0 = now_ms();

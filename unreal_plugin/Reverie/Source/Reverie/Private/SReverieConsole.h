@@ -1,5 +1,5 @@
 // The in-game prompt console (Reverie.Console): a text box that sends each line through
-// reverie_console_exec (the language of `reverie console`: plain text sets the prompt,
+// reverie_console_exec (the daemon runs it in the language of `reverie console`: plain text sets the prompt,
 // /preset, /steps, /strength, /seed, /transition, /reset, /status, /help, /quit), the
 // replies and daemon notices above it, the daemon's presets as buttons, and a live line of
 // fps and latency from the daemon's stats events. Up/Down recall earlier lines; Escape or

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .capture import CaptureEvent, CaptureFrame, CaptureWriter
+from ..capture import CaptureEvent, CaptureFrame, CaptureWriter
 
 log = logging.getLogger("reverie.capture")
 

@@ -14,8 +14,8 @@ thumbnail beside it):
     thumbnail = "thumbnail.png"
 
 This module has one job: the pack format. It reads, validates, finds and writes packs;
-it never imports the model (deep weight checks import it lazily, only when asked), so
-the daemon and the console stay light. Every problem is a `StyleError` naming the file,
+it never imports the model (a deep check of a pack's weights takes the model's loader as
+`load_weights`, from the modding tool), so the daemon and the console stay light. Every problem is a `StyleError` naming the file,
 the line and the field (`styles/neon/style.toml:4: field 'steps': must be 1..8, got 12`),
 because a modder fixing a pack needs to know exactly where to look, and all of a file's
 problems are reported at once, not one per run.
@@ -37,9 +37,11 @@ import struct
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import protocol as P
+
+WeightsLoader = Callable[[Path], object]  # loads a weights folder into the network, raising when it does not fit
 
 STYLE_FILE = "style.toml"
 SHIPPED_STYLES = Path(__file__).resolve().parent.parent / "styles"  # the repo's styles/ (reverie/styles when installed)
@@ -193,10 +195,11 @@ def pack_file(path: Path) -> Path:
     return path if path.name == STYLE_FILE or path.suffix == ".toml" else path / STYLE_FILE
 
 
-def load_pack(path: Path, *, deep: bool = False) -> StylePack:
+def load_pack(path: Path, *, load_weights: WeightsLoader | None = None) -> StylePack:
     """Read and validate a pack (its folder or its style.toml); StylePackError lists every
-    problem. `deep`: also load the weights into this version's network (imports torch),
-    as `reverie styles validate` does; otherwise only their files and headers are checked."""
+    problem. `load_weights`: also load the weights into this version's network with it (it
+    raises when they do not fit), as `reverie styles validate` does; otherwise only their
+    files and headers are checked."""
     toml_path = pack_file(path)
     folder = toml_path.parent
     try:
@@ -234,7 +237,7 @@ def load_pack(path: Path, *, deep: bool = False) -> StylePack:
     if "weights" in values:
         weights = _inside(folder, values["weights"], "weights", error)
         if weights is not None:
-            weights = _check_weights(weights, deep, lambda m: error("weights", m))
+            weights = _check_weights(weights, load_weights, lambda m: error("weights", m))
         values["weights"] = weights
     if "thumbnail" in values:
         thumbnail = _inside(folder, values["thumbnail"], "thumbnail", error)
@@ -265,9 +268,10 @@ def _inside(folder: Path, relative: str, name: str, error) -> Path | None:
     return target
 
 
-def _check_weights(target: Path, deep: bool, error) -> Path | None:
+def _check_weights(target: Path, load_weights: WeightsLoader | None, error) -> Path | None:
     """The weights folder (a folder, or its model.safetensors), checked: both files there,
-    config.json a training config, the safetensors header readable; `deep` also loads them."""
+    config.json a training config, the safetensors header readable; `load_weights`, when
+    given, also loads them."""
     folder = target.parent if target.is_file() else target
     if target.is_file() and target.name != "model.safetensors":
         error(f"{target.name!r} is not a weights file: name a folder with {' and '.join(WEIGHT_FILES)} (as `reverie publish` writes)")
@@ -286,11 +290,9 @@ def _check_weights(target: Path, deep: bool, error) -> Path | None:
     if problem := safetensors_problem(folder / "model.safetensors"):
         error(f"{folder.name}/model.safetensors: {problem}")
         return None
-    if deep:
+    if load_weights is not None:
         try:
-            from reverie.model.train import load_model  # torch: only for a deep check
-
-            load_model(folder)
+            load_weights(folder)
         except ImportError as exc:
             error(f"cannot check that the weights load: {exc}")
             return None
@@ -371,7 +373,7 @@ class Catalog:
     errors: list[StyleError] = field(default_factory=list)
 
 
-def load_catalog(dirs: list[Path] | tuple[Path, ...], *, deep: bool = False) -> Catalog:
+def load_catalog(dirs: list[Path] | tuple[Path, ...], *, load_weights: WeightsLoader | None = None) -> Catalog:
     """Read every pack in `dirs` (see `style_dirs`). A broken pack is reported in
     `errors` and skipped: one bad download must not take every other look away."""
     catalog = Catalog()
@@ -379,7 +381,7 @@ def load_catalog(dirs: list[Path] | tuple[Path, ...], *, deep: bool = False) -> 
         seen: dict[str, Path] = {}
         for folder in pack_folders(directory):
             try:
-                pack = load_pack(folder, deep=deep)
+                pack = load_pack(folder, load_weights=load_weights)
             except StylePackError as exc:
                 catalog.errors.extend(exc.errors)
                 continue

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .capture import CaptureError, CaptureReader
+from reverie.bridge.capture import CaptureError, CaptureReader
+from reverie.bridge.cli_client import client_options
 
 
-def register(commands: argparse._SubParsersAction, client_options) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     record = commands.add_parser("record", help="record the live session into a capture file (frames, prompts, outputs)")
     record.add_argument("--out", type=Path, required=True, help="the capture file to write (must not exist)")
     limit = record.add_mutually_exclusive_group()
@@ -42,7 +43,7 @@ def _print_capture(capture: dict[str, Any]) -> str:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from .cli import CLIENT_FAILURES, _control_client
+    from reverie.bridge.cli_client import CLIENT_FAILURES, control_client
 
     if args.out.exists():
         print(f"reverie record: {args.out} exists; a capture never overwrites a file", file=sys.stderr)
@@ -53,7 +54,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     stop = {"asked": False}
     previous = signal.signal(signal.SIGINT, lambda *_: stop.update(asked=True))  # Ctrl-C: stop cleanly, finish the index
     try:
-        with _control_client(args) as ctl:
+        with control_client(args) as ctl:
             capture = ctl.record_start(args.out.absolute(), args.frames)
             print(f"recording to {capture['path']} (Ctrl-C stops)", flush=True)
             deadline = None if args.seconds is None else time.monotonic() + args.seconds
@@ -82,8 +83,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def _daemon_for(args: argparse.Namespace, header: dict[str, Any]):
     """(control endpoint, LocalDaemon or None): the running daemon, else one started here."""
-    from .client import ControlClient, DaemonUnavailable
-    from .local_daemon import LocalDaemon
+    from reverie.bridge.client import ControlClient, DaemonUnavailable
+    from reverie.bridge.local_daemon import LocalDaemon
 
     try:
         with ControlClient(args.control, timeout_s=1.0, curve_keys=args.curve_keys) as ctl:
@@ -103,8 +104,8 @@ def _daemon_for(args: argparse.Namespace, header: dict[str, Any]):
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .cli import CLIENT_FAILURES
-    from .client import Client
+    from reverie.bridge.cli_client import CLIENT_FAILURES
+    from reverie.bridge.client import Client
     from .replay import replay
 
     try:

@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .capture import STATUS_DONE, STATUS_DROPPED, STATUS_FAILED, CaptureEvent, CaptureFrame, CaptureReader
-from .client import Client, FrameRejected
+from reverie.bridge.capture import STATUS_DONE, STATUS_DROPPED, STATUS_FAILED, CaptureEvent, CaptureFrame, CaptureReader
+from reverie.bridge.client import Client, FrameRejected
 
 REPLAYED_OPS = ("set_prompt", "set_params", "reset_history")
 

@@ -1,5 +1,4 @@
-"""Argument parsing shared by every package's subcommands (the packages may not import
-each other, so it lives at the namespace root)."""
+"""Argument parsing shared by every package's subcommands."""
 
 from __future__ import annotations
 
@@ -22,3 +21,13 @@ def print_progress(done: int, total: int, unit: str = "frames") -> None:
     if done == total or done % max(1, total // 50) == 0:
         bar = "#" * (30 * done // total)
         print(f"\r  [{bar:<30}] {done}/{total} {unit}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
+# The model's backends, devices and precisions (reverie.model.backends, whose names are the
+# truth: a test checks that they agree), named here so that parsing a command line does not
+# import the model.
+BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
+DEVICES = ("cpu", "cuda", "intel-gpu")
+PRECISIONS = ("auto", "bf16", "f16", "f32", "fp16", "fp32")
+DEFAULT_BACKEND_HELP = ("openvino on a CPU with bf16 arithmetic (AMX, AVX-512 BF16) where openvino is installed, "
+                        "else onnxruntime")

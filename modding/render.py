@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reverie.bridge.cli import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES
+from reverie.common.cli_args import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES
 
 DEFAULT_FPS = 24.0
 
@@ -44,7 +44,7 @@ def resolve_style(args: argparse.Namespace):
     """(prompt, steps, strength, seed, weights folder or None) from --style or --prompt."""
     if args.prompt is not None:
         return args.prompt, args.steps or 1, 1.0, args.seed or 0, None
-    from reverie.bridge.styles import StylePackError, load_catalog, load_pack, style_dirs
+    from reverie.bridge.packs import StylePackError, load_catalog, load_pack, style_dirs
 
     folder = Path(args.style)
     if folder.is_dir() or folder.suffix == ".toml":
@@ -74,7 +74,7 @@ def render(reader, stylizer, out: Path, *, prompt: str, fps: float, side_by_side
            limit: int | None = None) -> int:
     """Stylize the capture's frames with `stylizer` into `out`; frames written."""
     from reverie.bridge.capture import STATUS_DROPPED
-    from reverie.bridge.stylizer import Frame
+    from reverie.common.stylizer import Frame
 
     from .compose import pair
     from .video import Mp4Writer
@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
     if reader.truncated:
         print(f"warning: {args.file} is truncated ({reader.problem}); rendering its {len(reader)} complete frames")
     prompt, steps, strength, seed, weights = resolve_style(args)
-    from reverie.model.backends import DEFAULT_WEIGHTS
+    from reverie.model.weights import DEFAULT_WEIGHTS
     from reverie.model.stylize import ModelStylizer
 
     stylizer = ModelStylizer(args.backend, args.device, weights=weights or DEFAULT_WEIGHTS, prompt=prompt)

@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import styles as S
+from reverie.bridge import packs as S
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -46,6 +46,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     install.add_argument("--dir", type=Path, help="the styles folder to install into (default: $REVERIE_STYLES or ~/.local/share/reverie/styles)")
     install.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
     install.set_defaults(func=cmd_install)
+
+
+def network_loader() -> S.WeightsLoader:
+    """The model's own weights loader, for a deep check (imports torch: only when asked)."""
+    from reverie.model.weights import load_model
+
+    return load_model
 
 
 def _say_errors(errors: list[S.StyleError]) -> None:
@@ -86,7 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for folder in folders:
             checked += 1
             try:
-                pack = S.load_pack(folder if path.suffix != ".toml" else path, deep=not args.quick)
+                pack = S.load_pack(folder if path.suffix != ".toml" else path, load_weights=None if args.quick else network_loader())
             except S.StylePackError as exc:
                 _say_errors(exc.errors)
                 failed += 1
@@ -131,7 +138,7 @@ def cmd_install(args: argparse.Namespace) -> int:
                 print(f"{args.source}: no {S.STYLE_FILE} in this zip (at its top or in one folder)", file=sys.stderr)
                 return 1
         try:
-            pack = S.load_pack(source, deep=True)
+            pack = S.load_pack(source, load_weights=network_loader())
         except S.StylePackError as exc:
             _say_errors(exc.errors)
             print(f"{args.source}: not installed", file=sys.stderr)

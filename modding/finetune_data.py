@@ -8,9 +8,9 @@ ground truth of one style, written as PNGs named the way `reverie finetune` read
 (`model/pairs.py`, `target_path`). It lives at the namespace root because it joins the
 world (reverie.model) and the capture format (reverie.bridge), which never import each
 other. Use a style the shipped model was not trained on
-(`world.styles.EXTRA_STYLES`, e.g. blueprint) to test fine-tuning honestly.
+(`world.looks.EXTRA_STYLES`, e.g. blueprint) to test fine-tuning honestly.
 
-    python -m reverie.finetune_data --world 7 --frames 240 --size 128x128 --style blueprint --out runs/bp-data
+    python -m reverie.modding.finetune_data --world 7 --frames 240 --size 128x128 --style blueprint --out runs/bp-data
 
 writes runs/bp-data/captures/world7.rvcap and runs/bp-data/targets/world7/000000.png ...
 """
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from reverie.bridge.capture import CaptureFrame, CaptureWriter
-from reverie.finetune import CAPTURE_SUFFIX
+from reverie.modding.finetune_cli import CAPTURE_SUFFIX
 from reverie.model.pairs import target_path
 from reverie.model.world.images import write_png
 from reverie.model.world.sequence import MIXED, SequenceSpec, render_sequence
@@ -35,7 +35,7 @@ def write_world_capture(out: Path, seed: int, frames: int, width: int, height: i
     captures, targets = Path(out) / "captures", Path(out) / "targets"
     captures.mkdir(parents=True, exist_ok=True)
     name = f"world{seed}"
-    header = {"stylizer": "identity", "source": "reverie.model.finetune_data", "world_seed": seed, "path": path,
+    header = {"stylizer": "identity", "source": "reverie.modding.finetune_data", "world_seed": seed, "path": path,
               "width": width, "height": height, "motion": "f32", "target_style": style}
     spec = SequenceSpec(seed, frames, width, height, path, (style,))
     with CaptureWriter(captures / f"{name}{CAPTURE_SUFFIX}", header) as writer:
@@ -51,9 +51,9 @@ def write_world_capture(out: Path, seed: int, frames: int, width: int, height: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reverie.cli_args import parse_size, print_progress
+    from reverie.common.cli_args import parse_size, print_progress
 
-    from reverie.model.world.styles import ALL_STYLES
+    from reverie.model.world.looks import ALL_STYLES
 
     parser = argparse.ArgumentParser(description="world captures + target PNGs of one style, for reverie finetune")
     parser.add_argument("--world", type=int, required=True, help="world seed (training uses 0-999; evaluation 1000 and up)")

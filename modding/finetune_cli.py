@@ -5,7 +5,7 @@ holding the new weights.
 This module is the glue and lives at the namespace root because it joins both packages,
 which never import each other: it reads the daemon's capture files (reverie.bridge.capture),
 hands the frames to the training (reverie.model.finetune, which reuses `reverie train`'s
-loop, loss, checkpoints and resume), and writes the pack (reverie.bridge.styles.write_pack).
+loop, loss, checkpoints and resume), and writes the pack (reverie.bridge.packs.write_pack).
 Target naming, data and what happens to the other styles: model/pairs.py, model/finetune.py,
 docs/model.md ("Fine-tuning a style").
 """
@@ -69,8 +69,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from reverie.bridge.styles import STYLE_FILE, StylePackError, write_pack
-    from reverie.model.backends import DEFAULT_WEIGHTS
+    from reverie.bridge.packs import STYLE_FILE, StylePackError, write_pack
+    from reverie.model.weights import DEFAULT_WEIGHTS
     from reverie.model.finetune import finetune
     from reverie.model.pairs import TargetError
 

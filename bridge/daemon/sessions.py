@@ -1,0 +1,283 @@
+"""The game session: hello, its ring, bye, the heartbeat and noticing a game that died.
+
+One game at a time. A session's ring lives in the host segment, or on a CUDA ring
+(transport "cuda") in the game's GPU memory, opened by IPC handle (`cuda_ipc`). A ring is
+closed by the frame loop (after a frame of it in progress); a request that ended a CUDA
+ring is answered only once it is closed, so the game may free its allocation once it has
+the reply (`await_closing`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from reverie.common.stylizer import DEVICE_CUDA, Stylizer
+
+from .. import protocol as P
+from ..shm_ring import FrameRing, SlotViews, pid_alive
+from .inbox import Inbox
+from .stats import Events
+
+if TYPE_CHECKING:
+    from ..cuda_ipc import DeviceRingImport
+
+log = logging.getLogger("reverie.daemon")
+
+_RING_ADVICE = "use fewer slots, a smaller size or f16 motion"
+
+
+class Ring:
+    """A session's ring: the host segment (headers, and the planes of a host ring) and,
+    for a CUDA ring, the game's device planes opened by handle. Closed once, by the frame
+    loop (or at shutdown); `closed` lets the I/O thread wait for that."""
+
+    def __init__(self, host: FrameRing, device: DeviceRingImport | None = None):
+        self.host = host
+        self.device = device
+        self.closed = threading.Event()
+
+    @property
+    def slots(self) -> list[SlotViews]:
+        return self.host.slots
+
+    @property
+    def header(self) -> np.ndarray:
+        return self.host.header
+
+    @property
+    def layout(self) -> P.RingLayout:
+        return self.host.layout
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.host.size
+
+    @property
+    def motion(self) -> str:
+        return "f16" if self.layout.motion_format == P.MOTION_F16 else "f32"
+
+    def unlink(self) -> None:
+        self.host.unlink()
+
+    def close(self) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            if self.device is not None:
+                self.device.close()  # waits for the ring's GPU work, then unmaps
+        except Exception:  # a broken context must not stop the daemon
+            log.exception("closing the CUDA ring failed")
+        finally:
+            self.host.close()
+            self.closed.set()
+
+
+@dataclass
+class Session:
+    token: str
+    client: str
+    pid: int
+    ring: Ring | None = None
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class LiveRing:
+    """What the frame loop checks a frame notice against: the session's ring right now."""
+
+    token: bytes
+    ring: Ring
+    generation: int
+
+
+def _ring_needs(width: int, height: int, slots: int, motion: str, layout: P.RingLayout) -> str:
+    mib = layout.total_bytes / 2**20
+    return f"a {width}x{height} ring of {slots} slots ({motion} motion) needs {mib:.0f} MiB of shared memory"
+
+
+class Sessions:
+    """Owns the session and its ring; its ops run on the I/O thread, `live_ring` is read by
+    the frame loop (under the lock)."""
+
+    def __init__(self, pid: int, stylizer: Stylizer, inbox: Inbox, events: Events, endpoints: Any):
+        self.pid = pid
+        self.stylizer = stylizer
+        self._inbox = inbox
+        self._events = events
+        self._endpoints = endpoints
+        self._lock = threading.Lock()
+        self._session: Session | None = None
+        self._closing: list[Ring] = []  # CUDA rings retired by the request being served
+        self._cuda_reason: str | None = None  # why this process cannot serve CUDA rings, once known
+        self._cuda_checked = False
+
+    # ------------------------------------------------------------ ops (I/O thread)
+    def hello(self, client: str, pid: int, takeover: bool = False, replaces: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            current = self._session
+            if current is not None:
+                # A game re-establishing its own session, or its process starting over
+                # (an engine's script reload loses the token but keeps the pid).
+                its_own = replaces == current.token or pid == current.pid
+                if pid_alive(current.pid) and not takeover and not its_own:
+                    raise P.ProtocolError(P.ERR_BUSY, f"the daemon is serving {current.client} (pid {current.pid}); "
+                                          "pass takeover to replace it")
+                self._end(current, "replaced by a new client")
+            session = Session(token=secrets.token_hex(8), client=client, pid=pid)
+            self._session = session
+        self._inbox.put_command(lambda s: s.reset_history(), ("reset_history", {"reason": "hello"}))
+        self._events.publish({"type": "session_opened", "client": client, "pid": pid})
+        return {
+            "session": session.token,
+            "version": [P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR],
+            "daemon_pid": self.pid,
+            "frames": self._endpoints.frames,
+            "events": self._endpoints.events,
+            "stylizer": self.stylizer.name,
+        }
+
+    def open_ring(self, session: str, width: int, height: int, motion: str = "f32", slots: int = P.DEFAULT_SLOTS,
+                  transport: str = P.TRANSPORT_SHM, **cuda: Any) -> dict[str, Any]:
+        layout = P.check_open_ring({"width": width, "height": height, "motion": motion, "slots": slots,
+                                    "transport": transport, **cuda})
+        with self._lock:
+            current = self._require(session)
+            generation = current.generation + 1
+        name = P.segment_name(self.pid, current.token, generation)
+        if layout.total_bytes > P.MAX_RING_BYTES:
+            raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)}, more than the "
+                                  f"limit of {P.MAX_RING_BYTES >> 20} MiB: {_RING_ADVICE}")
+        # Outside the lock: allocating and mapping a large ring takes a while, and the frame
+        # loop keeps serving the old ring meanwhile. Sessions change on this thread only.
+        device = self._open_device_ring(layout, **cuda) if transport == P.TRANSPORT_CUDA else None
+        try:
+            host = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16),
+                                    generation=generation, device=device is not None)
+        except OSError as exc:
+            if device is not None:
+                device.close()
+            raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)} and "
+                                  f"{exc.strerror}: {_RING_ADVICE}, or give /dev/shm more room") from None
+        with self._lock:
+            self._retire_ring(current)
+            current.ring, current.generation = Ring(host, device), generation
+        self._inbox.put_command(lambda s: s.reset_history(), ("reset_history", {"reason": "open_ring"}))
+        reply = {"shm": name, "generation": generation, "width": width, "height": height, "slots": slots,
+                 "motion": motion, "transport": transport}
+        if device is not None:
+            reply["cuda_events"] = device.event_handles
+        return reply
+
+    def bye(self, session: str) -> dict[str, Any]:
+        with self._lock:
+            self._end(self._require(session), "client said bye")
+        return {}
+
+    def _open_device_ring(self, layout: P.RingLayout, cuda_device: str, cuda_memory: bytes, cuda_bytes: int,
+                          cuda_events: list[bytes]) -> DeviceRingImport:
+        """Map the game's CUDA ring, or refuse (invalid) saying why this daemon cannot."""
+        if self.stylizer.device != DEVICE_CUDA:
+            raise P.ProtocolError(P.ERR_INVALID, f"this daemon has no CUDA device for its stylizer: "
+                                  f"{self.stylizer.name!r} takes host frames only (its device is "
+                                  f"{self.stylizer.device!r}); use transport 'shm'")
+        from .. import cuda_ipc  # cupy and torch load here, on the first CUDA ring only
+
+        if not self._cuda_checked:
+            self._cuda_reason, self._cuda_checked = cuda_ipc.cuda_unavailable_reason(), True
+        if self._cuda_reason is not None:
+            raise P.ProtocolError(P.ERR_INVALID, f"this daemon has no CUDA device: {self._cuda_reason}; use transport 'shm'")
+        ordinal = cuda_ipc.current_device()
+        ours = cuda_ipc.gpu_uuid(ordinal)
+        if cuda_device != ours:
+            raise P.ProtocolError(P.ERR_INVALID, f"the ring is on GPU {cuda_device[:64]}, this daemon runs on GPU "
+                                  f"{ours}; CUDA IPC needs one GPU for both")
+        try:
+            return cuda_ipc.DeviceRingImport(layout, cuda_memory, cuda_events, ordinal)
+        except Exception as exc:  # a stale or foreign handle: cupy's CUDARuntimeError
+            message = f"cannot open the game's CUDA ring: {type(exc).__name__}: {exc}"
+            raise P.ProtocolError(P.ERR_INVALID, message[:300]) from None
+
+    # ------------------------------------------------------------ duties (I/O thread)
+    def heartbeat(self) -> None:
+        with self._lock:
+            session = self._session
+            if session is not None and session.ring is not None:
+                session.ring.header["heartbeat_ns"] = time.monotonic_ns()
+
+    def check_client_alive(self) -> None:
+        with self._lock:
+            session = self._session
+            if session is not None and not pid_alive(session.pid):
+                log.warning("game client %s (pid %d) died; session closed", session.client, session.pid)
+                self._end(session, "client died")
+
+    def await_closing(self, timeout_s: float = 10.0) -> bool:
+        """Before a reply goes out: every CUDA ring this request ended is closed (the frame
+        loop closes it after a frame in progress), so the game may free its memory. False
+        when one is still open after `timeout_s`: the reply must then not say success."""
+        closing, self._closing = self._closing, []
+        deadline = time.monotonic() + timeout_s
+        for ring in closing:
+            while not ring.closed.wait(0.05):
+                if self._inbox.stopped or time.monotonic() > deadline:
+                    log.warning("a CUDA ring was not closed before the reply; the reply says so")
+                    return False
+        return True
+
+    def end_all(self, reason: str) -> None:
+        with self._lock:
+            if self._session is not None:
+                self._end(self._session, reason)
+
+    # ------------------------------------------------------------ reads (any thread)
+    def live_ring(self) -> LiveRing | None:
+        with self._lock:
+            session = self._session
+            if session is None or session.ring is None:
+                return None
+            return LiveRing(session.token.encode(), session.ring, session.generation)
+
+    def describe(self) -> dict[str, Any] | None:
+        """The game as `status` shows it: None without a session."""
+        with self._lock:
+            session = self._session
+            if session is None:
+                return None
+            ring = session.ring
+            return {"client": session.client, "pid": session.pid, "size": list(ring.size) if ring else None}
+
+    def ring_format(self) -> tuple[list[int] | None, str | None]:
+        """(size, motion format) of the live ring, (None, None) without one: a capture's header."""
+        with self._lock:
+            ring = self._session.ring if self._session is not None else None
+            return (None, None) if ring is None else (list(ring.size), ring.motion)
+
+    # ------------------------------------------------------------ under the lock
+    def _require(self, token: str) -> Session:
+        if self._session is None or self._session.token != token:
+            raise P.ProtocolError(P.ERR_SESSION, "unknown or expired session: say hello again")
+        return self._session
+
+    def _retire_ring(self, session: Session) -> None:
+        ring = session.ring
+        if ring is None:
+            return
+        ring.unlink()  # the name goes now; the mapping when the frame loop is done with it
+        self._inbox.retire(ring)
+        if ring.device is not None:
+            self._closing.append(ring)  # the reply waits for it (await_closing)
+        session.ring = None
+
+    def _end(self, session: Session, reason: str) -> None:
+        self._retire_ring(session)
+        if self._session is session:
+            self._session = None
+        self._events.publish({"type": "session_closed", "client": session.client, "pid": session.pid,
+                              "reason": reason})
