@@ -47,7 +47,7 @@ STYLE_FILE = "style.toml"
 SHIPPED_STYLES = Path(__file__).resolve().parent.parent / "styles"  # the repo's styles/ (reverie/styles when installed)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a folder name and a console word: no spaces, no '/'
 MAX_AUTHOR_CHARS = 100
-WEIGHT_FILES = ("model.safetensors", "config.json")  # what `reverie publish` writes (model/train.py publish_weights)
+WEIGHT_FILES = ("model.safetensors", "config.json")  # what `reverie publish` writes (model/weights.py publish_weights)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SAFETENSORS_HEADER = 100 * 2**20
 

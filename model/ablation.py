@@ -21,20 +21,25 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import FIGURES, psnr_same_view
-from .train import ABLATIONS, PRESETS, load_model, train, with_overrides
+from .train import ABLATIONS, PRESETS, train, with_overrides
+from .weights import load_model
 
 SMOOTHING = 9  # frames in the plot's moving average
 
 
-def run_variant(variant: str, steps: int, seed: int, out: Path, frames: int, width: int, height: int, path: str, world: int) -> dict:
+def run_variant(
+    variant: str, steps: int, seed: int, out: Path, frames: int, width: int, height: int, path: str, world: int
+) -> dict:
     """Train one variant (resuming if its folder has a checkpoint) and evaluate it."""
     from .evaluate import evaluate
-    from .world.styles import STYLES
+    from .world.looks import STYLES
 
     config = with_overrides(PRESETS["cpu"], steps=steps, seed=seed, ablation=variant)
     folder = train(config, out / variant, resume=True)
-    model, _ = load_model(folder)
-    result = evaluate(model, "train", list(STYLES), world, frames, width, height, history=variant != "no_history", path=path)
+    model = load_model(folder)
+    result = evaluate(
+        model, "train", list(STYLES), world, frames, width, height, history=variant != "no_history", path=path
+    )
     (out / f"{variant}.json").write_text(json.dumps(result))
     return result
 
@@ -77,21 +82,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     parser.add_argument("--plot", type=Path, default=Path("docs/model_ablation.png"))
     args = parser.parse_args(argv)
-    from reverie.cli_args import parse_size
+    from reverie.common.cli_args import parse_size
 
     width, height = parse_size(args.size)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
     for variant in ABLATIONS:
         print(f"ablation: {variant}", file=sys.stderr)
-        results[variant] = run_variant(variant, args.steps, args.seed, args.out, args.frames, width, height, args.path, args.world)
+        results[variant] = run_variant(
+            variant, args.steps, args.seed, args.out, args.frames, width, height, args.path, args.world
+        )
     summary = summarize(results, args.plot)
-    summary.update({"steps": args.steps, "seed": args.seed, "world": args.world, "frames": args.frames, "size": args.size, "path": args.path})
+    summary.update(
+        {
+            "steps": args.steps,
+            "seed": args.seed,
+            "world": args.world,
+            "frames": args.frames,
+            "size": args.size,
+            "path": args.path,
+        }
+    )
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     for variant, row in summary["variants"].items():
         same = f", same view one lap later {row['drift_same_view']:+.2f} dB" if "drift_same_view" in row else ""
-        print(f"  {variant:<11} psnr {row['psnr']:.2f}  ewarp {row['ewarp']:.4f} (gt {row['ewarp_gt']:.4f})  "
-              f"drift {row['psnr_last100'] - row['psnr_first100']:+.2f} dB{same}")
+        print(
+            f"  {variant:<11} psnr {row['psnr']:.2f}  ewarp {row['ewarp']:.4f} (gt {row['ewarp_gt']:.4f})  "
+            f"drift {row['psnr_last100'] - row['psnr_first100']:+.2f} dB{same}"
+        )
     print(json.dumps(summary))
     return 0
 

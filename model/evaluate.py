@@ -19,22 +19,26 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from .history import warp, warp_error
+from reverie.common.stylizer import Frame
+
+from .history import warp_error
 from .look_trust import LookTrust
-from .network import UNSHUFFLE, Denoiser, game_planes
-from .step import next_output
+from .nchw import output_image
+from .network import UNSHUFFLE, Denoiser
+from .resize import game_to_model
+from .stream import Stream
 from .world.coherence import occlusion_valid
 from .world.camera import orbit_lap_frames
 from .world.sequence import MIXED, SequenceSpec, render_sequence
-from .world.styles import style as find_style
+from .world.looks import style as find_style
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
 DETAIL_HISTORY = 10  # a frame counts toward the detail ratio from this many frames after a reset on (history built up)
+# every style's, and their means
 FIGURES = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100",
-           "detail", "detail_out", "detail_gt", "grid_out", "grid_gt", "edge_out", "edge_gt")  # every style's, and their means
+           "detail", "detail_out", "detail_gt", "grid_out", "grid_gt", "edge_out", "edge_gt")
 
 
 @dataclass
@@ -48,32 +52,40 @@ class RolloutFrame:
     reset: bool
 
 
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    array = torch.from_numpy(np.ascontiguousarray(image, np.float32))
-    return array.permute(2, 0, 1)[None] if array.ndim == 3 else array[None, None]
-
-
-def rollout(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
-            steps: int = 1, history: bool = True, start_sigma: float | None = None, path: str = MIXED,
-            history_trust: float = 0.0) -> Iterator[RolloutFrame]:
-    """Stylize a held-out world sequence frame by frame, each frame's history being the
-    model's own previous output warped by the engine motion (dropped on cuts). One prompt
-    throughout, so `history_trust` is the steady-state value the daemon runs at."""
-    generator = torch.Generator().manual_seed(seed)
-    prompt_t = torch.from_numpy(np.array(prompt, np.float32))[None]
-    previous: torch.Tensor | None = None
-    previous_depth: torch.Tensor | None = None
+def rollout(
+    model: Denoiser,
+    style: str,
+    prompt: np.ndarray,
+    seed: int,
+    frames: int,
+    width: int,
+    height: int,
+    steps: int = 1,
+    history: bool = True,
+    start_sigma: float | None = None,
+    path: str = MIXED,
+    history_trust: float = 0.0,
+) -> Iterator[RolloutFrame]:
+    """Stylize a held-out world sequence frame by frame at its own size (the working size:
+    nothing is resized), each frame's history being the model's own previous output warped
+    by the engine motion (dropped on cuts, without restarting the noise: one draw sequence
+    per rollout). One prompt throughout, so `history_trust` is the steady-state value the
+    daemon runs at."""
+    stream = Stream(prompt, LookTrust(history_trust), seed=seed, steps=steps)
+    denoise = lambda inputs: model(**inputs)  # noqa: E731
     for frame in render_sequence(SequenceSpec(seed, frames, width, height, path, (style,))):
-        depth, motion = _tensor(frame.depth), _tensor(frame.motion)
-        game = game_planes(_tensor(frame.color[..., :3]) / 255, depth, motion)
         if not history or frame.reset:
-            previous = None
-        with torch.no_grad():
-            out = next_output(lambda inputs: model(**inputs), game, depth, motion, prompt_t, previous, previous_depth,
-                              steps, generator, history_trust, start_sigma)
-        previous, previous_depth = out, depth
-        image = ((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
-        yield RolloutFrame(image, frame.styles[style][..., :3], frame.color, frame.depth, frame.prev_depth, frame.motion, frame.reset)
+            stream.drop_history()
+        out = stream.step(*game_to_model(frame.color, frame.depth, frame.motion, (width, height)), denoise, start_sigma)
+        yield RolloutFrame(
+            output_image(out),
+            frame.styles[style][..., :3],
+            frame.color,
+            frame.depth,
+            frame.prev_depth,
+            frame.motion,
+            frame.reset,
+        )
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,7 +103,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     g = np.exp(-(coords**2) / (2 * 1.5**2))
     g = (g / g.sum()).astype(np.float32)
 
-    def blur(t: np.ndarray) -> np.ndarray:  # separable, SIMD (a 1080p frame in well under a second); the border is cut off
+    # separable, SIMD (a 1080p frame in well under a second); the border is cut off
+    def blur(t: np.ndarray) -> np.ndarray:
         return cv2.sepFilter2D(t, cv2.CV_32F, g, g, borderType=cv2.BORDER_REFLECT)[5:-5, 5:-5]
 
     mx, my = blur(x), blur(y)
@@ -119,7 +132,8 @@ def _luminance(image: np.ndarray) -> np.ndarray:
     """An (H, W, 3|4) uint8 frame's luminance as float 0..255 (alpha ignored)."""
     import cv2
 
-    return cv2.cvtColor(np.ascontiguousarray(image[..., :3], np.float32), cv2.COLOR_RGB2GRAY)  # 0.299 R + 0.587 G + 0.114 B
+    # 0.299 R + 0.587 G + 0.114 B
+    return cv2.cvtColor(np.ascontiguousarray(image[..., :3], np.float32), cv2.COLOR_RGB2GRAY)
 
 
 def grid_energy(image: np.ndarray, period: int) -> float:
@@ -198,7 +212,8 @@ class _Figures:
         if index % 10 == 0:
             self.ssims.append(ssim(f.output, f.target))
         if self._since_reset >= DETAIL_HISTORY:  # the history has had DETAIL_HISTORY frames
-            lap_out, lap_gt = _abs_laplacian(f.output), _abs_laplacian(f.target)  # one Laplacian each for detail and edge
+            # one Laplacian each for detail and edge
+            lap_out, lap_gt = _abs_laplacian(f.output), _abs_laplacian(f.target)
             self.detail_out.append(float(lap_out.mean()))
             self.detail_gt.append(float(lap_gt.mean()))
             self.edge_out.append(_edge_over_interior(lap_out))
@@ -220,15 +235,25 @@ class _Figures:
         detail = {}
         if self.detail_out:  # none in a rollout shorter than DETAIL_HISTORY + 1 frames after its last reset
             out, gt = float(np.mean(self.detail_out)), float(np.mean(self.detail_gt))
-            detail = {"detail": out / max(gt, 1e-12), "detail_out": out, "detail_gt": gt,
-                      "edge_out": float(np.mean(self.edge_out)), "edge_gt": float(np.mean(self.edge_gt))}
+            detail = {
+                "detail": out / max(gt, 1e-12),
+                "detail_out": out,
+                "detail_gt": gt,
+                "edge_out": float(np.mean(self.edge_out)),
+                "edge_gt": float(np.mean(self.edge_gt)),
+            }
             if self.grid_out:
                 detail.update(grid_out=float(np.mean(self.grid_out)), grid_gt=float(np.mean(self.grid_gt)))
-        return {**({"psnr_same_view": same_view} if same_view is not None else {}),
-            "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(self.ssims)),
-            "ewarp": float(np.mean(ewarp)) if ewarp else 0.0, "ewarp_gt": float(np.mean(ewarp_gt)) if ewarp_gt else 0.0,
-            "psnr_first100": float(np.mean(psnrs[:window])), "psnr_last100": float(np.mean(psnrs[-window:])),
-            **detail, "detail_frames": len(self.detail_out),
+        return {
+            **({"psnr_same_view": same_view} if same_view is not None else {}),
+            "psnr": float(np.mean(psnrs)),
+            "ssim": float(np.mean(self.ssims)),
+            "ewarp": float(np.mean(ewarp)) if ewarp else 0.0,
+            "ewarp_gt": float(np.mean(ewarp_gt)) if ewarp_gt else 0.0,
+            "psnr_first100": float(np.mean(psnrs[:window])),
+            "psnr_last100": float(np.mean(psnrs[-window:])),
+            **detail,
+            "detail_frames": len(self.detail_out),
             "psnr_curve": [round(float(v), 3) for v in psnrs],
         }
 
@@ -247,24 +272,52 @@ def psnr_same_view(curve: list[float], path: str) -> float | None:
     return float(np.mean(curve[laps * lap : laps * lap + DRIFT_WINDOW]))
 
 
-def evaluate_style(model: Denoiser, style: str, prompt: np.ndarray, seed: int, frames: int, width: int, height: int,
-                   steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
-                   path: str = MIXED, history_trust: float = 0.0) -> dict:
+def evaluate_style(
+    model: Denoiser,
+    style: str,
+    prompt: np.ndarray,
+    seed: int,
+    frames: int,
+    width: int,
+    height: int,
+    steps: int = 1,
+    history: bool = True,
+    progress: Callable[[], None] | None = None,
+    start_sigma: float | None = None,
+    path: str = MIXED,
+    history_trust: float = 0.0,
+) -> dict:
     """The figures of one style over one rollout. The detail ratio ("detail", with the raw
     "detail_out" and "detail_gt") counts the frames from DETAIL_HISTORY frames after each
     reset on ("detail_frames" of them; absent when there are none), and on the same frames
     the cell lattice of the output and of the ground truth ("grid_out", "grid_gt")."""
     figures = _Figures(grid_period=UNSHUFFLE)
-    for f in rollout(model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path, history_trust):
+    for f in rollout(
+        model, style, prompt, seed, frames, width, height, steps, history, start_sigma, path, history_trust
+    ):
         figures.add(f)
         if progress is not None:
             progress()
     return figures.figures(path)
 
 
-def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames: int, width: int, height: int,
-             steps: int = 1, history: bool = True, progress: Callable[[], None] | None = None, start_sigma: float | None = None,
-             path: str = MIXED, prompt_bank: bool = True, jobs: int = 1, history_trust: LookTrust = LookTrust()) -> dict:
+def evaluate(
+    model: Denoiser,
+    prompts: str,
+    styles: list[str],
+    seed: int,
+    frames: int,
+    width: int,
+    height: int,
+    steps: int = 1,
+    history: bool = True,
+    progress: Callable[[], None] | None = None,
+    start_sigma: float | None = None,
+    path: str = MIXED,
+    prompt_bank: bool = True,
+    jobs: int = 1,
+    history_trust: LookTrust = LookTrust(),
+) -> dict:
     """Every requested style; prompts are each style's first training or held-out prompt,
     through the prompt bank as the runtime does (`prompt_bank=False`: the raw embedding),
     each at the steady trust `history_trust` gives its embedding.
@@ -280,39 +333,64 @@ def evaluate(model: Denoiser, prompts: str, styles: list[str], seed: int, frames
     texts = _prompt_texts(styles, prompts)  # trained or extra (never-trained) styles alike
     embeddings = {name: embed(text) for name, text in texts.items()}
     trusts = {name: history_trust(e) for name, e in embeddings.items()}
-    rollouts = {name: partial(evaluate_style, model, name, embeddings[name], seed, frames, width, height, steps=steps,
-                              history=history, start_sigma=start_sigma, path=path, history_trust=trusts[name])
-                for name in texts}
+    rollouts = {
+        name: partial(
+            evaluate_style,
+            model,
+            name,
+            embeddings[name],
+            seed,
+            frames,
+            width,
+            height,
+            steps=steps,
+            history=history,
+            start_sigma=start_sigma,
+            path=path,
+            history_trust=trusts[name],
+        )
+        for name in texts
+    }
     if jobs > 1 and len(styles) > 1:
         figures = _in_processes(rollouts, jobs, progress)
     else:
         figures = {name: run(progress=progress) for name, run in rollouts.items()}
-    per_style = {name: {"prompt": texts[name], "history_trust": round(trusts[name], 3), **figures[name]} for name in styles}
-    return {"seed": seed, "frames": frames, "size": f"{width}x{height}", "path": path, "prompt_bank": prompt_bank, "steps": steps, "start_sigma": start_sigma,
-            "history_trust": history_trust.to_json(),
-            "prompts": prompts, "styles": per_style, "mean": _means(per_style)}
+    per_style = {
+        name: {"prompt": texts[name], "history_trust": round(trusts[name], 3), **figures[name]} for name in styles
+    }
+    return {
+        "seed": seed,
+        "frames": frames,
+        "size": f"{width}x{height}",
+        "path": path,
+        "prompt_bank": prompt_bank,
+        "steps": steps,
+        "start_sigma": start_sigma,
+        "history_trust": history_trust.to_json(),
+        "prompts": prompts,
+        "styles": per_style,
+        "mean": _means(per_style),
+    }
 
 
 def _means(per_style: dict[str, dict]) -> dict[str, float]:
     """FIGURES (and psnr_same_view, only on the orbit) averaged over the styles that all have them."""
     keys = (*FIGURES, "psnr_same_view")
-    return {k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())}
+    return {
+        k: float(np.mean([v[k] for v in per_style.values()])) for k in keys if all(k in v for v in per_style.values())
+    }
 
 
 # ---------------------------------------------------------------- at the game's size, through the stylizer stage
-@dataclass
-class GameFrame:
-    """What `ModelStylizer.stylize` reads of a bridge Frame, without the bridge: the engine
-    buffers at the game's size and the camera-cut flag."""
-
-    color: np.ndarray  # (H, W, 4) uint8
-    depth: np.ndarray  # (H, W) float32
-    motion: np.ndarray  # (H, W, 2) float32, pixels
-    reset: bool = False
-
-
-def stream_styles(stylizer_for: Callable[[str], Any], styles: list[str], spec: SequenceSpec, seed: int, steps: int = 1,
-                  prompts: str = "train", timing: dict | None = None) -> Iterator[tuple[Any, dict[str, np.ndarray]]]:
+def stream_styles(
+    stylizer_for: Callable[[str], Any],
+    styles: list[str],
+    spec: SequenceSpec,
+    seed: int,
+    steps: int = 1,
+    prompts: str = "train",
+    timing: dict | None = None,
+) -> Iterator[tuple[Any, dict[str, np.ndarray]]]:
     """Render `spec` once with every style's ground truth and stream each frame, as the
     game would, through one stylizer per style (`stylizer_for(prompt_text)`, each style's
     first training or held-out prompt). Each stylizer starts fresh at the steady state
@@ -326,8 +404,9 @@ def stream_styles(stylizer_for: Callable[[str], Any], styles: list[str], spec: S
         stylizer.set_params(steps, None, seed)
         stylizer.restart()
         stylizers[name] = stylizer
-    for frame in render_sequence(SequenceSpec(spec.seed, spec.frames, spec.width, spec.height, spec.path, tuple(styles))):
-        game = GameFrame(frame.color, frame.depth, frame.motion, frame.reset)
+    sequence = render_sequence(SequenceSpec(spec.seed, spec.frames, spec.width, spec.height, spec.path, tuple(styles)))
+    for index, frame in enumerate(sequence):
+        game = Frame(index, frame.color, frame.depth, frame.motion, frame.reset)
         outputs = {}
         for name, stylizer in stylizers.items():
             out = np.empty(frame.color.shape[:2] + (4,), np.uint8)
@@ -341,13 +420,24 @@ def stream_styles(stylizer_for: Callable[[str], Any], styles: list[str], spec: S
 
 def _prompt_texts(styles: list[str], prompts: str) -> dict[str, str]:
     """Each style's first training (or held-out) prompt, as `evaluate` uses."""
-    return {name: (s.heldout_prompts if prompts == "heldout" else s.train_prompts)[0]
-            for name, s in ((name, find_style(name)) for name in styles)}
+    return {
+        name: (s.heldout_prompts if prompts == "heldout" else s.train_prompts)[0]
+        for name, s in ((name, find_style(name)) for name in styles)
+    }
 
 
-def evaluate_game_size(stylizer_for: Callable[[str], Any], styles: list[str], seed: int, frames: int, width: int, height: int,
-                       steps: int = 1, prompts: str = "train", path: str = MIXED,
-                       progress: Callable[[], None] | None = None) -> dict:
+def evaluate_game_size(
+    stylizer_for: Callable[[str], Any],
+    styles: list[str],
+    seed: int,
+    frames: int,
+    width: int,
+    height: int,
+    steps: int = 1,
+    prompts: str = "train",
+    path: str = MIXED,
+    progress: Callable[[], None] | None = None,
+) -> dict:
     """The held-out world rendered at the game's size (`width` x `height`, the ground truth
     too), streamed through the stylizer stage (`stylizer_for(prompt_text)` gives a fresh
     `ModelStylizer` or anything with its interface; see `model_stylizers`), which works at
@@ -361,23 +451,54 @@ def evaluate_game_size(stylizer_for: Callable[[str], Any], styles: list[str], se
     texts = _prompt_texts(styles, prompts)
     accumulators = {name: _Figures() for name in styles}
     previous_depth = None
-    for frame, outputs in stream_styles(stylizer_for, styles, SequenceSpec(seed, frames, width, height, path), seed, steps, prompts, timing):
-        valid = None if frame.reset or previous_depth is None else occlusion_valid(previous_depth, frame.motion, frame.prev_depth)
+    for frame, outputs in stream_styles(
+        stylizer_for, styles, SequenceSpec(seed, frames, width, height, path), seed, steps, prompts, timing
+    ):
+        valid = (
+            None
+            if frame.reset or previous_depth is None
+            else occlusion_valid(previous_depth, frame.motion, frame.prev_depth)
+        )
         previous_depth = frame.depth
         for name in styles:
-            accumulators[name].add(RolloutFrame(outputs[name][..., :3], frame.styles[name][..., :3], frame.color, frame.depth,
-                                                frame.prev_depth, frame.motion, frame.reset), valid)
+            accumulators[name].add(
+                RolloutFrame(
+                    outputs[name][..., :3],
+                    frame.styles[name][..., :3],
+                    frame.color,
+                    frame.depth,
+                    frame.prev_depth,
+                    frame.motion,
+                    frame.reset,
+                ),
+                valid,
+            )
             if progress is not None:
                 progress()
     per_style = {name: {"prompt": texts[name], **accumulators[name].figures(path)} for name in styles}
     seconds = time.perf_counter() - start
-    return {"seed": seed, "frames": frames, "game_size": f"{width}x{height}", "path": path, "steps": steps, "prompts": prompts,
-            "seconds": round(seconds, 1), "stylize_ms": round(1000 * timing["stylize_s"] / max(1, frames * len(styles)), 1),
-            "styles": per_style, "mean": _means(per_style)}
+    return {
+        "seed": seed,
+        "frames": frames,
+        "game_size": f"{width}x{height}",
+        "path": path,
+        "steps": steps,
+        "prompts": prompts,
+        "seconds": round(seconds, 1),
+        "stylize_ms": round(1000 * timing["stylize_s"] / max(1, frames * len(styles)), 1),
+        "styles": per_style,
+        "mean": _means(per_style),
+    }
 
 
-def model_stylizers(weights, work_height: int, backend: str | None = None, history_trust: LookTrust | None = None,
-                    prompt_bank: bool = True, **options) -> Callable[[str], Any]:
+def model_stylizers(
+    weights,
+    work_height: int,
+    backend: str | None = None,
+    history_trust: LookTrust | None = None,
+    prompt_bank: bool = True,
+    **options,
+) -> Callable[[str], Any]:
     """`stylizer_for(prompt_text)` for `evaluate_game_size` and the contact sheets: the
     daemon's `ModelStylizer` on `weights` (the backend built once and shared by every
     style's stylizer; `backend` None: the stylizer's default), the prompt through the bank
@@ -387,27 +508,45 @@ def model_stylizers(weights, work_height: int, backend: str | None = None, histo
 
     from .stylize import ModelStylizer
     from .text import runtime_embedder
+    from .weights import look_trust
 
     weights = Path(weights)
-    trust = LookTrust.of_weights(weights) if history_trust is None else history_trust
+    trust = look_trust(weights) if history_trust is None else history_trust
     embed = runtime_embedder(bank=prompt_bank)
     built: list[Any] = []
 
     def stylizer_for(text: str) -> Any:
         if not built:
             kwargs = {"backend": backend} if backend is not None else {}
-            built.append(ModelStylizer(weights=weights, work_height=work_height, prompt=text, encoder=embed, history_trust=trust,
-                                       **kwargs, **options))
+            built.append(
+                ModelStylizer(
+                    weights=weights,
+                    work_height=work_height,
+                    prompt=text,
+                    encoder=embed,
+                    history_trust=trust,
+                    **kwargs,
+                    **options,
+                )
+            )
             return built[0]
         first = built[0]
-        return ModelStylizer(first.backend, work_height=work_height, prompt=text, encoder=embed, stride=first.stride, history_trust=trust)
+        return ModelStylizer(
+            first.backend, work_height=work_height, prompt=text, encoder=embed, stride=first.stride, history_trust=trust
+        )
 
     def describe() -> dict:
         first = built[0] if built else None
         if first is None:
             raise RuntimeError("no stylizer built yet")
-        return {"stylizer": first.name, "stride": first.stride, "work_height": work_height, "history_trust": trust.to_json(),
-                "weights": str(weights), "weights_sha256": first.identity["weights_sha256"]}
+        return {
+            "stylizer": first.name,
+            "stride": first.stride,
+            "work_height": work_height,
+            "history_trust": trust.to_json(),
+            "weights": str(weights),
+            "weights_sha256": first.identity["weights_sha256"],
+        }
 
     stylizer_for.describe = describe  # type: ignore[attr-defined]
     return stylizer_for
@@ -419,7 +558,9 @@ def _style_in_worker(run: Callable[..., dict], ticks) -> dict:
     return run(progress=lambda: ticks.put(1))
 
 
-def _in_processes(rollouts: dict[str, Callable[..., dict]], jobs: int, progress: Callable[[], None] | None) -> dict[str, dict]:
+def _in_processes(
+    rollouts: dict[str, Callable[..., dict]], jobs: int, progress: Callable[[], None] | None
+) -> dict[str, dict]:
     """Rollouts of several styles at once, one single-threaded process each: a small frame
     is too little work for two threads to help one rollout, two rollouts use two cores.
     Every rollout is seeded on its own, so the figures are those of a single process (up

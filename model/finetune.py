@@ -1,5 +1,5 @@
 """Fine-tuning the shipped model on one game's captures and target frames: the training
-half of `reverie finetune` (reverie/finetune.py reads the capture files and writes the
+half of `reverie finetune` (modding/finetune_cli.py reads the capture files and writes the
 style pack).
 
 Nothing here is a second training recipe. The run is `train.train` with its loop, loss
@@ -20,7 +20,6 @@ is acceptable for a pack (its weights serve its own prompt); docs/model.md measu
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -40,16 +39,29 @@ def finetune_config(base: Path, steps: int, lr: float, seed: int, checkpoint_eve
                     batch: int | None = None) -> TrainConfig:
     """The base weights' training config with this run's steps, rate and seed, starting
     from the base (`init`, which also gives the run its lineage)."""
-    from .train import load_model
+    from .train import training_config
 
-    _, config = load_model(Path(base))
+    config = training_config(Path(base))
     return replace(config, init=str(base), steps=steps, lr=lr, seed=seed, checkpoint_every=min(checkpoint_every, steps),
                    batch=batch or config.batch)
 
 
-def finetune(captures: Iterable[Capture], targets: Path, prompt: str, base: Path, work: Path, *, steps: int = DEFAULT_STEPS,
-             lr: float = DEFAULT_LR, seed: int = 0, batch: int | None = None, resume: bool = False, progress: bool = True,
-             embed: Callable[[str], np.ndarray] | None = None, work_height: int = 256) -> Path:
+def finetune(
+    captures: Iterable[Capture],
+    targets: Path,
+    prompt: str,
+    base: Path,
+    work: Path,
+    *,
+    steps: int = DEFAULT_STEPS,
+    lr: float = DEFAULT_LR,
+    seed: int = 0,
+    batch: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    embed: Callable[[str], np.ndarray] | None = None,
+    work_height: int = 256,
+) -> Path:
     """Train `base` further on the captures' frames against their targets under `prompt`;
     checkpoints go to WORK/latest (resumable), the result to WORK/weights: model.safetensors
     and a config.json with the lineage, the base's inference settings (history trust) and
@@ -61,15 +73,30 @@ def finetune(captures: Iterable[Capture], targets: Path, prompt: str, base: Path
     config = finetune_config(base, steps, lr, seed, batch=batch)
     captures = list(captures)
     from .pairs import CapturePairs
-    from .look_trust import LookTrust
-    from .train import publish_weights, train
+    from .train import train
+    from .weights import look_trust, publish_weights, read_config, write_config
 
-    data = CapturePairs(captures, targets, embed(prompt), config.batch, config.sequence, config.size,
-                        config.network.stride, seed, work_height)
+    data = CapturePairs(
+        captures,
+        targets,
+        embed(prompt),
+        config.batch,
+        config.sequence,
+        config.size,
+        config.network.stride,
+        seed,
+        work_height,
+    )
     latest = train(config, Path(work), resume=resume, progress=progress, data=data)
-    weights = publish_weights(latest, Path(work) / "weights", LookTrust.of_weights(Path(base)))
-    meta = json.loads((weights / "config.json").read_text())
-    meta["finetune"] = {"prompt": prompt, "base": str(base), "captures": [c.name for c in captures], "frames": data.frames,
-                        "targets": str(targets), "crop": list(data.crop)}
-    (weights / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    weights = publish_weights(latest, Path(work) / "weights", look_trust(Path(base)))
+    meta = read_config(weights)
+    meta["finetune"] = {
+        "prompt": prompt,
+        "base": str(base),
+        "captures": [c.name for c in captures],
+        "frames": data.frames,
+        "targets": str(targets),
+        "crop": list(data.crop),
+    }
+    write_config(weights, meta)
     return weights

@@ -14,12 +14,21 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .nchw import to_nchw
+
+# The depth test's relative tolerance with the current depth (what the model has, in training and at
+# run time): it covers the camera's motion between two frames (`valid_history`).
+MODEL_TOLERANCE = 0.1
+
 
 @lru_cache(maxsize=8)
-def _pixel_coordinates(height: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _pixel_coordinates(
+    height: int, width: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(ys, xs), each (H, W): built once per size, since every frame warps at the same size."""
-    return torch.meshgrid(torch.arange(height, dtype=dtype, device=device),
-                          torch.arange(width, dtype=dtype, device=device), indexing="ij")
+    return torch.meshgrid(
+        torch.arange(height, dtype=dtype, device=device), torch.arange(width, dtype=dtype, device=device), indexing="ij"
+    )
 
 
 def _grid(motion: torch.Tensor) -> torch.Tensor:
@@ -37,7 +46,9 @@ def warp(previous: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(previous, _grid(motion), mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
-def valid_history(previous_depth: torch.Tensor, motion: torch.Tensor, expected_depth: torch.Tensor, tolerance: float) -> torch.Tensor:
+def valid_history(
+    previous_depth: torch.Tensor, motion: torch.Tensor, expected_depth: torch.Tensor, tolerance: float
+) -> torch.Tensor:
     """(N, 1, H, W) float mask: p + motion is on screen, and the previous depth there
     (nearest sample) matches `expected_depth` within a relative `tolerance`. With the exact
     previous depth of each surface point the test is tight (1 %); with the current depth,
@@ -50,14 +61,9 @@ def valid_history(previous_depth: torch.Tensor, motion: torch.Tensor, expected_d
 
 
 # ---------------------------------------------------------------- numpy (H, W[, C]) views
-def _t(image: np.ndarray) -> torch.Tensor:
-    array = torch.from_numpy(np.ascontiguousarray(image, np.float32))
-    return array.permute(2, 0, 1)[None] if array.ndim == 3 else array[None, None]
-
-
 def backward_warp(previous: np.ndarray, motion: np.ndarray) -> np.ndarray:
     """numpy: `warp` of an (H, W[, C]) image by (H, W, 2) motion."""
-    out = warp(_t(previous), _t(motion))[0]
+    out = warp(to_nchw(previous), to_nchw(motion))[0]
     return out.permute(1, 2, 0).numpy() if previous.ndim == 3 else out[0].numpy()
 
 
@@ -68,9 +74,13 @@ def sample_positions(motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs + motion[..., 0], ys + motion[..., 1]
 
 
-def validity_mask(previous_depth: np.ndarray, motion: np.ndarray, expected_depth: np.ndarray, tolerance: float = 0.02) -> np.ndarray:
+def validity_mask(
+    previous_depth: np.ndarray, motion: np.ndarray, expected_depth: np.ndarray, tolerance: float = 0.02
+) -> np.ndarray:
     """numpy: `valid_history` as an (H, W) bool mask."""
-    return valid_history(_t(previous_depth), _t(motion), _t(expected_depth), tolerance)[0, 0].numpy() > 0.5
+    return (
+        valid_history(to_nchw(previous_depth), to_nchw(motion), to_nchw(expected_depth), tolerance)[0, 0].numpy() > 0.5
+    )
 
 
 def warp_error(previous: np.ndarray, current: np.ndarray, motion: np.ndarray, valid: np.ndarray) -> float:

@@ -18,9 +18,7 @@ style), so a new wording of thermal gets thermal's trust and a blend of two look
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -30,7 +28,7 @@ import numpy as np
 def _style_bank() -> tuple[tuple[str, ...], np.ndarray]:
     """(the style of each training prompt, their embeddings (P, D)) from the shipped table."""
     from .text import load_prompt_table
-    from .world.styles import STYLES
+    from .world.looks import STYLES
 
     table = load_prompt_table()
     rows = [(name, table[p]) for name, style in STYLES.items() for p in style.train_prompts if p in table]
@@ -49,18 +47,19 @@ class LookTrust:
 
     @classmethod
     def of(cls, default: float, by_style: Mapping[str, float] | None = None) -> "LookTrust":
-        from .world.styles import STYLES
+        from .world.looks import STYLES
 
         unknown = sorted(set(by_style or {}) - set(STYLES))
         if unknown:
-            raise ValueError(f"a trust per look is for the trained styles ({', '.join(STYLES)}); not {', '.join(unknown)}")
+            raise ValueError(
+                f"a trust per look is for the trained styles ({', '.join(STYLES)}); not {', '.join(unknown)}"
+            )
         return cls(float(default), tuple(sorted((k, float(v)) for k, v in (by_style or {}).items())))
 
     @classmethod
-    def of_weights(cls, folder: Path) -> "LookTrust":
-        """What the weights in `folder` were published with ("inference" in config.json); the
-        network as trained (0 everywhere) for a checkpoint that was never published."""
-        inference = json.loads((Path(folder) / "config.json").read_text()).get("inference", {})
+    def from_json(cls, inference: Mapping) -> "LookTrust":
+        """From the "inference" entries of a weights config.json (`weights.look_trust`); none:
+        the network as trained (0 everywhere)."""
         return cls.of(inference.get("history_trust", 0.0), inference.get("look_trust"))
 
     def to_json(self) -> dict:

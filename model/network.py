@@ -40,7 +40,8 @@ class NetworkConfig:
     widths: tuple[int, ...] = (32, 64, 96)  # channels per level (after unshuffle)
     blocks: int = 2  # residual blocks per level and direction
     cond_dim: int = 256  # the FiLM conditioning vector
-    full_res: int = 0  # channels of the full-resolution stem and head; 0: none (planes unshuffled straight in, a 1x1 cell head)
+    # channels of the full-resolution stem and head; 0: none (planes unshuffled straight in, a 1x1 cell head)
+    full_res: int = 0
 
     @property
     def stride(self) -> int:
@@ -48,7 +49,13 @@ class NetworkConfig:
         return UNSHUFFLE * 2 ** (len(self.widths) - 1)
 
     def to_dict(self) -> dict:
+        """As config.json holds it ("network" in the training config)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetworkConfig":
+        """From config.json's "network" (widths come back from JSON as a list)."""
+        return cls(**{**d, "widths": tuple(d.get("widths", cls().widths))})
 
 
 class FiLMBlock(nn.Module):
@@ -86,7 +93,9 @@ class ReverieUNet(nn.Module):
         self.up = nn.ModuleList(nn.ModuleList(FiLMBlock(c, cond_dim) for _ in range(config.blocks)) for c in w[:-1])
         if f:  # cells -> f features per pixel, then two full-resolution convolutions beside the stem's features
             self.out = nn.Conv2d(w[0], f * UNSHUFFLE**2, 3, padding=1)
-            self.head = nn.Sequential(nn.Conv2d(2 * f, f, 3, padding=1), nn.SiLU(), nn.Conv2d(f, OUT_PLANES, 3, padding=1))
+            self.head = nn.Sequential(
+                nn.Conv2d(2 * f, f, 3, padding=1), nn.SiLU(), nn.Conv2d(f, OUT_PLANES, 3, padding=1)
+            )
             last, last_bias = self.head[-1], self.head[-1].bias.view(OUT_PLANES, 1)
         else:
             self.out = nn.Conv2d(w[0], OUT_PLANES * UNSHUFFLE**2, 3, padding=1)
@@ -97,7 +106,9 @@ class ReverieUNet(nn.Module):
         with torch.no_grad():  # the history gate starts mostly closed: sigmoid(-2) = 0.12
             last_bias[3].fill_(GATE_INIT)
 
-    def forward(self, planes: torch.Tensor, prompt: torch.Tensor, sigma: torch.Tensor, history_sigma: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, planes: torch.Tensor, prompt: torch.Tensor, sigma: torch.Tensor, history_sigma: torch.Tensor
+    ) -> torch.Tensor:
         cond = self.cond(torch.cat([prompt, noise_level_embedding(sigma), noise_level_embedding(history_sigma)], dim=1))
         stem = self.stem(planes) if self.stem is not None else None
         x = self.inp(F.pixel_unshuffle(planes if stem is None else torch.cat([planes, stem], dim=1), UNSHUFFLE))
@@ -157,7 +168,7 @@ class Denoiser(nn.Module):
     carrying its own errors further, and of holding on to the old look after a prompt
     change). It is a graph input, not a constant, because the right value changes from
     frame to frame: the weights' `config.json` ("inference") holds the steady-state value
-    and the stylizer lowers it while a new prompt comes in (`stylize.HistoryTrust`)."""
+    and the stream lowers it while a new prompt comes in (`stream.HistoryTrust`)."""
 
     def __init__(self, config: NetworkConfig = NetworkConfig()):
         super().__init__()
@@ -167,16 +178,26 @@ class Denoiser(nn.Module):
     def config(self) -> NetworkConfig:
         return self.net.config
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, game: torch.Tensor, history: torch.Tensor, mask: torch.Tensor,
-                history_sigma: torch.Tensor, history_noise: torch.Tensor, prompt: torch.Tensor,
-                history_trust: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        game: torch.Tensor,
+        history: torch.Tensor,
+        mask: torch.Tensor,
+        history_sigma: torch.Tensor,
+        history_noise: torch.Tensor,
+        prompt: torch.Tensor,
+        history_trust: torch.Tensor,
+    ) -> torch.Tensor:
         stride = self.config.stride
         if x.shape[-2] % stride or x.shape[-1] % stride:
             raise ValueError(f"height and width must be multiples of {stride}, got {x.shape[-2]}x{x.shape[-1]}")
         c_skip, c_out, c_in, _ = (c.reshape(-1, 1, 1, 1) for c in precondition(sigma))
         h_sigma = history_sigma.reshape(-1, 1, 1, 1)
         h_in = precondition(history_sigma)[2].reshape(-1, 1, 1, 1)
-        history = history * mask  # invalid history (off screen, disoccluded) reaches the network as zeros, never as clamped edges
+        # invalid history (off screen, disoccluded) reaches the network as zeros, never as clamped edges
+        history = history * mask
         noisy_history = history + h_sigma * history_noise
         planes = torch.cat([x * c_in, game, noisy_history * h_in, mask * 2 - 1], dim=1)
         out = self.net(planes, prompt, sigma, history_sigma)

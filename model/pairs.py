@@ -7,7 +7,7 @@ that never cross a cut, at the model's working size (what the daemon would run t
 randomly cropped to the training size, all under one prompt embedding: the pack's.
 
 Captures arrive as `Capture`s (a name and its frames in recorded order): `reverie
-finetune` (reverie/finetune.py) reads them from the daemon's capture files
+finetune` (modding/finetune_cli.py) reads them from the daemon's capture files
 (`bridge/capture.py`, docs/capture.md), since this package knows nothing of the bridge.
 Targets are PNG files named by capture and frame number:
 
@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from .frames import game_to_model, working_size
+from .resize import game_to_model, working_size
 from .train import Batch
 from .world.images import read_png
 
@@ -87,7 +87,7 @@ class _Clip:
 
 
 def _to_working_size(frame: CapturedFrame, target: np.ndarray, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
-    """The frame as the daemon would feed it (`frames.game_to_model`), the target resized
+    """The frame as the daemon would feed it (`resize.game_to_model`), the target resized
     like the color (antialiased bilinear), in -1..1."""
     color, depth, motion = game_to_model(frame.color, frame.depth, np.asarray(frame.motion, np.float32), size)
     target_t, _, _ = game_to_model(target, frame.depth, np.asarray(frame.motion, np.float32), size)
@@ -98,8 +98,18 @@ class CapturePairs:
     """An endless source of `train.Batch`es from captures and their targets, with the
     state a resumed run needs (`state`/`restore`, as `train.WorldBatches`)."""
 
-    def __init__(self, captures: Iterable[Capture], targets: Path, prompt: np.ndarray, batch: int, sequence: int, crop: int,
-                 stride: int, seed: int = 0, work_height: int = 256):
+    def __init__(
+        self,
+        captures: Iterable[Capture],
+        targets: Path,
+        prompt: np.ndarray,
+        batch: int,
+        sequence: int,
+        crop: int,
+        stride: int,
+        seed: int = 0,
+        work_height: int = 256,
+    ):
         self.batch, self.sequence = batch, sequence
         self.prompt = torch.from_numpy(np.array(prompt, np.float32))
         self.rng = np.random.default_rng([seed, 77])
@@ -128,14 +138,16 @@ class CapturePairs:
             return None
         height, width = frames[0].depth.shape
         size = working_size(width, height, work_height, stride)
-        planes = [_to_working_size(f, read_target(targets, capture.name, f), size) for f in frames]  # every target checked
+        # every target checked
+        planes = [_to_working_size(f, read_target(targets, capture.name, f), size) for f in frames]
         color, depth, motion, target = (torch.stack([p[i] for p in planes]) for i in range(4))
         resets = np.array([f.reset for f in frames], bool)
         # A sequence starting at s uses frames s..s+T-1; a cut at s is fine (its first frame
         # has no history anyway), a cut at s+1..s+T-1 would chain history across it.
         cuts = np.concatenate([np.cumsum(resets), [0]])
-        starts = np.array([s for s in range(len(frames) - self.sequence + 1)
-                           if cuts[s + self.sequence - 1] - cuts[s] == 0], np.int64)
+        starts = np.array(
+            [s for s in range(len(frames) - self.sequence + 1) if cuts[s + self.sequence - 1] - cuts[s] == 0], np.int64
+        )
         if not len(starts):
             return None
         return _Clip(color, depth, motion, target, starts)
@@ -163,6 +175,10 @@ class CapturePairs:
             for key in parts:
                 parts[key].append(getattr(clip, key)[window])
         stacked = {key: torch.stack(value) for key, value in parts.items()}
-        return Batch(stacked["color"], stacked["depth"], stacked["motion"], stacked["target"],
-                     self.prompt.expand(self.batch, -1).clone())
-
+        return Batch(
+            stacked["color"],
+            stacked["depth"],
+            stacked["motion"],
+            stacked["target"],
+            self.prompt.expand(self.batch, -1).clone(),
+        )

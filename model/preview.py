@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .backends import DEFAULT_WEIGHTS
+from .weights import DEFAULT_WEIGHTS
 from .stylize import ModelStylizer
 from .world.images import write_png
 from .world.sequence import SequenceSpec, render_sequence
@@ -23,10 +23,17 @@ PREVIEW_SEED = 1001  # an evaluation world (never trained on)
 PREVIEW_PATH = "walk"
 
 
-def render_preview(pack: Any, out: Path, width: int = 256, height: int = 256, frames: int = 8, backend: str | None = None,
-                   encoder: Callable[[str], np.ndarray] | None = None) -> np.ndarray:
+def render_preview(
+    pack: Any,
+    out: Path,
+    width: int = 256,
+    height: int = 256,
+    frames: int = 8,
+    backend: str | None = None,
+    encoder: Callable[[str], np.ndarray] | None = None,
+) -> np.ndarray:
     """Write the pack's thumbnail to `out` and return it ((H, W, 3) uint8). `pack`: a
-    reverie.bridge.styles.StylePack (read by shape, so the model never imports the bridge)."""
+    reverie.bridge.packs.StylePack (read by shape, so the model never imports the bridge)."""
     stylizer = ModelStylizer(backend, weights=pack.weights or DEFAULT_WEIGHTS, prompt=pack.prompt, encoder=encoder)
     stylizer.set_params(pack.steps, pack.strength, pack.seed)
     image = None

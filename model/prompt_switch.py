@@ -1,5 +1,5 @@
 """How fast a prompt change reaches the picture, with the history trust following the
-prompt (`stylize.HistoryTrust`, what the daemon runs) and held constant (the weights'
+prompt (`stream.HistoryTrust`, what the daemon runs) and held constant (the weights'
 steady trust throughout), on a held-out world.
 
     python -m reverie.model.prompt_switch --frames 60 --switch 20 --transition 5 --size 128x128 --json
@@ -22,46 +22,45 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .evaluate import EVAL_WORLD_SEEDS_FROM, _tensor, psnr
+from .evaluate import EVAL_WORLD_SEEDS_FROM, psnr
 from .look_trust import LookTrust
-from .network import Denoiser, game_planes
-from .step import next_output
-from .stylize import HistoryTrust
-from .text import PromptBlend
+from .nchw import output_image
+from .network import Denoiser
+from .resize import game_to_model
+from .stream import Stream
+from .world.looks import STYLES
 from .world.sequence import SequenceSpec, WorldFrame, render_sequence
-from .world.styles import STYLES
 
 SETTLED_DB = 1.0  # "reached the new look": within this of the reference's PSNR
 POLICIES = ("follows_prompt", "constant")
 
 
-def stream(model: Denoiser, frames: list[WorldFrame], first: np.ndarray, second: np.ndarray, switch: int, transition: int,
-           look_trust: LookTrust, follow_prompt: bool, seed: int) -> list[np.ndarray]:
+def stream(
+    model: Denoiser,
+    frames: list[WorldFrame],
+    first: np.ndarray,
+    second: np.ndarray,
+    switch: int,
+    transition: int,
+    look_trust: LookTrust,
+    follow_prompt: bool,
+    seed: int,
+) -> list[np.ndarray]:
     """The outputs (H, W, 3) uint8 of one rollout: prompt `first`, blended to `second` from
     frame `switch` over `transition` frames, as the stylizer does; the history trust is
     told of the change only with `follow_prompt` (untold, it stays at `first`'s steady trust)."""
-    generator = torch.Generator().manual_seed(seed)
-    blend = PromptBlend(first)
-    trust = HistoryTrust(look_trust(first))
-    previous = previous_depth = None
+    stream = Stream(first, look_trust, seed=seed, trust_follows_prompt=follow_prompt)
+    denoise = lambda inputs: model(**inputs)  # noqa: E731
     outputs = []
     for i, frame in enumerate(frames):
         if i == switch and not np.array_equal(first, second):
-            blend.set(second, transition)
-            if follow_prompt:
-                trust.prompt_changed(transition, look_trust(second))
-        depth, motion = _tensor(frame.depth), _tensor(frame.motion)
-        game = game_planes(_tensor(frame.color[..., :3]) / 255, depth, motion)
+            stream.set_prompt(second, transition)
         if frame.reset:
-            previous = None
-        prompt = torch.tensor(blend.advance())[None]
-        with torch.no_grad():
-            out = next_output(lambda inputs: model(**inputs), game, depth, motion, prompt, previous, previous_depth, 1,
-                              generator, trust.advance())
-        previous, previous_depth = out, depth
-        outputs.append(((out[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8))
+            stream.drop_history()
+        height, width = frame.depth.shape
+        out = stream.step(*game_to_model(frame.color, frame.depth, frame.motion, (width, height)), denoise)
+        outputs.append(output_image(out))
     return outputs
 
 
@@ -74,8 +73,19 @@ def lag_and_deficit(got: list[float], reference: list[float], start: int, window
     return lag, deficit
 
 
-def measure(model: Denoiser, look_trust: LookTrust, embed, world: int, frames: int, width: int, height: int, path: str,
-            switch: int, transition: int, window: int) -> dict:
+def measure(
+    model: Denoiser,
+    look_trust: LookTrust,
+    embed,
+    world: int,
+    frames: int,
+    width: int,
+    height: int,
+    path: str,
+    switch: int,
+    transition: int,
+    window: int,
+) -> dict:
     """Per pair and per policy: lag and deficit (see the module's docstring)."""
     if world < EVAL_WORLD_SEEDS_FROM:
         raise ValueError(f"measure on held-out worlds: world must be >= {EVAL_WORLD_SEEDS_FROM}")
@@ -88,45 +98,89 @@ def measure(model: Denoiser, look_trust: LookTrust, embed, world: int, frames: i
     pairs = {}
     for old, new in zip(names, names[1:] + names[:1]):
         truth = [f.styles[new][..., :3] for f in rendered]
-        reference = [psnr(o, t) for o, t in zip(stream(model, rendered, prompts[new], prompts[new], switch, transition,
-                                                       look_trust, True, world), truth)]
+        reference = [
+            psnr(o, t)
+            for o, t in zip(
+                stream(model, rendered, prompts[new], prompts[new], switch, transition, look_trust, True, world), truth
+            )
+        ]
         row = {}
         for policy in POLICIES:
-            outputs = stream(model, rendered, prompts[old], prompts[new], switch, transition, look_trust,
-                             policy == "follows_prompt", world)
-            lag, deficit = lag_and_deficit([psnr(o, t) for o, t in zip(outputs, truth)], reference, settled_from, window)
+            outputs = stream(
+                model,
+                rendered,
+                prompts[old],
+                prompts[new],
+                switch,
+                transition,
+                look_trust,
+                policy == "follows_prompt",
+                world,
+            )
+            lag, deficit = lag_and_deficit(
+                [psnr(o, t) for o, t in zip(outputs, truth)], reference, settled_from, window
+            )
             row[policy] = {"lag": lag, "deficit": round(deficit, 3)}
         pairs[f"{old}->{new}"] = row
-    mean = {p: {k: round(float(np.mean([r[p][k] for r in pairs.values()])), 3) for k in ("lag", "deficit")} for p in POLICIES}
-    return {"world": world, "frames": frames, "size": f"{width}x{height}", "path": path, "switch": switch,
-            "transition": transition, "window": window, "history_trust": look_trust.to_json(), "pairs": pairs, "mean": mean}
+    mean = {
+        p: {k: round(float(np.mean([r[p][k] for r in pairs.values()])), 3) for k in ("lag", "deficit")}
+        for p in POLICIES
+    }
+    return {
+        "world": world,
+        "frames": frames,
+        "size": f"{width}x{height}",
+        "path": path,
+        "switch": switch,
+        "transition": transition,
+        "window": window,
+        "history_trust": look_trust.to_json(),
+        "pairs": pairs,
+        "mean": mean,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reverie.cli_args import parse_size
+    from reverie.common.cli_args import parse_size
 
     from .text import runtime_embedder
-    from .train import load_model
+    from .weights import DEFAULT_WEIGHTS, load_model, look_trust
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parent / "weights")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--world", type=int, default=1000, help="held-out world seed")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--switch", type=int, default=20, help="the frame the new prompt is sent on")
     parser.add_argument("--transition", type=int, default=5, help="frames the prompt blend takes")
-    parser.add_argument("--window", type=int, default=10, help="frames after the transition the deficit is averaged over")
+    parser.add_argument(
+        "--window", type=int, default=10, help="frames after the transition the deficit is averaged over"
+    )
     parser.add_argument("--size", default="128x128")
     parser.add_argument("--path", default="walk", help="camera path (one without cuts)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     width, height = parse_size(args.size)
-    model, _ = load_model(args.weights)
-    result = measure(model, LookTrust.of_weights(args.weights), runtime_embedder(), args.world, args.frames, width, height,
-                     args.path, args.switch, args.transition, args.window)
+    model = load_model(args.weights)
+    result = measure(
+        model,
+        look_trust(args.weights),
+        runtime_embedder(),
+        args.world,
+        args.frames,
+        width,
+        height,
+        args.path,
+        args.switch,
+        args.transition,
+        args.window,
+    )
     if not args.json:
         for pair, row in result["pairs"].items():
-            print(f"  {pair:<22} " + "  ".join(f"{p}: lag {r['lag']:>2} deficit {r['deficit']:+.2f} dB" for p, r in row.items()),
-                  file=sys.stderr)
+            print(
+                f"  {pair:<22} "
+                + "  ".join(f"{p}: lag {r['lag']:>2} deficit {r['deficit']:+.2f} dB" for p, r in row.items()),
+                file=sys.stderr,
+            )
     print(json.dumps(result))
     return 0
 

@@ -1,4 +1,5 @@
-"""Game frames to the model's working size and back.
+"""Game frames to the model's working size and back: resizing the engine's buffers in,
+the stylized image out.
 
 The working size keeps the game's aspect: the height is `work_height` (256 by default)
 or the game's own height if that is smaller (a small frame is never upscaled), rounded to
@@ -79,8 +80,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .nchw import to_255, to_nchw, to_uint8
+
 UPSAMPLES = ("guided", "bilinear")
-UPSAMPLE = os.environ.get("REVERIE_UPSAMPLE", "guided")  # model_to_game's default; the variable: ablations through the daemon
+# model_to_game's default; the variable: ablations through the daemon
+UPSAMPLE = os.environ.get("REVERIE_UPSAMPLE", "guided")
 GUIDES = ("luma", "color")
 GUIDED_RADIUS = 1  # box radius at the working size (a 3x3 window)
 GUIDED_EPS = 1e-4  # regularization of the fit, for a guide in 0..1
@@ -127,16 +131,6 @@ def _host(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.numpy() if isinstance(x, torch.Tensor) else x
 
 
-def _planes(image: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
-    """(H, W, C) or (H, W) plane -> (1, C, H, W) float32 tensor on `device` (default: where
-    the plane is) that owns its memory (the source may be a ring slot the game is about to
-    overwrite). A host plane bound for a GPU crosses as its own type (uint8 color: 1 byte a
-    channel) and is converted there."""
-    tensor = image if isinstance(image, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(image))
-    tensor = tensor.permute(2, 0, 1)[None] if tensor.dim() == 3 else tensor[None, None]
-    return tensor.to(device or tensor.device).to(torch.float32, copy=True)
-
-
 def shrink_color(color: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Host color (H, W, C) uint8 at `size` (width, height): INTER_LINEAR to the largest
     power-of-two multiple of the size that fits in the frame (a factor below 2), then
@@ -155,8 +149,13 @@ def shrink_color(color: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return image
 
 
-def game_to_model(color: np.ndarray | torch.Tensor, depth: np.ndarray | torch.Tensor, motion: np.ndarray | torch.Tensor,
-                  size: tuple[int, int], device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def game_to_model(
+    color: np.ndarray | torch.Tensor,
+    depth: np.ndarray | torch.Tensor,
+    motion: np.ndarray | torch.Tensor,
+    size: tuple[int, int],
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The engine buffers at working size `size` (width, height) on `device` (default: where
     they are): color in 0..1 (1, 3, h, w), depth in meters (1, 1, h, w), motion in
     working-size pixels (1, 2, h, w). Tensors on a GPU stay there: nothing crosses to the host."""
@@ -171,9 +170,9 @@ def game_to_model(color: np.ndarray | torch.Tensor, depth: np.ndarray | torch.Te
             depth = _nearest(depth, size)
             motion = _nearest(motion, size).astype(np.float32, copy=False)
         motion *= np.array([width / game_w, height / game_h], np.float32)  # a fresh array: the ring is untouched
-    color01 = _planes(color[..., :3], device)
+    color01 = to_nchw(color[..., :3], device)
     color01.div_(255.0)
-    return color01, _planes(depth, device), _planes(motion, device)
+    return color01, to_nchw(depth, device), to_nchw(motion, device)
 
 
 def _nearest(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -185,16 +184,23 @@ def _nearest(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(plane, size, interpolation=_NEAREST)
 
 
-def _game_to_model_torch(color: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor, size: tuple[int, int],
-                         device: torch.device | str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _game_to_model_torch(
+    color: torch.Tensor,
+    depth: torch.Tensor,
+    motion: torch.Tensor,
+    size: tuple[int, int],
+    device: torch.device | str | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     width, height = size
     game_h, game_w = depth.shape
-    color01 = _planes(color[..., :3], device) / 255.0
-    depth_t = _planes(depth, device)
-    motion_t = _planes(motion, device)
+    color01 = to_nchw(color[..., :3], device) / 255.0
+    depth_t = to_nchw(depth, device)
+    motion_t = to_nchw(motion, device)
     if (game_w, game_h) != (width, height):
         shrinking = width < game_w
-        color01 = F.interpolate(color01, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking)
+        color01 = F.interpolate(
+            color01, size=(height, width), mode="bilinear", align_corners=False, antialias=shrinking
+        )
         depth_t = F.interpolate(depth_t, size=(height, width), mode="nearest-exact")
         motion_t = F.interpolate(motion_t, size=(height, width), mode="nearest-exact")
         motion_t[:, 0] *= width / game_w
@@ -202,8 +208,14 @@ def _game_to_model_torch(color: torch.Tensor, depth: torch.Tensor, motion: torch
     return color01, depth_t, motion_t
 
 
-def model_to_game(image: torch.Tensor, out: np.ndarray | torch.Tensor, strength: float = 1.0,
-                  color: np.ndarray | torch.Tensor | None = None, *, upsample: str | None = None) -> None:
+def model_to_game(
+    image: torch.Tensor,
+    out: np.ndarray | torch.Tensor,
+    strength: float = 1.0,
+    color: np.ndarray | torch.Tensor | None = None,
+    *,
+    upsample: str | None = None,
+) -> None:
     """Write `image` (1, 3, h, w) in [-1, 1] into `out` (H, W, 4) uint8 at the game's size;
     with strength < 1, blend it with the game's `color` (H, W, 4) at full resolution. `out`
     may be a numpy view (the host ring) or a tensor (a device ring): written in place.
@@ -230,8 +242,9 @@ def model_to_game(image: torch.Tensor, out: np.ndarray | torch.Tensor, strength:
 
 
 # ---------------------------------------------------------------- the host path
-def guided_coefficients(p: np.ndarray, guide_low: np.ndarray, radius: int = GUIDED_RADIUS,
-                        eps: float = GUIDED_EPS) -> tuple[list[np.ndarray], np.ndarray]:
+def guided_coefficients(
+    p: np.ndarray, guide_low: np.ndarray, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS
+) -> tuple[list[np.ndarray], np.ndarray]:
     """The working-size maps of the guided upsampling: `p` (h, w, 3) float32 in 0..255 (the
     model's output) and `guide_low` uint8 at the working size: (h, w) the game's luminance,
     or (h, w, 3|4) its color (the color guide). Returns (slopes, b): slopes[k] (h, w, 3)
@@ -261,7 +274,7 @@ def guided_coefficients(p: np.ndarray, guide_low: np.ndarray, radius: int = GUID
     sigma += np.float32(eps) * np.eye(3, dtype=np.float32)
     cov = np.empty((h, w, 3, 3), np.float32)  # cov[..., c, m] = cov(p_c, I_m)
     for m in range(3):
-        cov[..., :, m] = box(p01 * i01[..., m:m + 1]) - mean_p * mean_i[..., m:m + 1]
+        cov[..., :, m] = box(p01 * i01[..., m : m + 1]) - mean_p * mean_i[..., m : m + 1]
     a = cov @ np.linalg.inv(sigma)  # a[..., c, m]: output channel c per unit of guide channel m
     a = box(a.reshape(h, w, 9)).reshape(h, w, 3, 3)
     np.clip(a, -GUIDED_MAX_SLOPE, GUIDED_MAX_SLOPE, out=a)
@@ -269,9 +282,18 @@ def guided_coefficients(p: np.ndarray, guide_low: np.ndarray, radius: int = GUID
     return [np.ascontiguousarray(a[..., m]) for m in range(3)], b
 
 
-def write_upsampled(p: np.ndarray, out: np.ndarray, strength: float = 1.0, color: np.ndarray | None = None, *,
-                    upsample: str = "guided", radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS, guide: str = "luma",
-                    band_rows: int = BAND_ROWS) -> None:
+def write_upsampled(
+    p: np.ndarray,
+    out: np.ndarray,
+    strength: float = 1.0,
+    color: np.ndarray | None = None,
+    *,
+    upsample: str = "guided",
+    radius: int = GUIDED_RADIUS,
+    eps: float = GUIDED_EPS,
+    guide: str = "luma",
+    band_rows: int = BAND_ROWS,
+) -> None:
     """Host path of `model_to_game`: `p` (h, w, 3) float32 in 0..255 written into `out`
     (H, W, 4) uint8 at the game's size (alpha 255), blended by `strength` with the game's
     `color` (H, W, 4) uint8. `radius`, `eps`, `guide` ("luma" or "color") and `band_rows`
@@ -291,7 +313,8 @@ def write_upsampled(p: np.ndarray, out: np.ndarray, strength: float = 1.0, color
         else:
             planes = color
             slopes, b = guided_coefficients(b, shrink_color(color, (w, h)), radius, eps)
-    if not same:  # the vertical pass of the bilinear upsampling, on the narrow planes (the horizontal one runs per band)
+    # the vertical pass of the bilinear upsampling, on the narrow planes (the horizontal one runs per band)
+    if not same:
         slopes = [cv2.resize(s, (w, height), interpolation=cv2.INTER_LINEAR) for s in slopes]
         b = cv2.resize(b, (w, height), interpolation=cv2.INTER_LINEAR)
     contiguous = out.flags.c_contiguous
@@ -326,8 +349,9 @@ def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(x, 2 * r + 1, stride=1)
 
 
-def guided_upsample_torch(p255: torch.Tensor, color: torch.Tensor, radius: int = GUIDED_RADIUS,
-                          eps: float = GUIDED_EPS) -> torch.Tensor:
+def guided_upsample_torch(
+    p255: torch.Tensor, color: torch.Tensor, radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS
+) -> torch.Tensor:
     """The luminance-guided upsampling in torch (device rings): `p255` (1, 3, h, w) in
     0..255, `color` (H, W, 4) uint8 on the same device -> (1, 3, H, W) float in 0..255.
     The same maps as the host path; the guide is downsampled with antialiased bilinear
@@ -349,18 +373,19 @@ def guided_upsample_torch(p255: torch.Tensor, color: torch.Tensor, radius: int =
     return a * luma + b
 
 
-def _model_to_game_torch(image: torch.Tensor, out: torch.Tensor, strength: float, color: torch.Tensor | None,
-                         upsample: str) -> None:
+def _model_to_game_torch(
+    image: torch.Tensor, out: torch.Tensor, strength: float, color: torch.Tensor | None, upsample: str
+) -> None:
     height, width = out.shape[:2]
-    p255 = (image.to(torch.float32) + 1) * 127.5
+    p255 = to_255(image)
     if tuple(image.shape[-2:]) != (height, width):
         if upsample == "guided" and color is not None:
             p255 = guided_upsample_torch(p255, color.to(image.device))
         else:
             p255 = F.interpolate(p255, size=(height, width), mode="bilinear", align_corners=False)
     if strength < 1.0:  # the stylized image as shown (0..255) over the game's color
-        game = _planes(color[..., :3], image.device)
+        game = to_nchw(color[..., :3], image.device)
         p255 = strength * p255.clamp(0, 255) + (1.0 - strength) * game
-    pixels = p255[0].round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
+    pixels = to_uint8(p255)
     out[..., :3].copy_(pixels)
     out[..., 3].fill_(255)

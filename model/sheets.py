@@ -62,8 +62,17 @@ class Sheet:
     boxes: dict[tuple[int, str], tuple[int, int, int, int]] = field(default_factory=dict)  # (row, column) -> y, x, h, w
 
 
-def capture_rows(stylizer_for: Callable[[str], Any], styles: list[str], seed: int, width: int, height: int,
-                 history: int = HISTORY, path: str = MIXED, steps: int = 1, prompts: str = "train") -> tuple[list[SheetRow], int, int]:
+def capture_rows(
+    stylizer_for: Callable[[str], Any],
+    styles: list[str],
+    seed: int,
+    width: int,
+    height: int,
+    history: int = HISTORY,
+    path: str = MIXED,
+    steps: int = 1,
+    prompts: str = "train",
+) -> tuple[list[SheetRow], int, int]:
     """Stream the held-out world through one stylizer per style until a frame has had
     `history` frames since the last reset (frame `history` unless a cut comes first);
     that frame's rows, its index and its frames since the reset."""
@@ -71,13 +80,23 @@ def capture_rows(stylizer_for: Callable[[str], Any], styles: list[str], seed: in
         raise ValueError(f"sheets show held-out worlds: seed must be >= {EVAL_WORLD_SEEDS_FROM}")
     texts = _prompt_texts(styles, prompts)
     since = 0
-    stream = stream_styles(stylizer_for, styles, SequenceSpec(seed, history + SEARCH_FRAMES, width, height, path), seed, steps, prompts)
+    stream = stream_styles(
+        stylizer_for, styles, SequenceSpec(seed, history + SEARCH_FRAMES, width, height, path), seed, steps, prompts
+    )
     try:
         for index, (frame, outputs) in enumerate(stream):
             since = 0 if frame.reset else since + 1
             if since >= history:
-                rows = [SheetRow(name, texts[name], frame.color[..., :3].copy(), outputs[name][..., :3].copy(),
-                                 frame.styles[name][..., :3].copy()) for name in styles]
+                rows = [
+                    SheetRow(
+                        name,
+                        texts[name],
+                        frame.color[..., :3].copy(),
+                        outputs[name][..., :3].copy(),
+                        frame.styles[name][..., :3].copy(),
+                    )
+                    for name in styles
+                ]
                 return rows, index, since
     finally:
         stream.close()
@@ -112,8 +131,14 @@ def _label(image: np.ndarray, text: str, x: int, y: int, width: int, color=TEXT)
     cv2.putText(image, _fit(text, width), (x, y), cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE, color, 1, cv2.LINE_AA)
 
 
-def compose(rows: list[SheetRow], frame: int, since_reset: int, title: str = "", tile: tuple[int, int] = DEFAULT_TILE,
-            work_size: tuple[int, int] | None = None) -> Sheet:
+def compose(
+    rows: list[SheetRow],
+    frame: int,
+    since_reset: int,
+    title: str = "",
+    tile: tuple[int, int] = DEFAULT_TILE,
+    work_size: tuple[int, int] | None = None,
+) -> Sheet:
     """Lay the rows out: game | model | ground truth, scaled to fit `tile`, plus the model
     and ground truth 1:1 (half a tile wide, a tile high) when the frames had to shrink."""
     import cv2
@@ -124,15 +149,22 @@ def compose(rows: list[SheetRow], frame: int, since_reset: int, title: str = "",
     crop = (min(width, max(1, tw // 2)), min(height, th))
     model_label = f"model {work_size[0]}x{work_size[1]} -> {width}x{height}" if work_size else f"model {width}x{height}"
     columns: list[tuple[str, int, Callable[[SheetRow], np.ndarray]]] = [
-        ("game", tw, lambda r: r.game), ("model", tw, lambda r: r.output), ("ground truth", tw, lambda r: r.truth)]
+        ("game", tw, lambda r: r.game),
+        ("model", tw, lambda r: r.output),
+        ("ground truth", tw, lambda r: r.truth),
+    ]
     if scaled:
-        columns += [("model 1:1", crop[0], lambda r: center_crop(r.output, *crop)),
-                    ("ground truth 1:1", crop[0], lambda r: center_crop(r.truth, *crop))]
+        columns += [
+            ("model 1:1", crop[0], lambda r: center_crop(r.output, *crop)),
+            ("ground truth 1:1", crop[0], lambda r: center_crop(r.truth, *crop)),
+        ]
     sheet_w = sum(w for _, w, _ in columns) + GAP * (len(columns) + 1)
     row_h = LABEL_H + th
     sheet = np.empty((HEADER_H + len(rows) * (row_h + GAP) + GAP, sheet_w, 3), np.uint8)
     sheet[:] = BACKGROUND
-    _label(sheet, title or f"frame {frame}, {since_reset} frames of history", GAP, HEADER_H - 8, sheet_w - 2 * GAP, TITLE)
+    _label(
+        sheet, title or f"frame {frame}, {since_reset} frames of history", GAP, HEADER_H - 8, sheet_w - 2 * GAP, TITLE
+    )
     boxes: dict[tuple[int, str], tuple[int, int, int, int]] = {}
     for r, row in enumerate(rows):
         y = HEADER_H + r * (row_h + GAP)
@@ -166,12 +198,12 @@ def write_sheet(sheet: Sheet, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reverie.cli_args import parse_size
+    from reverie.common.cli_args import parse_size
 
-    from .backends import DEFAULT_WEIGHTS
+    from .weights import DEFAULT_WEIGHTS
     from .evaluate import model_stylizers
-    from .frames import working_size
-    from .world.styles import STYLES
+    from .resize import working_size
+    from .world.looks import STYLES
 
     parser = argparse.ArgumentParser(prog="python -m reverie.model.sheets", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="256x256", help="the game's frame size")
@@ -181,9 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=HISTORY, help="frames of history before the frame shown")
     parser.add_argument("--path", default=MIXED, help="camera path (as reverie eval)")
     parser.add_argument("--styles", default="all", help="comma-separated style names, or all (the trained styles)")
-    parser.add_argument("--work-height", type=int, default=256, help="the stylizer's working height (the daemon's --work-height)")
+    parser.add_argument(
+        "--work-height", type=int, default=256, help="the stylizer's working height (the daemon's --work-height)"
+    )
     parser.add_argument("--backend", help="the stylizer's inference backend (default: the daemon's)")
-    parser.add_argument("--tile", default=f"{DEFAULT_TILE[0]}x{DEFAULT_TILE[1]}", help="largest tile; bigger frames are scaled down and get 1:1 crops")
+    parser.add_argument(
+        "--tile",
+        default=f"{DEFAULT_TILE[0]}x{DEFAULT_TILE[1]}",
+        help="largest tile; bigger frames are scaled down and get 1:1 crops",
+    )
     args = parser.parse_args(argv)
     width, height = parse_size(args.size)
     tile = parse_size(args.tile)
@@ -192,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, frame, since = capture_rows(stylizer_for, styles, args.seed, width, height, args.history, args.path)
     stage = stylizer_for.describe()
     work = working_size(width, height, args.work_height, stage["stride"])
-    title = (f"world {args.seed} ({args.path}), frame {frame} after {since} frames of history; {stage['stylizer']} at "
-             f"{work[0]}x{work[1]}; weights {stage['weights_sha256'][:12]}")
+    title = (
+        f"world {args.seed} ({args.path}), frame {frame} after {since} frames of history; {stage['stylizer']} at "
+        f"{work[0]}x{work[1]}; weights {stage['weights_sha256'][:12]}"
+    )
     sheet = compose(rows, frame, since, title, tile, work)
     write_sheet(sheet, args.out)
     for row in rows:

@@ -96,7 +96,9 @@ class PromptBank:
     of both. What it cannot do is invent a look outside the trained styles — neither can
     the network (docs/model.md)."""
 
-    def __init__(self, encode: Callable[[str], np.ndarray], prompts: Sequence[str], temperature: float = BANK_TEMPERATURE):
+    def __init__(
+        self, encode: Callable[[str], np.ndarray], prompts: Sequence[str], temperature: float = BANK_TEMPERATURE
+    ):
         if not prompts:
             raise ValueError("a prompt bank needs at least one prompt")
         if temperature <= 0:
@@ -126,7 +128,7 @@ PROMPT_TABLE = Path(__file__).resolve().parent / "prompts.npz"  # the known prom
 def table_prompts() -> list[str]:
     """What the shipped table holds: every style's training and held-out prompts, the extra
     (never-trained) styles' too, so a fine-tuned pack on one of them needs no encoder."""
-    from .world.styles import ALL_STYLES
+    from .world.looks import ALL_STYLES
 
     return [p for s in ALL_STYLES.values() for p in (*s.train_prompts, *s.heldout_prompts)]
 
@@ -134,8 +136,12 @@ def table_prompts() -> list[str]:
 def write_prompt_table(encoder: PromptEncoder, path: Path = PROMPT_TABLE) -> Path:
     """Encode `table_prompts()` and store them (texts + float32 vectors) at `path`."""
     texts = table_prompts()
-    np.savez(path, texts=np.array(texts), vectors=encoder.encode_many(texts),
-             command=np.array("python -m reverie.model.text --write-table"))
+    np.savez(
+        path,
+        texts=np.array(texts),
+        vectors=encoder.encode_many(texts),
+        command=np.array("python -m reverie.model.text --write-table"),
+    )
     return path
 
 
@@ -177,7 +183,7 @@ def runtime_embedder(encoder: PromptEncoder | None = None, bank: bool = True) ->
     eval` alike): through a bank of the training prompts; `bank=False` gives the raw
     sentence embedding (an evaluation option). Without an `encoder`, known prompts come
     from the shipped table (`TableFirstEncoder`)."""
-    from .world.styles import TRAIN_PROMPTS
+    from .world.looks import TRAIN_PROMPTS
 
     encode = encoder.encode if encoder is not None else TableFirstEncoder(load_prompt_table()).encode
     return PromptBank(encode, TRAIN_PROMPTS).embed if bank else encode
@@ -221,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="write the shipped table of known prompt embeddings")
-    parser.add_argument("--write-table", action="store_true", help=f"encode every style's prompts into {PROMPT_TABLE.name}")
+    parser.add_argument(
+        "--write-table", action="store_true", help=f"encode every style's prompts into {PROMPT_TABLE.name}"
+    )
     parser.add_argument("--out", type=Path, default=PROMPT_TABLE)
     args = parser.parse_args(argv)
     if not args.write_table:

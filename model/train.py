@@ -13,7 +13,6 @@ Written for `torchrun` data parallelism: under torchrun each rank renders its ow
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -30,11 +29,10 @@ from .adversarial import Critic
 from .augment import corrupt_history, misregister
 from .cpu_features import kernel_reports_bf16
 from .diffusion import HISTORY_SIGMA, SIGMA_MAX, loss_weight, training_sigmas
-from .history import valid_history, warp
-from .look_trust import LookTrust
+from .history import MODEL_TOLERANCE, valid_history, warp
 from .network import Denoiser, NetworkConfig, game_planes
+from .weights import MODEL_FILE, read_config, write_config
 
-MODEL_TOLERANCE = 0.1  # depth test with the current depth (what the model has at run time)
 ABLATIONS = ("full", "no_augment", "no_history")
 TRAIN_WORLD_SEEDS = range(0, 1000)  # evaluation uses seeds from 1000 up: never trained on
 
@@ -56,11 +54,15 @@ class TrainConfig:
     ablation: str = "full"  # full | no_augment (history = clean ground truth) | no_history
     runtime_weight: float = 0.0  # loss on the run-time output itself (one step from the prior's mean, own history)
     temporal_weight: float = 0.0  # loss on its frame-to-frame change against the ground truth's (E_warp's residual)
-    shift_weight: float = 0.0  # loss on the run-time output's consistency under 1-3 px shifts of the frame (grid aliasing)
+    # loss on the run-time output's consistency under 1-3 px shifts of the frame (grid aliasing)
+    shift_weight: float = 0.0
     adversarial_weight: float = 0.0  # the patch critic's hinge loss on the run-time output (model/adversarial.py)
-    adversarial_start: int = 0  # step from which the critic trains; its weight on the denoiser ramps up over ADVERSARIAL_RAMP steps
-    crop: int = 0  # train on crop x crop windows of frames rendered at size x size (the pixel scale of a big frame); 0: whole frames
-    bf16: bool = False  # bfloat16 autocast where the CPU has bf16 units (AMX, AVX-512 BF16; `autocast_bf16`); weights and optimizer stay float32
+    # step from which the critic trains; its weight on the denoiser ramps up over ADVERSARIAL_RAMP steps
+    adversarial_start: int = 0
+    # train on crop x crop windows of frames rendered at size x size (the pixel scale of a big frame); 0: whole frames
+    crop: int = 0
+    # bfloat16 autocast where the CPU has bf16 units (AMX, AVX-512 BF16; `autocast_bf16`); weights, optimizer: float32
+    bf16: bool = False
     init: str = ""  # a weights folder to start from (fine-tuning); "" starts from scratch
     worlds: int = 4  # worlds kept loaded; one is replaced every `world_every` steps
     world_every: int = 50
@@ -75,9 +77,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        net = d.get("network", {})
-        net = NetworkConfig(**{**net, "widths": tuple(net.get("widths", NetworkConfig().widths))})
-        return cls(**{**d, "network": net})
+        return cls(**{**d, "network": NetworkConfig.from_dict(d.get("network", {}))})
 
 
 ADVERSARIAL_RAMP = 250
@@ -88,12 +88,38 @@ ADVERSARIAL_RAMP = 250
 # The shift term keeps the network's 4x4 cells from printing a lattice under the critic.
 SHIPPED_NETWORK = NetworkConfig(widths=(64, 128, 192), blocks=2, cond_dim=256, full_res=16)
 PRESETS = {
-    "cpu": TrainConfig(steps=4000, batch=4, size=256, crop=0, sequence=3, lr=1e-3, runtime_weight=1.0, temporal_weight=2.0,
-                       shift_weight=3.0, adversarial_weight=0.1, adversarial_start=1000, bf16=True, checkpoint_every=100,
-                       network=SHIPPED_NETWORK),
-    "gpu": TrainConfig(preset="gpu", steps=20000, batch=32, size=256, crop=0, sequence=6, lr=5e-4, worlds=8,
-                       runtime_weight=1.0, temporal_weight=2.0, shift_weight=3.0, adversarial_weight=0.1, adversarial_start=4000,
-                       network=SHIPPED_NETWORK),
+    "cpu": TrainConfig(
+        steps=4000,
+        batch=4,
+        size=256,
+        crop=0,
+        sequence=3,
+        lr=1e-3,
+        runtime_weight=1.0,
+        temporal_weight=2.0,
+        shift_weight=3.0,
+        adversarial_weight=0.1,
+        adversarial_start=1000,
+        bf16=True,
+        checkpoint_every=100,
+        network=SHIPPED_NETWORK,
+    ),
+    "gpu": TrainConfig(
+        preset="gpu",
+        steps=20000,
+        batch=32,
+        size=256,
+        crop=0,
+        sequence=6,
+        lr=5e-4,
+        worlds=8,
+        runtime_weight=1.0,
+        temporal_weight=2.0,
+        shift_weight=3.0,
+        adversarial_weight=0.1,
+        adversarial_start=4000,
+        network=SHIPPED_NETWORK,
+    ),
 }
 
 
@@ -114,7 +140,7 @@ class WorldBatches:
 
     def __init__(self, config: TrainConfig, prompt_table: dict[str, np.ndarray], rank: int = 0):
         from .world.camera import PATH_KINDS
-        from .world.styles import STYLES
+        from .world.looks import STYLES
 
         self.config = config
         self.rng = np.random.default_rng([config.seed, rank])
@@ -136,7 +162,11 @@ class WorldBatches:
 
     def state(self) -> dict:
         """What a resumed run needs to draw the same data: the RNG and the loaded worlds."""
-        return {"rng": self.rng.bit_generator.state, "steps": self.steps, "world_seeds": [w.scene.seed for w in self.worlds]}
+        return {
+            "rng": self.rng.bit_generator.state,
+            "steps": self.steps,
+            "world_seeds": [w.scene.seed for w in self.worlds],
+        }
 
     def restore(self, state: dict) -> None:
         for renderer in self.worlds:
@@ -162,7 +192,9 @@ class WorldBatches:
         window = min(c.crop or c.size, c.size)  # a crop no smaller than the frame is the whole frame
         for _ in range(c.batch):
             renderer = self.worlds[int(self.rng.integers(len(self.worlds)))]
-            path = CameraPath(self.kinds[int(self.rng.integers(len(self.kinds)))], renderer.scene, int(self.rng.integers(1 << 30)))
+            path = CameraPath(
+                self.kinds[int(self.rng.integers(len(self.kinds)))], renderer.scene, int(self.rng.integers(1 << 30))
+            )
             style = self.styles[int(self.rng.integers(len(self.styles)))]
             start = int(self.rng.integers(1, 2000))
             frames = []
@@ -209,8 +241,13 @@ class Adversary:
     seen: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # (output, target, game, prompt) per frame
 
 
-def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, generator: torch.Generator,
-                  adversary: Adversary | None = None) -> torch.Tensor:
+def sequence_loss(
+    model: torch.nn.Module,
+    batch: Batch,
+    config: TrainConfig,
+    generator: torch.Generator,
+    adversary: Adversary | None = None,
+) -> torch.Tensor:
     """The Diffusion Forcing + History Augmentation loss over one batch of sequences (and,
     with an `adversary`, the critic's verdict on the run-time output)."""
     b, frames = batch.color.shape[:2]
@@ -237,15 +274,21 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
             history, mask = history * keep, mask * keep
         # Diffusion Forcing: the history's noise level is drawn independently.
         clean = torch.rand(b, generator=generator) < config.history_clean
-        history_sigma = torch.where(clean, torch.full((b,), HISTORY_SIGMA), training_sigmas(b, generator).clamp(max=2.0))
+        history_sigma = torch.where(
+            clean, torch.full((b,), HISTORY_SIGMA), training_sigmas(b, generator).clamp(max=2.0)
+        )
         history_noise = torch.randn(history.shape, generator=generator)
         sigma = training_sigmas(b, generator)
         noisy = target + sigma.reshape(-1, 1, 1, 1) * torch.randn(target.shape, generator=generator)
         estimate = model(noisy, sigma, game, history, mask, history_sigma, history_noise, batch.prompt, torch.zeros(b))
         per_sample = F.mse_loss(estimate, target, reduction="none").mean(dim=(1, 2, 3))
         total = total + (loss_weight(sigma) * per_sample).mean() / frames
-        runtime_terms = (config.runtime_weight > 0 or config.temporal_weight > 0 or config.shift_weight > 0
-                         or (adversary is not None and adversary.weight > 0))
+        runtime_terms = (
+            config.runtime_weight > 0
+            or config.temporal_weight > 0
+            or config.shift_weight > 0
+            or (adversary is not None and adversary.weight > 0)
+        )
         if config.ablation == "full" and (t + 1 < frames or runtime_terms):
             # The model's own output for this frame as the daemon computes it (one sampler
             # step from the prior's mean is D(0, SIGMA_MAX)): tomorrow's history, and with
@@ -255,23 +298,43 @@ def sequence_loss(model: torch.nn.Module, batch: Batch, config: TrainConfig, gen
             inference_history_sigma = torch.full((b,), HISTORY_SIGMA)
             inference_noise = torch.randn(history.shape, generator=generator)
             with torch.set_grad_enabled(runtime_terms and torch.is_grad_enabled()):
-                output = model(torch.zeros_like(target), torch.full((b,), SIGMA_MAX), game, history, mask,
-                               inference_history_sigma, inference_noise, batch.prompt, torch.zeros(b))
+                output = model(
+                    torch.zeros_like(target),
+                    torch.full((b,), SIGMA_MAX),
+                    game,
+                    history,
+                    mask,
+                    inference_history_sigma,
+                    inference_noise,
+                    batch.prompt,
+                    torch.zeros(b),
+                )
             if runtime_terms:
                 total = total + runtime_loss(output, previous_output, batch, t, mask, config) / frames
             if adversary is not None and torch.is_grad_enabled():
                 adversary.seen.append((output.detach(), target, game, batch.prompt))
                 if adversary.weight > 0:
-                    total = total + adversary.weight * adversary.critic.generator_loss(output, game, batch.prompt) / frames
+                    total = (
+                        total + adversary.weight * adversary.critic.generator_loss(output, game, batch.prompt) / frames
+                    )
             if config.shift_weight > 0 and torch.is_grad_enabled():
                 inputs = (game, history, mask, inference_noise)
-                total = total + config.shift_weight * shift_inconsistency(model, output, inputs, batch.prompt, generator) / frames
+                total = (
+                    total
+                    + config.shift_weight * shift_inconsistency(model, output, inputs, batch.prompt, generator) / frames
+                )
             previous_output = output.detach().clamp(-1, 1)
     return total
 
 
-def runtime_loss(output: torch.Tensor, previous_output: torch.Tensor | None, batch: Batch, t: int, mask: torch.Tensor,
-                 config: TrainConfig) -> torch.Tensor:
+def runtime_loss(
+    output: torch.Tensor,
+    previous_output: torch.Tensor | None,
+    batch: Batch,
+    t: int,
+    mask: torch.Tensor,
+    config: TrainConfig,
+) -> torch.Tensor:
     """The run-time output against the ground truth (MSE), and its change since the
     previous frame's run-time output (warped by the engine motion, where the history is
     valid) against the ground truth's own change (squared).
@@ -295,8 +358,13 @@ def runtime_loss(output: torch.Tensor, previous_output: torch.Tensor | None, bat
 SHIFT_MARGIN = 8  # pixels at a window's edge left out of the shift comparison (padding reaches in)
 
 
-def shift_inconsistency(model: torch.nn.Module, output: torch.Tensor, inputs: tuple[torch.Tensor, ...], prompt: torch.Tensor,
-                        generator: torch.Generator) -> torch.Tensor:
+def shift_inconsistency(
+    model: torch.nn.Module,
+    output: torch.Tensor,
+    inputs: tuple[torch.Tensor, ...],
+    prompt: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Mean absolute difference between the run-time output of a window of the frame that
     starts 1-3 px off the network's grid and the same window of the whole frame's output.
 
@@ -311,8 +379,17 @@ def shift_inconsistency(model: torch.nn.Module, output: torch.Tensor, inputs: tu
     window = [t[..., dy : dy + size_y, dx : dx + size_x] for t in inputs]
     game, history, mask, noise = window
     b = output.shape[0]
-    shifted = model(torch.zeros_like(history), torch.full((b,), SIGMA_MAX), game, history, mask,
-                    torch.full((b,), HISTORY_SIGMA), noise, prompt, torch.zeros(b))
+    shifted = model(
+        torch.zeros_like(history),
+        torch.full((b,), SIGMA_MAX),
+        game,
+        history,
+        mask,
+        torch.full((b,), HISTORY_SIGMA),
+        noise,
+        prompt,
+        torch.zeros(b),
+    )
     m = SHIFT_MARGIN
     same = output[..., dy + m : dy + size_y - m, dx + m : dx + size_x - m]
     return (shifted[..., m : size_y - m, m : size_x - m] - same).abs().mean()
@@ -328,9 +405,18 @@ def autocast_bf16(config: TrainConfig, flags: set[str] | None = None) -> bool:
     return config.bf16 and bool(kernel_reports_bf16(flags))
 
 
-def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.optim.Optimizer, config: TrainConfig,
-                    generator: torch.Generator, data_state: dict | None = None, wall_s: float = 0.0,
-                    lineage: list[dict] | None = None, critic: Critic | None = None) -> Path:
+def save_checkpoint(
+    folder: Path,
+    step: int,
+    model: Denoiser,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    generator: torch.Generator,
+    data_state: dict | None = None,
+    wall_s: float = 0.0,
+    lineage: list[dict] | None = None,
+    critic: Critic | None = None,
+) -> Path:
     """model.safetensors (weights only, what ships) + critic.safetensors (the critic's weights,
     with a critic) + state.pt (optimizer, RNGs, the critic with its optimizer) + config.json.
     `lineage`: the runs these weights were fine-tuned from, oldest first (see `init_lineage`).
@@ -341,26 +427,34 @@ def save_checkpoint(folder: Path, step: int, model: Denoiser, optimizer: torch.o
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / MODEL_FILE))
     if critic is not None:
         save_file({k: v.contiguous() for k, v in critic.net.state_dict().items()}, str(folder / CRITIC_WEIGHTS))
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-                "data": data_state, "wall_s": wall_s, "critic": critic.state_dict() if critic is not None else None},
-               folder / "state.pt")
-    meta = {"step": step, "wall_s": round(wall_s, 1), "config": config.to_dict(), **({"lineage": lineage} if lineage else {})}
-    (folder / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    torch.save(
+        {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "data": data_state,
+            "wall_s": wall_s,
+            "critic": critic.state_dict() if critic is not None else None,
+        },
+        folder / "state.pt",
+    )
+    meta = {
+        "step": step,
+        "wall_s": round(wall_s, 1),
+        "config": config.to_dict(),
+        **({"lineage": lineage} if lineage else {}),
+    }
+    write_config(folder, meta)
     return folder
 
 
-def load_model(folder: Path) -> tuple[Denoiser, TrainConfig]:
-    """The denoiser and its training config from a checkpoint or shipped weights folder."""
-    from safetensors.torch import load_file
-
-    meta = json.loads((folder / "config.json").read_text())
-    config = TrainConfig.from_dict(meta["config"])
-    model = Denoiser(config.network)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return model.eval(), config
+def training_config(folder: Path) -> TrainConfig:
+    """The training config of a checkpoint or shipped weights folder (the network alone:
+    `weights.network_config`)."""
+    return TrainConfig.from_dict(read_config(folder)["config"])
 
 
 def init_lineage(init: str) -> list[dict]:
@@ -369,23 +463,8 @@ def init_lineage(init: str) -> list[dict]:
     run folders are gone."""
     if not init:
         return []
-    meta = json.loads((Path(init) / "config.json").read_text())
+    meta = read_config(Path(init))
     return [*meta.get("lineage", []), {k: meta[k] for k in ("step", "wall_s", "config") if k in meta}]
-
-
-def publish_weights(run: Path, out: Path, trust: LookTrust) -> Path:
-    """Copy a checkpoint's weights and config into a shipped-weights folder (model/weights)
-    with the inference settings measured for it ("inference" in config.json: the history
-    trust, per look where one differs, which the daemon, eval and export read); the optimizer
-    state stays behind."""
-    import shutil
-
-    meta = json.loads((run / "config.json").read_text())
-    meta["inference"] = trust.to_json()
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "model.safetensors", out / "model.safetensors")
-    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return out
 
 
 # ---------------------------------------------------------------- the loop
@@ -405,7 +484,7 @@ def prompt_table() -> dict[str, np.ndarray]:
     (`model/prompts.npz`), the sentence encoder only for a prompt missing there (loading it
     costs about 17 s of a run's start)."""
     from .text import TableFirstEncoder, load_prompt_table
-    from .world.styles import TRAIN_PROMPTS
+    from .world.looks import TRAIN_PROMPTS
 
     encoder = TableFirstEncoder(load_prompt_table())
     return {p: np.array(encoder.encode(p)) for p in TRAIN_PROMPTS}
@@ -419,7 +498,9 @@ class BatchSource(Protocol):
     def restore(self, state: dict) -> None: ...
 
 
-def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True, data: BatchSource | None = None) -> Path:
+def train(
+    config: TrainConfig, out: Path, resume: bool = False, progress: bool = True, data: BatchSource | None = None
+) -> Path:
     """Run (or continue) training into `out`; returns the folder of the final weights.
     `data` replaces the world's batches (`WorldBatches`): `reverie finetune` trains on a
     game's captures with this same loop, loss, checkpoints and resume."""
@@ -438,8 +519,8 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     # overwritten while this run trains (publishing into model/weights), and a resumed run
     # keeps the lineage it began with.
     if resume and (latest / "state.pt").is_file():
-        lineage = json.loads((latest / "config.json").read_text()).get("lineage", [])
-        model.load_state_dict(load_file(str(latest / "model.safetensors")))
+        lineage = read_config(latest).get("lineage", [])
+        model.load_state_dict(load_file(str(latest / MODEL_FILE)))
         state = torch.load(latest / "state.pt", weights_only=False)
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -451,7 +532,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     else:
         lineage = init_lineage(config.init)
         if config.init:
-            model.load_state_dict(load_file(str(Path(config.init) / "model.safetensors")))
+            model.load_state_dict(load_file(str(Path(config.init) / MODEL_FILE)))
             if critic is not None and (Path(config.init) / CRITIC_WEIGHTS).is_file():
                 critic.net.load_state_dict(load_file(str(Path(config.init) / CRITIC_WEIGHTS)))
     bf16 = autocast_bf16(config)
@@ -488,11 +569,27 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
             elapsed = time.monotonic() - started
             eta = elapsed / max(done, 1e-9) * (1 - done)
             critic_note = f"  critic {np.mean(critic_losses[-50:]):.3f}" if critic_losses else ""
-            print(f"\r  [{'#' * int(30 * done):<30}] step {step}/{config.steps}  loss {np.mean(losses[-50:]):.4f}{critic_note}  "
-                  f"{elapsed / 60:.1f} min, eta {eta / 60:.1f} min", end="", file=sys.stderr, flush=True)
+            print(
+                f"\r  [{'#' * int(30 * done):<30}] step {step}/{config.steps}  "
+                f"loss {np.mean(losses[-50:]):.4f}{critic_note}  "
+                f"{elapsed / 60:.1f} min, eta {eta / 60:.1f} min",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
         if rank == 0 and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_checkpoint(latest, step, model, optimizer, config, generator, data.state(), time.monotonic() - started,
-                            lineage, critic)
+            save_checkpoint(
+                latest,
+                step,
+                model,
+                optimizer,
+                config,
+                generator,
+                data.state(),
+                time.monotonic() - started,
+                lineage,
+                critic,
+            )
     if rank == 0 and progress:
         print(file=sys.stderr)
     return latest

@@ -2,7 +2,7 @@
 truth: `python -m reverie.model.upsample_eval` (docs/benchmarks.md, "Resizing at the game's size").
 
 The stand-in for the model's output is a style's ground truth rendered at the game's size
-and shrunk to the working size the way the model's color input is (`frames.shrink_color`):
+and shrunk to the working size the way the model's color input is (`resize.shrink_color`):
 what a perfect model would give at the working size. Each method writes it back at the
 game's size with the daemon's own code (`frames.write_upsampled`), and is compared with the
 full-size ground truth:
@@ -26,9 +26,9 @@ from typing import Any, Iterable
 import cv2
 import numpy as np
 
-from .frames import shrink_color, working_size, write_upsampled
+from .resize import shrink_color, working_size, write_upsampled
 from .world.sequence import SequenceSpec, render_sequence
-from .world.styles import STYLES
+from .world.looks import STYLES
 
 DEFAULT_SEEDS = (3, 5)
 
@@ -56,7 +56,7 @@ def shrunk_truth(truth: np.ndarray, work: tuple[int, int]) -> np.ndarray:
 
 def model_outputs(frame, styles: Iterable[str], work_height: int) -> dict[str, np.ndarray]:
     """The shipped model's working-size output for `frame` per style, (h, w, 3) float32 in
-    0..255, as the stylizer hands it to `frames.model_to_game`."""
+    0..255, as the stylizer hands it to `resize.model_to_game`."""
     from types import SimpleNamespace
 
     from . import stylize
@@ -76,15 +76,18 @@ def model_outputs(frame, styles: Iterable[str], work_height: int) -> dict[str, n
         for style in styles:
             stylizer.set_prompt(STYLES[style].train_prompts[0], 0)
             stylizer.restart()
-            stylizer.stylize(SimpleNamespace(color=frame.color, depth=frame.depth, motion=frame.motion, reset=True), out)
+            stylizer.stylize(
+                SimpleNamespace(color=frame.color, depth=frame.depth, motion=frame.motion, reset=True), out
+            )
             outputs[style] = captured[-1]
     finally:
         stylize.model_to_game = write
     return outputs
 
 
-def upsample_truth(truth: np.ndarray, color: np.ndarray, work: tuple[int, int], p: np.ndarray | None = None,
-                   **options: Any) -> np.ndarray:
+def upsample_truth(
+    truth: np.ndarray, color: np.ndarray, work: tuple[int, int], p: np.ndarray | None = None, **options: Any
+) -> np.ndarray:
     """`p` (default: the ground truth shrunk to `work`, width x height) written back at the
     truth's size by `frames.write_upsampled(**options)` under the guidance of the game's `color`."""
     p = shrunk_truth(truth, work) if p is None else p
@@ -93,8 +96,9 @@ def upsample_truth(truth: np.ndarray, color: np.ndarray, work: tuple[int, int], 
     return out
 
 
-def compare(truth: np.ndarray, color: np.ndarray, work: tuple[int, int], p: np.ndarray | None = None,
-            **options: Any) -> dict[str, float]:
+def compare(
+    truth: np.ndarray, color: np.ndarray, work: tuple[int, int], p: np.ndarray | None = None, **options: Any
+) -> dict[str, float]:
     """PSNR and detail ratio of one method against the ground truth."""
     out = upsample_truth(truth, color, work, p, **options)
     return {"psnr": psnr(out, truth), "detail": detail(out) / detail(truth)}
@@ -112,7 +116,9 @@ def _label(options: dict[str, Any]) -> str:
     return f"guided {options['guide']} r={options['radius']} eps={options['eps']:g}"
 
 
-def _cpu_ms(truth: np.ndarray, color: np.ndarray, work: tuple[int, int], options: dict[str, Any], repeats: int = 5) -> float:
+def _cpu_ms(
+    truth: np.ndarray, color: np.ndarray, work: tuple[int, int], options: dict[str, Any], repeats: int = 5
+) -> float:
     p = shrunk_truth(truth, work)
     out = np.empty(truth.shape[:2] + (4,), np.uint8)
     times = []
@@ -132,13 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--radii", default="1,2,4")
     parser.add_argument("--eps", default="1e-5,1e-4,1e-3,1e-2")
     parser.add_argument("--guides", default="luma,color")
-    parser.add_argument("--model", action="store_true", help="upsample the shipped model's outputs, not the shrunk truth")
+    parser.add_argument(
+        "--model", action="store_true", help="upsample the shipped model's outputs, not the shrunk truth"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per method and style")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     work = working_size(width, height, args.work_height, 16)
     styles = args.styles.split(",")
-    grid = methods([int(r) for r in args.radii.split(",")], [float(e) for e in args.eps.split(",")], args.guides.split(","))
+    grid = methods(
+        [int(r) for r in args.radii.split(",")], [float(e) for e in args.eps.split(",")], args.guides.split(",")
+    )
     cv2.setNumThreads(1)
     rows: dict[str, list[dict[str, Any]]] = {_label(m): [] for m in grid}
     cpu: dict[str, float] = {}
@@ -155,22 +165,29 @@ def main(argv: list[str] | None = None) -> int:
         for options in grid:
             cpu.setdefault(_label(options), _cpu_ms(frame.styles[styles[0]], frame.color, work, options))
     source = "the shipped model's outputs" if args.model else "the shrunk ground truth"
-    print(f"{args.size} from {work[0]}x{work[1]} ({source}), seeds {args.seeds}, styles {', '.join(styles)}; "
-          "PSNR dB / detail ratio, mean over styles and seeds; CPU ms per frame (one thread)")
+    print(
+        f"{args.size} from {work[0]}x{work[1]} ({source}), seeds {args.seeds}, styles {', '.join(styles)}; "
+        "PSNR dB / detail ratio, mean over styles and seeds; CPU ms per frame (one thread)"
+    )
     base = np.mean([r["psnr"] for r in rows["bilinear"]])
     for label, got in rows.items():
         mean_psnr, mean_detail = np.mean([r["psnr"] for r in got]), np.mean([r["detail"] for r in got])
         worst = min(r["psnr"] - b["psnr"] for r, b in zip(got, rows["bilinear"]))
-        print(f"  {label:34s} {mean_psnr:6.2f} dB ({mean_psnr - base:+.2f}, worst style {worst:+.2f})  "
-              f"detail {mean_detail:.3f}  {cpu[label]:6.1f} ms")
+        print(
+            f"  {label:34s} {mean_psnr:6.2f} dB ({mean_psnr - base:+.2f}, worst style {worst:+.2f})  "
+            f"detail {mean_detail:.3f}  {cpu[label]:6.1f} ms"
+        )
     print("  per style (guided, the defaults, against bilinear):")
     default = _label({"upsample": "guided", "guide": "luma", "radius": 1, "eps": 1e-4})
     if default in rows:
         for style in styles:
             g = [r for r in rows[default] if r["style"] == style]
             b = [r for r in rows["bilinear"] if r["style"] == style]
-            print(f"    {style:10s} PSNR {np.mean([r['psnr'] for r in b]):6.2f} -> {np.mean([r['psnr'] for r in g]):6.2f} dB  "
-                  f"detail {np.mean([r['detail'] for r in b]):.3f} -> {np.mean([r['detail'] for r in g]):.3f}")
+            print(
+                f"    {style:10s} PSNR {np.mean([r['psnr'] for r in b]):6.2f} -> "
+                f"{np.mean([r['psnr'] for r in g]):6.2f} dB  "
+                f"detail {np.mean([r['detail'] for r in b]):.3f} -> {np.mean([r['detail'] for r in g]):.3f}"
+            )
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reverie.bridge import Frame
+from reverie.common.stylizer import Frame
 from reverie.model.network import Denoiser, NetworkConfig
 from reverie.model.text import EMBED_DIM
 from reverie.model.train import TrainConfig, save_checkpoint
@@ -37,7 +37,9 @@ def tiny_model(seed: int = 0) -> Denoiser:
 def save_tiny_weights(folder: Path, seed: int = 0) -> Path:
     """A weights folder (model.safetensors + config.json) holding `tiny_model(seed)`."""
     model = tiny_model(seed)
-    save_checkpoint(folder, 0, model, torch.optim.AdamW(model.parameters()), TrainConfig(network=TINY), torch.Generator())
+    save_checkpoint(
+        folder, 0, model, torch.optim.AdamW(model.parameters()), TrainConfig(network=TINY), torch.Generator()
+    )
     return folder
 
 
@@ -51,7 +53,7 @@ def fake_encoder(text: str) -> np.ndarray:
 def random_prompt_table(seed: int = 0) -> dict[str, np.ndarray]:
     """Every style's training prompts mapped to random unit vectors: training tests need
     the table's shape, not the sentence encoder (90 MB, seconds to load)."""
-    from reverie.model.world.styles import STYLES
+    from reverie.model.world.looks import STYLES
 
     rng = np.random.default_rng(seed)
     table = {}
@@ -63,7 +65,8 @@ def random_prompt_table(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def world_frames(path: str, count: int, width: int = 64, height: int = 64, seed: int = 1001) -> list[Frame]:
-    """`count` frames of the synthetic world on camera path `path`, as bridge Frames."""
+    """`count` frames of the synthetic world on camera path `path`, as the daemon hands them
+    to a stylizer (`reverie.common.stylizer.Frame`)."""
     spec = SequenceSpec(seed, count, width, height, path)
     return [Frame(i, f.color, f.depth, f.motion, f.reset) for i, f in enumerate(render_sequence(spec))]
 

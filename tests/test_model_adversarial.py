@@ -11,12 +11,23 @@ from torch.nn import functional as F
 
 from model_fixtures import random_prompt_table
 from reverie.model import train as T
+from reverie.model import weights as W
 from reverie.model.adversarial import EDGE_CELLS, Critic
 from reverie.model.look_trust import LookTrust
 from reverie.model.network import Denoiser, NetworkConfig
 
-TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=2, worlds=1, world_every=1000, checkpoint_every=1,
-                     runtime_weight=1.0, adversarial_weight=0.5, network=NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
+TINY = T.TrainConfig(
+    steps=2,
+    batch=2,
+    size=32,
+    sequence=2,
+    worlds=1,
+    world_every=1000,
+    checkpoint_every=1,
+    runtime_weight=1.0,
+    adversarial_weight=0.5,
+    network=NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32),
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +43,7 @@ def test_the_critic_learns_to_tell_texture_from_its_blurred_mean():
     prompt = F.normalize(torch.randn(4, 384, generator=g), dim=1)
     first = last = None
     for _ in range(60):
-        real = (torch.rand(4, 3, 32, 32, generator=g) * 2 - 1)  # fine grain, like strokes or film grain
+        real = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1  # fine grain, like strokes or film grain
         fake = F.avg_pool2d(F.pad(real, (2, 2, 2, 2), mode="replicate"), 5, stride=1)  # its local mean
         figures = critic.update(fake, real, game, prompt)
         first = first or figures
@@ -55,7 +66,8 @@ def test_the_critic_judges_the_interior_so_the_frames_edges_get_no_adversarial_p
     for band in (pull[:edge], pull[-edge:], pull[:, :edge], pull[:, -edge:]):
         assert float(band.abs().max()) == 0.0
     assert float(pull[48:80, 48:80].min()) > 0.0
-    critic.update(fake.detach(), torch.rand(1, 3, 128, 128) * 2 - 1, game, prompt)  # the critic's own step takes the same cut
+    # the critic's own step takes the same cut
+    critic.update(fake.detach(), torch.rand(1, 3, 128, 128) * 2 - 1, game, prompt)
     small = critic.generator_loss(torch.zeros(1, 3, 32, 32), torch.rand(1, 6, 32, 32), prompt)
     assert torch.isfinite(small)  # a 32-px window keeps at least one verdict
 
@@ -80,8 +92,8 @@ def test_a_resumed_adversarial_run_matches_an_uninterrupted_one(tmp_path, prompt
     T.train(config, tmp_path / "straight", progress=False)
     T.train(T.with_overrides(config, steps=1), tmp_path / "resumed", progress=False)  # the same learning rate at step 0
     T.train(config, tmp_path / "resumed", resume=True, progress=False)
-    a, _ = T.load_model(tmp_path / "straight" / "latest")
-    b, _ = T.load_model(tmp_path / "resumed" / "latest")
+    a = W.load_model(tmp_path / "straight" / "latest")
+    b = W.load_model(tmp_path / "resumed" / "latest")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
     state = torch.load(tmp_path / "resumed" / "latest" / "state.pt", weights_only=False)
@@ -111,7 +123,7 @@ def test_a_run_from_a_checkpoint_starts_from_its_critic(tmp_path, prompts, monke
         assert torch.equal(value, loaded["net"][name]), name
     fresh = Critic().net.state_dict()
     assert any(not torch.equal(fresh[k], v) for k, v in saved.items() if v.is_floating_point())
-    published = T.publish_weights(first, tmp_path / "shipped", LookTrust(0.0))
+    published = W.publish_weights(first, tmp_path / "shipped", LookTrust(0.0))
     assert not (published / T.CRITIC_WEIGHTS).exists()  # the critic never ships
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from model_fixtures import SHIPPED, stylize_all, world_frames
-from reverie.bridge import Client, Frame
+from reverie.bridge import Client
+from reverie.common.stylizer import Frame
 from reverie.bridge.local_daemon import LocalDaemon
 from reverie.model.stylize import ModelStylizer
 
@@ -21,14 +22,16 @@ PROMPT, OTHER = "oil painting", "film noir"
 
 @pytest.fixture(scope="module")
 def daemon():
-    with LocalDaemon(stylizer="model", extra=["--weights", str(SHIPPED), "--backend", "onnxruntime"], ready_timeout_s=120.0) as running:
+    with LocalDaemon(
+        stylizer="model", extra=["--weights", str(SHIPPED), "--backend", "onnxruntime"], ready_timeout_s=120.0
+    ) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def encoder():
     from reverie.model.text import PromptBank, PromptEncoder
-    from reverie.model.world.styles import TRAIN_PROMPTS
+    from reverie.model.world.looks import TRAIN_PROMPTS
 
     return PromptBank(PromptEncoder().encode, TRAIN_PROMPTS).embed  # what the daemon's stylizer uses
 

@@ -14,12 +14,20 @@ import pytest
 from model_fixtures import fake_encoder, save_tiny_weights, tiny_model
 from reverie.cli import main as reverie
 from reverie.model.backends.torch_backend import TorchBackend
-from reverie.model.evaluate import (DETAIL_HISTORY, detail_energy, detail_ratio, evaluate, evaluate_game_size, evaluate_style,
-                                    edge_energy, grid_energy, rollout)
+from reverie.model.evaluate import (
+    DETAIL_HISTORY,
+    detail_energy,
+    detail_ratio,
+    evaluate_game_size,
+    evaluate_style,
+    edge_energy,
+    grid_energy,
+    rollout,
+)
 from reverie.model.stylize import ModelStylizer
 from reverie.model.world.images import read_png
 from reverie.model.world.sequence import SequenceSpec, render_sequence
-from reverie.model.world.styles import STYLES
+from reverie.model.world.looks import STYLES
 
 
 def textured(seed: int = 0, size: int = 96) -> np.ndarray:
@@ -105,8 +113,22 @@ def test_rollout_reports_the_detail_ratio_from_the_tenth_frame_after_each_reset(
 
 def test_eval_json_carries_the_detail_ratio_per_style_and_in_the_mean(tmp_path, capsys):
     weights = save_tiny_weights(tmp_path / "w")
-    code = reverie(["eval", "--weights", str(weights), "--json", "--size", "32x32", "--frames", "13", "--path", "walk",
-                    "--style", "toon"])
+    code = reverie(
+        [
+            "eval",
+            "--weights",
+            str(weights),
+            "--json",
+            "--size",
+            "32x32",
+            "--frames",
+            "13",
+            "--path",
+            "walk",
+            "--style",
+            "toon",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     toon = result["styles"]["toon"]
@@ -124,7 +146,9 @@ def tiny_stylizers(model, work_height: int, trust: float = 0.0, seen: list | Non
             return super().denoise(inputs)
 
     backend = Backend(model)
-    return lambda text: ModelStylizer(backend, encoder=fake_encoder, stride=8, work_height=work_height, prompt=text, history_trust=trust)
+    return lambda text: ModelStylizer(
+        backend, encoder=fake_encoder, stride=8, work_height=work_height, prompt=text, history_trust=trust
+    )
 
 
 def test_game_size_eval_is_the_rollout_when_the_game_runs_at_the_working_size():
@@ -133,17 +157,29 @@ def test_game_size_eval_is_the_rollout_when_the_game_runs_at_the_working_size():
     styles = ["oil", "noir"]
     got = evaluate_game_size(tiny_stylizers(model, 64, trust=3.0), styles, seed=1003, frames=14, width=64, height=64)
     for name in styles:
-        want = evaluate_style(model, name, fake_encoder(STYLES[name].train_prompts[0]), seed=1003, frames=14, width=64, height=64,
-                              history_trust=3.0)
+        want = evaluate_style(
+            model,
+            name,
+            fake_encoder(STYLES[name].train_prompts[0]),
+            seed=1003,
+            frames=14,
+            width=64,
+            height=64,
+            history_trust=3.0,
+        )
         for key in ("psnr", "ssim", "ewarp", "ewarp_gt", "detail", "detail_out", "detail_gt", "detail_frames"):
             assert got["styles"][name][key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), (name, key)
-    assert got["game_size"] == "64x64" and got["mean"]["detail"] == pytest.approx(np.mean([got["styles"][n]["detail"] for n in styles]))
+    assert got["game_size"] == "64x64" and got["mean"]["detail"] == pytest.approx(
+        np.mean([got["styles"][n]["detail"] for n in styles])
+    )
 
 
 def test_game_size_eval_resizes_through_the_stage_and_scores_at_the_game_size():
     seen: list = []
     model = tiny_model()
-    result = evaluate_game_size(tiny_stylizers(model, 64, seen=seen), ["toon", "pencil"], seed=1000, frames=12, width=192, height=128)
+    result = evaluate_game_size(
+        tiny_stylizers(model, 64, seen=seen), ["toon", "pencil"], seed=1000, frames=12, width=192, height=128
+    )
     assert seen == [(64, 96)] * (2 * 12)  # 192x128 works at 96x64
     for figures in result["styles"].values():
         assert figures["detail_frames"] == 2 and len(figures["psnr_curve"]) == 12
@@ -160,12 +196,36 @@ def test_game_size_eval_resizes_through_the_stage_and_scores_at_the_game_size():
 
 def test_reverie_eval_game_size_runs_the_stage_at_its_working_size(tmp_path, capsys):
     weights = save_tiny_weights(tmp_path / "w")
-    code = reverie(["eval", "--weights", str(weights), "--json", "--game-size", "96x64", "--work-height", "32", "--backend", "torch",
-                    "--frames", "11", "--style", "thermal"])
+    code = reverie(
+        [
+            "eval",
+            "--weights",
+            str(weights),
+            "--json",
+            "--game-size",
+            "96x64",
+            "--work-height",
+            "32",
+            "--backend",
+            "torch",
+            "--frames",
+            "11",
+            "--style",
+            "thermal",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["game_size"] == "96x64" and result["work_size"] == "48x32" and result["stylizer"].startswith("model/torch/cpu")
-    assert result["styles"]["thermal"]["detail_frames"] == 1 and "detail" in result["mean"] and len(result["weights_sha256"]) == 64
+    assert (
+        result["game_size"] == "96x64"
+        and result["work_size"] == "48x32"
+        and result["stylizer"].startswith("model/torch/cpu")
+    )
+    assert (
+        result["styles"]["thermal"]["detail_frames"] == 1
+        and "detail" in result["mean"]
+        and len(result["weights_sha256"]) == 64
+    )
     assert reverie(["eval", "--weights", str(weights), "--game-size", "96x64", "--jobs", "2"]) == 2
 
 
@@ -176,7 +236,9 @@ def test_sheet_shows_the_stage_output_after_the_history_beside_game_and_truth():
 
     model = tiny_model()
     styles = ["watercolor", "mosaic"]
-    rows, frame, since = capture_rows(tiny_stylizers(model, 64), styles, seed=1004, width=64, height=64, history=4, path="walk")
+    rows, frame, since = capture_rows(
+        tiny_stylizers(model, 64), styles, seed=1004, width=64, height=64, history=4, path="walk"
+    )
     assert (frame, since) == (4, 4)
     sheet = compose(rows, frame, since)
     assert {c for _, c in sheet.boxes} == {"game", "model", "ground truth"}
@@ -192,8 +254,31 @@ def test_sheet_of_a_large_frame_scales_tiles_and_adds_full_resolution_crops(tmp_
 
     weights = save_tiny_weights(tmp_path / "w")
     out = tmp_path / "sheet.png"
-    assert main(["--size", "96x64", "--tile", "48x32", "--work-height", "32", "--backend", "torch", "--weights", str(weights),
-                 "--styles", "oil,thermal", "--history", "3", "--path", "walk", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--size",
+                "96x64",
+                "--tile",
+                "48x32",
+                "--work-height",
+                "32",
+                "--backend",
+                "torch",
+                "--weights",
+                str(weights),
+                "--styles",
+                "oil,thermal",
+                "--history",
+                "3",
+                "--path",
+                "walk",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     image = read_png(out)
     # 5 columns: 3 tiles of 48 and 2 crops of 24, gaps of 4; 2 rows of label 20 + tile 32, the title and gaps
     assert image.shape == (26 + 2 * (20 + 32 + 4) + 4, 3 * 48 + 2 * 24 + 6 * 4, 3)
@@ -201,7 +286,9 @@ def test_sheet_of_a_large_frame_scales_tiles_and_adds_full_resolution_crops(tmp_
     from reverie.model.sheets import capture_rows, center_crop, compose
 
     frames = list(render_sequence(SequenceSpec(1000, 4, 96, 64, "walk", ("oil",))))
-    rows, frame, since = capture_rows(tiny_stylizers(tiny_model(), 32), ["oil"], seed=1000, width=96, height=64, history=3, path="walk")
+    rows, frame, since = capture_rows(
+        tiny_stylizers(tiny_model(), 32), ["oil"], seed=1000, width=96, height=64, history=3, path="walk"
+    )
     sheet = compose(rows, frame, since, tile=(48, 32))
     np.testing.assert_array_equal(rows[0].truth, frames[3].styles["oil"][..., :3])
     for column, full in (("model 1:1", rows[0].output), ("ground truth 1:1", rows[0].truth)):
@@ -210,4 +297,6 @@ def test_sheet_of_a_large_frame_scales_tiles_and_adds_full_resolution_crops(tmp_
         np.testing.assert_array_equal(sheet.image[y : y + h, x : x + w], full[16:48, 36:60])
         np.testing.assert_array_equal(center_crop(full, 24, 32), full[16:48, 36:60])
     y, x, h, w = sheet.boxes[(0, "game")]
-    np.testing.assert_array_equal(sheet.image[y : y + h, x : x + w], cv2.resize(frames[3].color[..., :3], (48, 32), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(
+        sheet.image[y : y + h, x : x + w], cv2.resize(frames[3].color[..., :3], (48, 32), interpolation=cv2.INTER_AREA)
+    )

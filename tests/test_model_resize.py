@@ -1,4 +1,4 @@
-"""Game frames to the working size and back (model/frames.py): shapes and contracts, and
+"""Game frames to the working size and back (model/resize.py): shapes and contracts, and
 the guided upsampling's quality against real ground truth: world frames rendered at
 1920x1080 with a style, the truth shrunk to 448x256 as if it were the model's output."""
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from reverie.model import frames
-from reverie.model.frames import game_to_model, model_to_game, shrink_color, write_upsampled
+from reverie.model import resize
+from reverie.model.resize import game_to_model, model_to_game, shrink_color, write_upsampled
 from reverie.model.upsample_eval import compare, detail, psnr, render_frame
 
 QUALITY_STYLES = ("toon", "watercolor", "pencil", "noir", "thermal")
@@ -104,7 +104,7 @@ def test_cpu_tensors_give_the_numpy_results(world_1080p):
 
 
 # ---------------------------------------------------------------- out: contracts
-@pytest.mark.parametrize("upsample", frames.UPSAMPLES)
+@pytest.mark.parametrize("upsample", resize.UPSAMPLES)
 def test_same_size_is_written_as_it_is_with_opaque_alpha(upsample):
     rng = np.random.default_rng(4)
     image = torch.from_numpy(rng.uniform(-1.1, 1.1, (1, 3, 48, 64)).astype(np.float32))  # a little out of range too
@@ -115,7 +115,7 @@ def test_same_size_is_written_as_it_is_with_opaque_alpha(upsample):
     assert (out[..., 3] == 255).all()
 
 
-@pytest.mark.parametrize("upsample", frames.UPSAMPLES)
+@pytest.mark.parametrize("upsample", resize.UPSAMPLES)
 @pytest.mark.parametrize("size", [(96, 128), (48, 64)])  # resized 2x, and the same size
 def test_strength_blends_with_the_game_color(upsample, size):
     color = textured_color(*size, seed=5)
@@ -152,7 +152,8 @@ def test_bilinear_is_opencvs_and_close_to_torchs():
     ours = out[..., :3].astype(int)
     cv = np.clip(np.rint(cv2.resize(pixels, (480, 270), interpolation=cv2.INTER_LINEAR)), 0, 255)
     assert np.abs(ours - cv).max() <= 1
-    torch_up = F.interpolate(torch.from_numpy(pixels).permute(2, 0, 1)[None], size=(270, 480), mode="bilinear", align_corners=False)
+    planes = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    torch_up = F.interpolate(planes, size=(270, 480), mode="bilinear", align_corners=False)
     assert np.abs(ours - torch_up[0].permute(1, 2, 0).round().numpy()).max() <= 1
 
 
@@ -202,7 +203,7 @@ def test_the_device_path_guides_the_same_way():
     host = np.zeros((540, 960, 4), np.uint8)
     write_upsampled(low, host, 1.0, color)
     device = torch.zeros((540, 960, 4), dtype=torch.uint8)
-    frames._model_to_game_torch(image_of(low), device, 1.0, torch.from_numpy(color), "guided")
+    resize._model_to_game_torch(image_of(low), device, 1.0, torch.from_numpy(color), "guided")
     assert (device[..., 3] == 255).all()
     err_device = np.abs(device[..., :3].numpy().astype(int) - target).mean()
     assert err_device < 2.5, err_device

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from model_fixtures import fake_encoder, stylize_all, tiny_model, world_frames
-from reverie.bridge import Frame
+from model_fixtures import SHIPPED, fake_encoder, save_tiny_weights, stylize_all, tiny_model, world_frames
+from reverie.common.stylizer import STATIC_SKIP, STYLIZED, Frame, Stylizer, StylizerBase, WeightsUnsupported
 from reverie.model.backends.torch_backend import TorchBackend
 from reverie.model.evaluate import rollout
-from reverie.model.frames import game_to_model, model_to_game, working_size
-from reverie.model.stylize import TRUST_RECOVERY_FRAMES, ModelStylizer
+from reverie.model.resize import game_to_model, model_to_game, working_size
+from reverie.model.stream import TRUST_RECOVERY_FRAMES
+from reverie.model.stylize import ModelStylizer
 
 MOVING_PATHS = ("walk", "run", "strafe", "orbit", "fast_turn")
 
@@ -107,7 +108,9 @@ def test_reset_clears_the_history():
     assert not np.array_equal(outputs[-1], fresh), "without a reset the history shapes the output"
     by_flag = stylizer()
     stylize_all(by_flag, frames[:10])
-    assert np.array_equal(stylize_all(by_flag, [Frame(10, target.color, target.depth, target.motion, reset=True)])[0], fresh)
+    assert np.array_equal(
+        stylize_all(by_flag, [Frame(10, target.color, target.depth, target.motion, reset=True)])[0], fresh
+    )
     by_control = stylizer()
     stylize_all(by_control, frames[:10])
     by_control.reset_history()
@@ -127,6 +130,47 @@ def test_static_skip_triggers_on_a_static_camera_and_repeats_the_last_output():
     outputs = stylize_all(st, [frozen(base, i) for i in range(6)])
     assert st.counters["skipped"] == 5 and st.counters["model_calls"] == 1
     assert all(np.array_equal(o, outputs[0]) for o in outputs)
+
+
+def test_the_stylizer_keeps_the_daemons_contract():
+    """`stylize` says which frames were repeated (the daemon reads that, not the counters);
+    the counters are a fresh dict of ints each time (the daemon's I/O thread reads them); a
+    stylizer built around a given backend says it runs no weights it could swap."""
+    st = stylizer()
+    assert isinstance(st, Stylizer) and isinstance(st, StylizerBase)
+    base = world_frames("static", 1)[0]
+    out = np.zeros(base.color.shape, np.uint8)
+    assert [st.stylize(frozen(base, i), out) for i in range(3)] == [STYLIZED, STATIC_SKIP, STATIC_SKIP]
+    counters = st.counters
+    assert counters == {"frames": 3, "model_calls": 1, "skipped": 2, "history_resets": 1, "host_device_copies": 0}
+    assert all(type(v) is int for v in counters.values())
+    counters["frames"] = 99
+    assert st.counters["frames"] == 3
+    assert st.prepare_weights(None).folder is None
+    with pytest.raises(WeightsUnsupported, match="built around a given backend"):
+        st.prepare_weights(SHIPPED)
+
+
+def test_other_weights_run_from_a_fresh_history_and_the_own_ones_come_back(tmp_path):
+    """`use_weights` swaps the network between two frames and resets the history; `None`
+    returns to the stylizer's own weights, which then give what a fresh stylizer gives."""
+    own, other = save_tiny_weights(tmp_path / "own", seed=0), save_tiny_weights(tmp_path / "other", seed=1)
+    frames = world_frames("walk", 4)
+
+    def fresh() -> ModelStylizer:
+        return ModelStylizer("torch", weights=own, encoder=fake_encoder, work_height=64)
+
+    expected = stylize_all(fresh(), frames[2:])
+    st = fresh()
+    stylize_all(st, frames[:2])
+    prepared = st.prepare_weights(other)
+    assert prepared.folder == other and prepared.stride == 8
+    st.use_weights(prepared)
+    assert st.identity["weights_sha256"] != fresh().identity["weights_sha256"]
+    swapped = stylize_all(st, frames[2:])
+    assert not np.array_equal(swapped[0], expected[0]), "the other network's output"
+    st.use_weights(st.prepare_weights(None))
+    assert st.weights is None and all(np.array_equal(a, b) for a, b in zip(stylize_all(st, frames[2:]), expected))
 
 
 def test_static_skip_is_exact():
@@ -167,8 +211,11 @@ def test_skip_on_a_static_path_only_where_the_input_repeats_exactly():
     frames = world_frames("static", 10, 32, 32)
     st = stylizer()
     stylize_all(st, frames)
-    repeats = sum(1 for a, b in zip(frames, frames[1:]) if not b.reset and not b.motion.any()
-                  and np.array_equal(a.color, b.color) and np.array_equal(a.depth, b.depth))
+    repeats = sum(
+        1
+        for a, b in zip(frames, frames[1:])
+        if not b.reset and not b.motion.any() and np.array_equal(a.color, b.color) and np.array_equal(a.depth, b.depth)
+    )
     assert st.counters["skipped"] == repeats
 
 
@@ -324,7 +371,7 @@ def test_each_look_settles_at_its_own_trust_and_a_prompt_change_ramps_to_the_new
     from reverie.model.evaluate import evaluate
     from reverie.model.look_trust import LookTrust
     from reverie.model.text import runtime_embedder
-    from reverie.model.world.styles import STYLES
+    from reverie.model.world.looks import STYLES
 
     embed = runtime_embedder()  # the shipped table: known prompts without the sentence encoder
     thermal, oil = STYLES["thermal"].train_prompts[0], STYLES["oil"].train_prompts[0]

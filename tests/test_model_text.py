@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reverie.model.text import EMBED_DIM, EncoderNotFound, PromptBank, PromptBlend, PromptEncoder, find_encoder_folder
-from reverie.model.world.styles import STYLES, TRAIN_PROMPTS
+from reverie.model.world.looks import STYLES, TRAIN_PROMPTS
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ import torch
 
 from model_fixtures import random_prompt_table
 from reverie.model import train as T
+from reverie.model import weights as W
 from reverie.model.look_trust import LookTrust
 from reverie.model.network import Denoiser, NetworkConfig
-from reverie.model.world.styles import STYLES
+from reverie.model.world.looks import STYLES
 
 TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=3, worlds=2, world_every=1, checkpoint_every=1,
                      network=NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
@@ -59,7 +60,7 @@ def test_checkpoint_resume_gives_the_same_next_step(tmp_path, batch):
     T.save_checkpoint(tmp_path / "ck", 1, model, optimizer, TINY, generator)
     expected = T.sequence_loss(model, batch, TINY, generator)
 
-    restored, config = T.load_model(tmp_path / "ck")
+    restored, config = W.load_model(tmp_path / "ck"), T.training_config(tmp_path / "ck")
     state = torch.load(tmp_path / "ck" / "state.pt", weights_only=False)
     resumed_generator = torch.Generator()
     resumed_generator.set_state(state["generator"])
@@ -70,11 +71,11 @@ def test_checkpoint_resume_gives_the_same_next_step(tmp_path, batch):
 def test_the_inference_history_trust_is_read_from_the_weights_config(tmp_path):
     model = Denoiser(TINY.network)
     T.save_checkpoint(tmp_path / "ck", 1, model, torch.optim.AdamW(model.parameters()), TINY, torch.Generator())
-    assert LookTrust.of_weights(tmp_path / "ck") == LookTrust(0.0)  # a checkpoint is the network as trained
+    assert W.look_trust(tmp_path / "ck") == LookTrust(0.0)  # a checkpoint is the network as trained
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
     meta["inference"] = {"history_trust": 1.5, "look_trust": {"thermal": 3}}
     (tmp_path / "ck" / "config.json").write_text(json.dumps(meta))
-    assert LookTrust.of_weights(tmp_path / "ck") == LookTrust(1.5, (("thermal", 3.0),))
+    assert W.look_trust(tmp_path / "ck") == LookTrust(1.5, (("thermal", 3.0),))
 
 
 def test_train_interrupted_and_resumed_matches_an_uninterrupted_run(tmp_path, prompts, monkeypatch):
@@ -82,8 +83,8 @@ def test_train_interrupted_and_resumed_matches_an_uninterrupted_run(tmp_path, pr
     T.train(T.with_overrides(TINY, steps=2), tmp_path / "straight", progress=False)
     T.train(T.with_overrides(TINY, steps=1), tmp_path / "resumed", progress=False)
     T.train(T.with_overrides(TINY, steps=2), tmp_path / "resumed", resume=True, progress=False)
-    a, _ = T.load_model(tmp_path / "straight" / "latest")
-    b, _ = T.load_model(tmp_path / "resumed" / "latest")
+    a = W.load_model(tmp_path / "straight" / "latest")
+    b = W.load_model(tmp_path / "resumed" / "latest")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
     meta = json.loads((tmp_path / "resumed" / "latest" / "config.json").read_text())
@@ -121,7 +122,9 @@ def test_runtime_loss_is_zero_when_the_output_changes_exactly_like_the_ground_tr
     shimmering = T.runtime_loss(batch.target[:, t] + flicker, batch.target[:, t - 1], batch, t, mask, config)
     expected_mse = float((flicker**2).mean())
     assert float(shimmering) == pytest.approx(expected_mse * (1.0 + 2.0), rel=1e-5)
-    nothing_valid = T.runtime_loss(batch.target[:, t] + flicker, batch.target[:, t - 1], batch, t, torch.zeros_like(mask), config)
+    nothing_valid = T.runtime_loss(
+        batch.target[:, t] + flicker, batch.target[:, t - 1], batch, t, torch.zeros_like(mask), config
+    )
     assert float(nothing_valid) == pytest.approx(expected_mse, rel=1e-5)  # the run-time MSE alone
 
 
@@ -131,8 +134,9 @@ def test_runtime_terms_train_the_run_time_output(batch):
     torch.manual_seed(0)
     model = Denoiser(TINY.network)
     plain = T.sequence_loss(model, batch, TINY, torch.Generator().manual_seed(5))
-    with_terms = T.sequence_loss(model, batch, T.with_overrides(TINY, runtime_weight=1.0, temporal_weight=1.0),
-                                 torch.Generator().manual_seed(5))
+    with_terms = T.sequence_loss(
+        model, batch, T.with_overrides(TINY, runtime_weight=1.0, temporal_weight=1.0), torch.Generator().manual_seed(5)
+    )
     assert float(with_terms.detach()) > float(plain.detach())
     with_terms.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
@@ -144,14 +148,17 @@ def test_fine_tuned_weights_carry_their_lineage_and_publish_with_inference_setti
     the stylizer and eval then read."""
     monkeypatch.setattr(T, "prompt_table", lambda: prompts)
     base = T.train(T.with_overrides(TINY, steps=1), tmp_path / "base", progress=False)
-    tuned = T.train(T.with_overrides(TINY, steps=1, init=str(base), runtime_weight=1.0, temporal_weight=1.0), tmp_path / "tuned",
-                    progress=False)
+    tuned = T.train(
+        T.with_overrides(TINY, steps=1, init=str(base), runtime_weight=1.0, temporal_weight=1.0),
+        tmp_path / "tuned",
+        progress=False,
+    )
     lineage = json.loads((tuned / "config.json").read_text())["lineage"]
     assert [entry["config"]["init"] for entry in lineage] == [""] and lineage[0]["step"] == 1
-    shipped = T.publish_weights(tuned, tmp_path / "weights", LookTrust.of(2.5, {"noir": 1.0}))
+    shipped = W.publish_weights(tuned, tmp_path / "weights", LookTrust.of(2.5, {"noir": 1.0}))
     assert sorted(p.name for p in shipped.iterdir()) == ["config.json", "model.safetensors"]
-    _, config = T.load_model(shipped)
-    assert LookTrust.of_weights(shipped) == LookTrust(2.5, (("noir", 1.0),)) and config.temporal_weight == 1.0
+    config = T.training_config(shipped)
+    assert W.look_trust(shipped) == LookTrust(2.5, (("noir", 1.0),)) and config.temporal_weight == 1.0
     assert (shipped / "model.safetensors").read_bytes() == (tuned / "model.safetensors").read_bytes()
 
 
@@ -185,7 +192,9 @@ def test_shift_inconsistency_is_zero_for_a_model_without_a_grid_only(batch, grid
     mask = torch.ones_like(batch.depth[:, t])
     noise = torch.zeros_like(history)
     output = model(None, None, game, history, mask, None, noise, batch.prompt, None)
-    inconsistency = T.shift_inconsistency(model, output, (game, history, mask, noise), batch.prompt, torch.Generator().manual_seed(3))
+    inconsistency = T.shift_inconsistency(
+        model, output, (game, history, mask, noise), batch.prompt, torch.Generator().manual_seed(3)
+    )
     if grid:
         assert float(inconsistency.detach()) > 0.01
     else:

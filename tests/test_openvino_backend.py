@@ -15,11 +15,18 @@ import torch
 openvino = pytest.importorskip("openvino")
 
 from model_fixtures import SHIPPED, save_tiny_weights, world_frames  # noqa: E402
-from reverie.model.backends import BackendError, NonFiniteOutput, check_device, default_backend, load_backend, weights_stride  # noqa: E402
+from reverie.model.backends import (  # noqa: E402
+    BackendError,
+    NonFiniteOutput,
+    check_device,
+    default_backend,
+    load_backend,
+)
 from reverie.model.backends import ov_backend as OV  # noqa: E402
 from reverie.model.backends.cache import cached_onnx  # noqa: E402
 from reverie.model.cpu_features import linux_cpu_flags  # noqa: E402
 from reverie.model.export import example_inputs  # noqa: E402
+from reverie.model.weights import load_model, weights_stride  # noqa: E402
 
 CORE = openvino.Core()
 HAS_BF16 = OV.cpu_bf16(CORE)
@@ -30,8 +37,8 @@ needs_bf16 = pytest.mark.skipif(not HAS_BF16, reason="this CPU reports no bf16 a
 # is off by up to 2^-8 = 0.4% relative, and a step of the network rounds at every layer
 # (activations and weights). Measured on the shipped weights (widths 32, 64, 96) on this
 # file's inputs and others from 32x32 to 256x256: 0.010-0.025 max abs on outputs up to
-# ~1.8 (the [-1, 1] picture plus what the preconditioning adds at high noise). The bound leaves 2x margin for wider networks and
-# other CPUs' kernels; a broken graph (a wrong input, a dropped layer) is off by ~1.
+# ~1.8 (the [-1, 1] picture plus what the preconditioning adds at high noise). The bound leaves 2x margin for wider
+# networks and other CPUs' kernels; a broken graph (a wrong input, a dropped layer) is off by ~1.
 BF16_MAX_ABS = 0.05
 F32_RELATIVE = 1e-3  # as ONNX Runtime against torch (test_model_backends.py)
 STREAM_PSNR_DB = 35.0  # measured minimum over the 100 frames: 56 dB (bf16 against f32, both through the whole stylizer)
@@ -144,7 +151,9 @@ def test_the_cache_key_changes_with_every_field():
 def test_overflowing_input_raises_non_finite_output(ov_auto):
     inputs = example_inputs(1, 32, 32)
     inputs["x"] = torch.full_like(inputs["x"], 3e38)  # finite, near float32's largest: the network overflows
-    with pytest.raises(NonFiniteOutput, match=rf"backend openvino \(cpu, {ov_auto.precision}\) gave \d+ non-finite values"):
+    with pytest.raises(
+        NonFiniteOutput, match=rf"backend openvino \(cpu, {ov_auto.precision}\) gave \d+ non-finite values"
+    ):
         ov_auto.denoise(inputs)
     assert isinstance(NonFiniteOutput("x"), BackendError)
     good = example_inputs(1, 32, 32)
@@ -167,9 +176,7 @@ def poison(onnx_path: Path) -> None:
 
 def test_a_nan_weight_raises_non_finite_output_naming_backend_and_precision(tmp_path):
     weights = save_tiny_weights(tmp_path / "w")
-    from reverie.model.train import load_model
-
-    onnx_path = cached_onnx(load_model(weights)[0], weights, tmp_path / "cache")
+    onnx_path = cached_onnx(load_model(weights), weights, tmp_path / "cache")
     poison(onnx_path)
     for precision in ("auto", "f32"):
         backend = OV.OpenVINOBackend(onnx_path, "cpu", precision=precision, cache=tmp_path / "cache")
@@ -183,10 +190,9 @@ def test_daemon_fails_a_non_finite_frame_and_keeps_serving(tmp_path, monkeypatch
     frames once a style pack switches it to weights that work."""
     from reverie.bridge import Client, FrameRejected
     from reverie.bridge.local_daemon import LocalDaemon
-    from reverie.model.train import load_model
 
     own, cache, packs = save_tiny_weights(tmp_path / "own"), tmp_path / "cache", tmp_path / "packs"
-    poison(cached_onnx(load_model(own)[0], own, cache))  # the daemon finds this file under its cache key
+    poison(cached_onnx(load_model(own), own, cache))  # the daemon finds this file under its cache key
     (packs / "good").mkdir(parents=True)
     (packs / "good" / "style.toml").write_text('name = "good"\nprompt = "oil painting"\nweights = "weights"\n')
     save_tiny_weights(packs / "good" / "weights", seed=1)
@@ -197,14 +203,19 @@ def test_daemon_fails_a_non_finite_frame_and_keeps_serving(tmp_path, monkeypatch
         with Client(daemon.endpoints.control, name="test-nan", timeout_s=30.0) as game:
             status = game.status()
             precision = status["stylizer"].rsplit("/", 1)[1]
-            assert status["stylizer"] == f"model/openvino/cpu/{precision}" and status["stylizer_identity"]["precision"] == precision
+            assert (
+                status["stylizer"] == f"model/openvino/cpu/{precision}"
+                and status["stylizer_identity"]["precision"] == precision
+            )
             for f in frames[:2]:
                 with pytest.raises(FrameRejected, match=rf"NonFiniteOutput: backend openvino \(cpu, {precision}\)"):
                     game.wait_output(game.submit(f.color, f.depth, f.motion), timeout_s=30.0)
             assert game.latest_output() is None, "no output was written for a failed frame"
             assert game.status()["stats"]["failed"] == 2 and daemon.proc.poll() is None
             game.load_preset("good")
-            out = game.wait_output(game.submit(frames[2].color, frames[2].depth, frames[2].motion, reset=True), timeout_s=60.0)
+            out = game.wait_output(
+                game.submit(frames[2].color, frames[2].depth, frames[2].motion, reset=True), timeout_s=60.0
+            )
             assert out.image.shape == (32, 32, 4) and (out.image[..., 3] == 255).all()
             assert game.status()["stats"]["failed"] == 2
 

@@ -10,7 +10,7 @@ from reverie.model.history import sample_positions, validity_mask, warp_error
 from reverie.model.world.camera import CameraPath
 from reverie.model.world.renderer import WorldRenderer
 from reverie.model.world.scene import BOUNCER, VEHICLE, WALKER, build_scene
-from reverie.model.world.styles import STYLES, TRAIN_PROMPTS
+from reverie.model.world.looks import STYLES, TRAIN_PROMPTS
 
 SIZE = 192
 # Documented in docs/world.md: E_warp of the game look with the engine's motion, on pixels
@@ -74,7 +74,9 @@ def test_object_motion_vectors_follow_the_objects(world):
     same, errors, pixels = [], [], 0
     for prev, cur in _pairs(renderer, path, range(2, 40)):
         valid = validity_mask(prev.depth, cur.motion, cur.prev_depth, tolerance=0.01)
-        moving = valid & np.isin(cur.internal["material"], [WALKER, VEHICLE, BOUNCER]) & (np.abs(cur.motion).sum(-1) > 0.5)
+        moving = (
+            valid & np.isin(cur.internal["material"], [WALKER, VEHICLE, BOUNCER]) & (np.abs(cur.motion).sum(-1) > 0.5)
+        )
         if moving.sum() < 10:
             continue
         same.append(_same_point_fraction(prev, cur, moving))

@@ -18,107 +18,24 @@ call (copy it to keep it).
 
 Each backend has a `precision` ("f32", "bf16", TensorRT's "fp16"...): what its arithmetic
 runs in, shown in the stylizer's name (`reverie status`) and identity.
+
+The interface, its errors and checks live in `base` (what the backends import); this
+package builds backends from a weights folder (`load_backend`) and picks the default.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Protocol, runtime_checkable
 
-import torch
+from ..weights import CONFIG_FILE, DEFAULT_WEIGHTS, MODEL_FILE, load_model
+from .base import (DEVICES, Backend, BackendError, NonFiniteOutput, available_cores, backend_precision, check_device,
+                   check_inputs, torch_threads)
 
-from ..export import INPUTS
+__all__ = ["BACKENDS", "DEVICES", "Backend", "BackendError", "NonFiniteOutput", "available_cores", "backend_precision",
+           "check_device", "check_inputs", "default_backend", "load_backend", "torch_threads"]
 
 BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
-DEVICES = ("cpu", "cuda", "intel-gpu")  # intel-gpu: OpenVINO's "GPU" (an Intel integrated or discrete GPU)
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-
-
-class BackendError(RuntimeError):
-    """A backend cannot run here (package missing, no GPU, bad option); the message says why."""
-
-
-class NonFiniteOutput(BackendError):
-    """The network's output holds NaN or inf (an overflow, broken weights): the frame fails
-    instead of showing garbage. The message names the backend and its precision."""
-
-
-@runtime_checkable
-class Backend(Protocol):
-    name: str
-    device: str
-    # precision: str  (optional: "f32" when absent)
-
-    def denoise(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
-
-
-def available_cores() -> int:
-    """The cores this process may run on (respects taskset and container limits)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run the block with `count` torch CPU threads (switching costs well under a
-    microsecond). The per-frame pre- and post-processing runs on one thread: its ops on a
-    256x256 frame are too small to gain from more, and a parallel op waits for its slowest
-    thread, which on a busy 2-core machine (the game renders beside us) can lose a whole
-    scheduler slice: measured 30 ms a frame with 1 thread against 420 ms with 2."""
-    previous = torch.get_num_threads()
-    if previous == count:
-        yield
-        return
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def check_inputs(inputs: Mapping[str, torch.Tensor]) -> None:
-    """Clear errors for missing names and mismatched shapes (what an ONNX or TensorRT
-    runtime would otherwise report as an opaque failure deep inside)."""
-    missing = [n for n in INPUTS if n not in inputs]
-    if missing:
-        raise ValueError(f"denoiser inputs missing: {', '.join(missing)}")
-    x = inputs["x"]
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"x must be (N, 3, H, W), got {tuple(x.shape)}")
-    n, _, h, w = x.shape
-    for name, planes in (("game", 6), ("history", 3), ("mask", 1), ("history_noise", 3)):
-        if tuple(inputs[name].shape) != (n, planes, h, w):
-            raise ValueError(f"{name} must be {(n, planes, h, w)}, got {tuple(inputs[name].shape)}")
-    for name in ("sigma", "history_sigma", "history_trust"):
-        if tuple(inputs[name].shape) != (n,):
-            raise ValueError(f"{name} must be ({n},), got {tuple(inputs[name].shape)}")
-    if inputs["prompt"].dim() != 2 or inputs["prompt"].shape[0] != n:
-        raise ValueError(f"prompt must be ({n}, D), got {tuple(inputs['prompt'].shape)}")
-
-
-def check_device(device: str) -> None:
-    if device not in DEVICES:
-        raise BackendError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BackendError("device cuda: no CUDA GPU is usable here (torch.cuda.is_available() is False); use --device cpu")
-    if device == "intel-gpu":
-        from .ov_backend import import_openvino
-
-        available = import_openvino().Core().available_devices
-        if "GPU" not in available:
-            raise BackendError(f"device intel-gpu: OpenVINO sees no Intel GPU here (its devices: {', '.join(available)}); "
-                               "use --device cpu")
-
-
-def backend_precision(backend: Backend) -> str:
-    """What the backend's arithmetic runs in ("f32" for one that does not say)."""
-    return str(getattr(backend, "precision", "f32"))
 
 
 # The CPU default where OpenVINO cannot run bf16. Measured on this project's 2-core Xeon
@@ -152,14 +69,6 @@ def default_backend(device: str = "cpu") -> str:
     return "openvino" if cpu_bf16(openvino.Core()) else CPU_F32_DEFAULT
 
 
-def weights_stride(weights: Path) -> int:
-    """The size multiple the weights in folder `weights` need (from their config.json)."""
-    from ..train import TrainConfig
-
-    meta = json.loads((Path(weights) / "config.json").read_text())
-    return TrainConfig.from_dict(meta["config"]).network.stride
-
-
 def load_backend(name: str | None, device: str = "cpu", weights: Path = DEFAULT_WEIGHTS, *, cache: Path | None = None,
                  threads: int | None = None, trt_profile: str | None = None, precision: str | None = None) -> Backend:
     """The backend `name` (None: `default_backend(device)`) on `device` for the weights in
@@ -170,8 +79,6 @@ def load_backend(name: str | None, device: str = "cpu", weights: Path = DEFAULT_
     optimization profile as "WxH" or "MINWxMINH:OPTWxOPTH:MAXWxMAXH". `precision` (None:
     the backend's choice): openvino "auto" | "bf16" | "f32" (| "f16" on intel-gpu);
     tensorrt "fp16" | "fp32"; onnxruntime and torch run f32 only."""
-    from ..train import load_model
-
     name = name or default_backend(device)
     if name not in BACKENDS:
         raise BackendError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
@@ -183,13 +90,15 @@ def load_backend(name: str | None, device: str = "cpu", weights: Path = DEFAULT_
         raise BackendError("backend openvino runs on --device cpu or intel-gpu, not cuda")
     check_device(device)
     weights = Path(weights)
-    if not (weights / "model.safetensors").is_file() or not (weights / "config.json").is_file():
-        raise BackendError(f"{weights} holds no weights (model.safetensors and config.json)")
+    if not (weights / MODEL_FILE).is_file() or not (weights / CONFIG_FILE).is_file():
+        raise BackendError(f"{weights} holds no weights ({MODEL_FILE} and {CONFIG_FILE})")
     try:
-        model, _ = load_model(weights)
+        model = load_model(weights)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:  # weights of another architecture, a broken config
         detail = str(exc).strip().splitlines()
-        raise BackendError(f"the weights in {weights} do not load into this version's network: {' '.join(detail[:3])}") from exc
+        raise BackendError(
+            f"the weights in {weights} do not load into this version's network: {' '.join(detail[:3])}"
+        ) from exc
     if name == "torch":
         from .torch_backend import TorchBackend
 

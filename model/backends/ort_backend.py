@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..export import INPUTS, OUTPUT
-from . import BackendError, available_cores, check_inputs
+from .base import BackendError, available_cores, check_inputs
 
 # Idle worker threads spinning for more work burn the cores the game and the daemon's
 # own pre- and post-processing need; measured faster end to end with spinning off on a
@@ -43,7 +43,9 @@ class OnnxRuntimeBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", ALLOW_SPINNING)
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendError("backend onnxruntime on cuda needs onnxruntime-gpu (CUDAExecutionProvider is not available)")
+                raise BackendError(
+                    "backend onnxruntime on cuda needs onnxruntime-gpu (CUDAExecutionProvider is not available)"
+                )
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]

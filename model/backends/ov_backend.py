@@ -40,21 +40,13 @@ import torch
 
 from ..cpu_features import kernel_reports_bf16
 from ..export import INPUTS, OUTPUT
-from . import BackendError, NonFiniteOutput, available_cores, check_inputs
+from .base import BackendError, NonFiniteOutput, available_cores, check_inputs, import_openvino
 from .cache import cache_dir, sha256_file
 
 MAX_SHAPES = 4  # compiled frame sizes kept in memory (each holds its own buffers)
 MAX_BLOBS = 16  # compiled frame sizes kept on disk per cache key (~6 MB each for the shipped network)
 PRECISIONS = ("auto", "bf16", "f16", "f32")
 OV_DEVICES = {"cpu": "CPU", "intel-gpu": "GPU"}  # our device names -> OpenVINO's
-
-
-def import_openvino() -> Any:
-    try:
-        import openvino
-    except ImportError as exc:
-        raise BackendError("backend openvino needs the openvino package: pip install openvino") from exc
-    return openvino
 
 
 def cpu_bf16(core: Any, flags: set[str] | None = None) -> bool:
@@ -82,18 +74,27 @@ def choose_precision(requested: str, device: str, core: Any) -> str:
     if requested == "auto":
         return native
     if requested != "f32" and requested != native:
-        raise BackendError(f"precision {requested}: this {device} does not compute in {requested} natively "
-                           f"(OpenVINO reports {core.get_property(ov_device, 'OPTIMIZATION_CAPABILITIES')}); use f32 or auto")
+        raise BackendError(
+            f"precision {requested}: this {device} does not compute in {requested} natively "
+            f"(OpenVINO reports {core.get_property(ov_device, 'OPTIMIZATION_CAPABILITIES')}); use f32 or auto"
+        )
     return requested
 
 
-def compile_key(onnx_sha256: str, precision: str, device: str, openvino_version: str, device_name: str,
-                capabilities: list[str]) -> str:
+def compile_key(
+    onnx_sha256: str, precision: str, device: str, openvino_version: str, device_name: str, capabilities: list[str]
+) -> str:
     """The cache folder of compiled models: any change to one of these makes a blob unusable
     (the device's name alone is not enough: many CPUs call themselves "Intel(R) Xeon(R)
     Processor", so its capabilities are part of the key too)."""
-    fields = {"onnx": onnx_sha256, "precision": precision, "device": device, "openvino": openvino_version,
-              "device_name": device_name, "capabilities": sorted(capabilities)}
+    fields = {
+        "onnx": onnx_sha256,
+        "precision": precision,
+        "device": device,
+        "openvino": openvino_version,
+        "device_name": device_name,
+        "capabilities": sorted(capabilities),
+    }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -111,25 +112,40 @@ class _Compiled:
 class OpenVINOBackend:
     name = "openvino"
 
-    def __init__(self, onnx_path: Path, device: str = "cpu", threads: int | None = None, precision: str = "auto",
-                 cache: Path | None = None):
+    def __init__(
+        self,
+        onnx_path: Path,
+        device: str = "cpu",
+        threads: int | None = None,
+        precision: str = "auto",
+        cache: Path | None = None,
+    ):
         ov = self._ov = import_openvino()
         if device not in OV_DEVICES:
             raise BackendError(f"backend openvino runs on {' or '.join(OV_DEVICES)}, not {device!r}")
         core = self.core = ov.Core()
         ov_device = self.ov_device = OV_DEVICES[device]
         if ov_device not in core.available_devices:
-            raise BackendError(f"device {device}: OpenVINO sees no {ov_device} device here (it has {', '.join(core.available_devices)})")
+            seen = ", ".join(core.available_devices)
+            raise BackendError(f"device {device}: OpenVINO sees no {ov_device} device here (it has {seen})")
         self.device = device
         self.precision = choose_precision(precision, device, core)
         self.threads = threads or available_cores()
-        key = compile_key(sha256_file(onnx_path), self.precision, device, ov.get_version(),
-                          str(core.get_property(ov_device, "FULL_DEVICE_NAME")),
-                          list(core.get_property(ov_device, "OPTIMIZATION_CAPABILITIES")))
+        key = compile_key(
+            sha256_file(onnx_path),
+            self.precision,
+            device,
+            ov.get_version(),
+            str(core.get_property(ov_device, "FULL_DEVICE_NAME")),
+            list(core.get_property(ov_device, "OPTIMIZATION_CAPABILITIES")),
+        )
         self.cache_folder = cache_dir(cache) / "openvino" / key
         self.cache_folder.mkdir(parents=True, exist_ok=True)
-        self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": self.precision,
-                                        "CACHE_DIR": str(self.cache_folder)}
+        self._config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": self.precision,
+            "CACHE_DIR": str(self.cache_folder),
+        }
         if ov_device == "CPU":
             self._config["INFERENCE_NUM_THREADS"] = self.threads
         self._model = core.read_model(str(onnx_path))
@@ -157,6 +173,7 @@ class OpenVINOBackend:
 
     def _prune_blobs(self) -> None:
         """Keep the newest MAX_BLOBS compiled blobs of this key on disk."""
+
         def age(path: Path) -> int:
             try:
                 return path.stat().st_mtime_ns
@@ -186,6 +203,8 @@ class OpenVINOBackend:
         # pass, cheaper than isfinite (docs/benchmarks.md, bridge round trip); only a
         # non-finite result (or a huge one, whose square overflows) pays for the exact count.
         if not np.isfinite(np.dot(flat, flat)) and (bad := flat.size - int(np.count_nonzero(np.isfinite(flat)))):
-            raise NonFiniteOutput(f"backend openvino ({self.device}, {self.precision}) gave {bad} non-finite values "
-                                  f"(NaN or inf) in its {OUTPUT} output of shape {tuple(out.shape)}; the frame is not shown")
+            raise NonFiniteOutput(
+                f"backend openvino ({self.device}, {self.precision}) gave {bad} non-finite values "
+                f"(NaN or inf) in its {OUTPUT} output of shape {tuple(out.shape)}; the frame is not shown"
+            )
         return out.to(inputs["x"].device)

@@ -14,7 +14,7 @@ import torch
 
 from ..export import INPUTS
 from ..network import Denoiser
-from . import available_cores, check_device, check_inputs, torch_threads
+from .base import available_cores, check_device, check_inputs, torch_threads
 
 MAX_GRAPHS = 4  # captured shapes kept (a game that keeps resizing must not grow memory)
 WARMUP_RUNS = 3  # eager runs on a side stream before capture (cuDNN picks its kernels)

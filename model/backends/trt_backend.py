@@ -26,7 +26,7 @@ import torch
 
 from ..export import INPUTS, OUTPUT
 from ..text import EMBED_DIM
-from . import BackendError, check_inputs
+from .base import BackendError, check_inputs
 from .cache import cache_dir, sha256_file, write_atomically
 
 WORKSPACE_BYTES = 1 << 30
@@ -68,7 +68,8 @@ class ShapeProfile:
         """(min, opt, max) shape of input `name`."""
         n = self.batch
         if name in SPATIAL:
-            return tuple((n, PLANES[name], h, w) for h, w in (self.min, self.opt, self.max))  # type: ignore[return-value]
+            sizes = (self.min, self.opt, self.max)
+            return tuple((n, PLANES[name], h, w) for h, w in sizes)  # type: ignore[return-value]
         if name == "prompt":
             return ((n, EMBED_DIM),) * 3
         return ((n,),) * 3  # sigma, history_sigma, history_trust
@@ -80,11 +81,25 @@ class ShapeProfile:
         return ":".join(f"{w}x{h}" for h, w in (self.min, self.opt, self.max))
 
 
-def engine_key(onnx_sha256: str, profile: ShapeProfile, precision: str, gpu_name: str, capability: tuple[int, int],
-               cuda_version: str, trt_version: str) -> str:
+def engine_key(
+    onnx_sha256: str,
+    profile: ShapeProfile,
+    precision: str,
+    gpu_name: str,
+    capability: tuple[int, int],
+    cuda_version: str,
+    trt_version: str,
+) -> str:
     """The cache key of an engine: any change to one of these makes a cached engine unusable."""
-    fields = {"onnx": onnx_sha256, "profile": [profile.min, profile.opt, profile.max, profile.batch], "precision": precision,
-              "gpu": gpu_name, "capability": list(capability), "cuda": cuda_version, "tensorrt": trt_version}
+    fields = {
+        "onnx": onnx_sha256,
+        "profile": [profile.min, profile.opt, profile.max, profile.batch],
+        "precision": precision,
+        "gpu": gpu_name,
+        "capability": list(capability),
+        "cuda": cuda_version,
+        "tensorrt": trt_version,
+    }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -116,11 +131,16 @@ class TensorRTBackend:
         self.precision = choose_precision(precision, trt, capability)
         folder = cache_dir(cache) / "tensorrt"
         gpu = torch.cuda.get_device_name()
-        key = engine_key(sha256_file(onnx_path), profile, self.precision, gpu, capability, str(torch.version.cuda), trt.__version__)
+        key = engine_key(
+            sha256_file(onnx_path), profile, self.precision, gpu, capability, str(torch.version.cuda), trt.__version__
+        )
         self.engine_path = folder / f"{key}.engine"
         self.built = False
         if not self.engine_path.is_file():
-            timing = folder / f"timing-{hashlib.sha256(f'{gpu}|{capability}|{trt.__version__}'.encode()).hexdigest()[:16]}.cache"
+            timing = (
+                folder
+                / f"timing-{hashlib.sha256(f'{gpu}|{capability}|{trt.__version__}'.encode()).hexdigest()[:16]}.cache"
+            )
             write_atomically(self.engine_path, self._build(onnx_path, timing))
             self.built = True
         runtime = trt.Runtime(self.logger)
@@ -160,10 +180,14 @@ class TensorRTBackend:
         """A new frame size: set every input's shape and (re)allocate the output."""
         n, _, h, w = x.shape
         if n != self.profile.batch or not self.profile.admits(h, w):
-            raise BackendError(f"frame {w}x{h} (batch {n}) is outside the TensorRT profile {self.profile.describe()} "
-                               f"(batch {self.profile.batch}); serve with a profile that covers it")
+            raise BackendError(
+                f"frame {w}x{h} (batch {n}) is outside the TensorRT profile {self.profile.describe()} "
+                f"(batch {self.profile.batch}); serve with a profile that covers it"
+            )
         for name in INPUTS:
-            self.context.set_input_shape(name, (n, PLANES[name], h, w) if name in SPATIAL else self.profile.shapes(name)[0])
+            self.context.set_input_shape(
+                name, (n, PLANES[name], h, w) if name in SPATIAL else self.profile.shapes(name)[0]
+            )
         self._output = torch.empty((n, 3, h, w), dtype=torch.float32, device="cuda")
         self.context.set_tensor_address(OUTPUT, self._output.data_ptr())
         self._staging.clear()

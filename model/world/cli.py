@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from reverie.cli_args import parse_size, print_progress
+from reverie.common.cli_args import parse_size, print_progress
 
 
 def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..history import validity_mask, warp_error
 from .sequence import SequenceSpec, render_sequence
-from .styles import STYLES
+from .looks import STYLES
 
 OCCLUSION_TOLERANCE = 0.01  # relative depth difference for "the same surface point"
 
@@ -21,7 +21,9 @@ def occlusion_valid(previous_depth: np.ndarray, motion: np.ndarray, expected_dep
     return validity_mask(previous_depth, motion, expected_depth, OCCLUSION_TOLERANCE)
 
 
-def measure_ewarp(seeds: list[int], frames: int, width: int, height: int, progress: Callable[[int, int], None] | None = None) -> dict:
+def measure_ewarp(
+    seeds: list[int], frames: int, width: int, height: int, progress: Callable[[int, int], None] | None = None
+) -> dict:
     """Mean E_warp over consecutive frame pairs (no cut between them) of mixed-path
     sequences, for the game look ("color") and every style."""
     names = tuple(STYLES)
@@ -40,6 +42,9 @@ def measure_ewarp(seeds: list[int], frames: int, width: int, height: int, progre
             if progress is not None:
                 progress(done, total)
     return {
-        "seeds": seeds, "frames": frames, "size": f"{width}x{height}", "pairs": len(totals["color"]),
+        "seeds": seeds,
+        "frames": frames,
+        "size": f"{width}x{height}",
+        "pairs": len(totals["color"]),
         "ewarp": {name: round(float(np.mean(values)), 5) for name, values in totals.items()},
     }

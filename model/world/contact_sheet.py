@@ -11,7 +11,7 @@ from .camera import CameraPath
 from .images import depth_to_rgb, motion_to_rgb, write_png
 from .renderer import WorldRenderer
 from .scene import build_scene
-from .styles import STYLES
+from .looks import STYLES
 
 COLUMNS = 4
 

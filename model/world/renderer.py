@@ -17,7 +17,7 @@ import numpy as np
 
 from .camera import FPS, CameraPose, projection_matrix, view_matrix
 from .scene import MAX_OBJECTS, Scene
-from .styles import style as find_style
+from .looks import style as find_style
 
 NEAR, FAR = 0.1, 1500.0
 # Rendering upside down puts the image's top row first in GL's memory order, so read-back
@@ -51,7 +51,9 @@ def _shader(name: str) -> str:
 
 
 def _source(*names: str, defines: dict[str, int] | None = None) -> str:
-    header = f"#version 330\n#define MAX_OBJECTS {MAX_OBJECTS}\n" + "".join(f"#define {k} {v}\n" for k, v in (defines or {}).items())
+    header = f"#version 330\n#define MAX_OBJECTS {MAX_OBJECTS}\n" + "".join(
+        f"#define {k} {v}\n" for k, v in (defines or {}).items()
+    )
     return header + _shader("common.glsl") + "".join(_shader(n) for n in names)
 
 
@@ -74,7 +76,9 @@ class WorldRenderer:
         for program in (self.geometry, self.sky):
             if "u_noise" in program:
                 program["u_noise"] = _NOISE_UNIT
-        self.vao = ctx.vertex_array(self.geometry, [(vbo, "3f 3f 3f 1f 1f", "in_pos", "in_normal", "in_albedo", "in_object", "in_material")])
+        self.vao = ctx.vertex_array(
+            self.geometry, [(vbo, "3f 3f 3f 1f 1f", "in_pos", "in_normal", "in_albedo", "in_object", "in_material")]
+        )
         self.sky_vao = ctx.vertex_array(self.sky, [])
         self._style_passes: dict[str, tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self.textures = {name: ctx.texture((width, height), 4, dtype=_FORMATS[name]) for name in _ATTACHMENTS}
@@ -84,14 +88,21 @@ class WorldRenderer:
         self.noise = ctx.texture((64, 64), 1, noise.tobytes())
         self.noise.repeat_x = self.noise.repeat_y = True
         self.noise.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.gbuffer = ctx.framebuffer([self.textures[n] for n in _ATTACHMENTS], ctx.depth_renderbuffer((width, height)))
+        self.gbuffer = ctx.framebuffer(
+            [self.textures[n] for n in _ATTACHMENTS], ctx.depth_renderbuffer((width, height))
+        )
         self.style_target = ctx.texture((width, height), 4, dtype="f1")
         self.style_fbo = ctx.framebuffer([self.style_target])
         self._style_units = [(unit, self.textures[name]) for unit, name in enumerate(_ATTACHMENTS)]
         self.aspect = width / height
         self._transform_cache: dict[int, np.ndarray] = {}
         boxes = [(c.low, c.high) for c in scene.chunks]
-        self._corners = np.array([[[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])] for lo, hi in boxes])
+        self._corners = np.array(
+            [
+                [[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+                for lo, hi in boxes
+            ]
+        )
         self._always = np.array([c.always for c in scene.chunks])
 
     def render(self, *args, **kwargs) -> WorldFrame:
@@ -167,7 +178,11 @@ class WorldRenderer:
             surface, normal = self._read("surface", np.float32), self._read("normal", np.float16)
             code = surface[..., 3].round().astype(np.int32)
             axis = code % 4  # the face's dominant object-space axis: UVs are the other two
-            uv = np.where((axis == 0)[..., None], surface[..., [2, 1]], np.where((axis == 1)[..., None], surface[..., [0, 2]], surface[..., [0, 1]]))
+            uv = np.where(
+                (axis == 0)[..., None],
+                surface[..., [2, 1]],
+                np.where((axis == 1)[..., None], surface[..., [0, 2]], surface[..., [0, 1]]),
+            )
             result.internal = {
                 "surface": surface[..., :3],
                 "uv": uv,
@@ -184,7 +199,9 @@ class WorldRenderer:
         tan = np.tan(pose.fov_y / 2)
         xs = ((np.arange(width) + 0.5) / width * 2 - 1) * tan * self.aspect
         ys = (1 - (np.arange(height) + 0.5) / height * 2) * tan  # row 0 is the top
-        view_points = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None], -np.ones((height, 1))), axis=-1) * depth[..., None]
+        view_points = (
+            np.stack(np.broadcast_arrays(xs[None, :], ys[:, None], -np.ones((height, 1))), axis=-1) * depth[..., None]
+        )
         to_world = np.linalg.inv(view_matrix(pose))
         return (view_points @ to_world[:3, :3].T + to_world[:3, 3]).astype(np.float32)
 

@@ -23,7 +23,7 @@ import numpy as np
 from .camera import FPS, PATH_KINDS, CameraPath
 from .renderer import WorldFrame, WorldRenderer
 from .scene import build_scene
-from .styles import style as check_style
+from .looks import style as check_style
 
 FORMAT = 1
 MIXED = "mixed"  # segments of every kind of movement, separated by cuts
