@@ -17,6 +17,17 @@ from .daemon import Daemon, DaemonConfig
 from .stylizer import IdentityStylizer, load_stylizer
 
 __all__ = [
-    "Client", "ControlClient", "ControlError", "DaemonUnavailable", "FrameDropped", "FrameFormatError", "FrameRejected",
-    "Output", "ReverieError", "Daemon", "DaemonConfig", "IdentityStylizer", "load_stylizer",
+    "Client",
+    "ControlClient",
+    "ControlError",
+    "DaemonUnavailable",
+    "FrameDropped",
+    "FrameFormatError",
+    "FrameRejected",
+    "Output",
+    "ReverieError",
+    "Daemon",
+    "DaemonConfig",
+    "IdentityStylizer",
+    "load_stylizer",
 ]

@@ -90,8 +90,9 @@ class _DeviceFloor:
         return time.perf_counter() - t0
 
 
-def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progress: bool = False,
-                 transport: str = P.TRANSPORT_SHM) -> dict[str, Any]:
+def bench_bridge(
+    width: int, height: int, frames: int, warmup: int = 20, progress: bool = False, transport: str = P.TRANSPORT_SHM
+) -> dict[str, Any]:
     """Round-trip the bridge `frames` times; return the summary the CLI prints as JSON.
     With transport "cuda" the frames are CUDA tensors (CudaUnavailable without a GPU)."""
     cuda = transport == P.TRANSPORT_CUDA
@@ -104,7 +105,9 @@ def bench_bridge(width: int, height: int, frames: int, warmup: int = 20, progres
         import torch
 
         device = torch.device("cuda", torch.cuda.current_device())
-        test_frames = [tuple(torch.from_numpy(p).to(device) for p in frame) for frame in test_frames]  # uploaded once, not timed
+        test_frames = [
+            tuple(torch.from_numpy(p).to(device) for p in frame) for frame in test_frames
+        ]  # uploaded once, not timed
         floor: Any = _DeviceFloor(width, height, device)
         out: Any = torch.empty((height, width, 4), dtype=torch.uint8, device=device)
         same = lambda a, b: bool(torch.equal(a, b))  # noqa: E731 (on the GPU: one bool read back, after the timing)

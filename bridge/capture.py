@@ -29,9 +29,10 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -134,19 +135,37 @@ def _frame_payload(frame: CaptureFrame) -> bytes:
     if frame.depth.dtype != np.float32:
         raise ValueError(f"depth must be float32, got {frame.depth.dtype}")
     if frame.motion.shape != (h, w, 2) or frame.motion.dtype not in (np.float32, np.float16):
-        raise ValueError(f"motion must be ({h}, {w}, 2) float32 or float16, got {frame.motion.shape} {frame.motion.dtype}")
+        raise ValueError(
+            f"motion must be ({h}, {w}, 2) float32 or float16, got {frame.motion.shape} {frame.motion.dtype}"
+        )
     if frame.output is not None and (frame.output.shape != (h, w, 4) or frame.output.dtype != np.uint8):
         raise ValueError(f"output must be ({h}, {w}, 4) uint8, got {frame.output.shape} {frame.output.dtype}")
     meta = {
-        "frame_id": int(frame.frame_id), "status": frame.status, "width": w, "height": h, "motion": frame.motion_format,
-        "reset": bool(frame.reset), "jitter": [float(frame.jitter[0]), float(frame.jitter[1])], "near": float(frame.near),
-        "far": float(frame.far), "fov_y": float(frame.fov_y), "settings": frame.settings,
-        "t_submit_ns": int(frame.t_submit_ns), "t_done_ns": int(frame.t_done_ns), "error": frame.error,
-        "static_skip": bool(frame.static_skip), "output": frame.output is not None,
+        "frame_id": int(frame.frame_id),
+        "status": frame.status,
+        "width": w,
+        "height": h,
+        "motion": frame.motion_format,
+        "reset": bool(frame.reset),
+        "jitter": [float(frame.jitter[0]), float(frame.jitter[1])],
+        "near": float(frame.near),
+        "far": float(frame.far),
+        "fov_y": float(frame.fov_y),
+        "settings": frame.settings,
+        "t_submit_ns": int(frame.t_submit_ns),
+        "t_done_ns": int(frame.t_done_ns),
+        "error": frame.error,
+        "static_skip": bool(frame.static_skip),
+        "output": frame.output is not None,
     }
     meta_bytes = json.dumps(meta, separators=(",", ":")).encode()
-    parts = [struct.pack("<I", len(meta_bytes)), meta_bytes, np.ascontiguousarray(frame.color).tobytes(),
-             shuffle(frame.depth.astype("<f4", copy=False)), shuffle(frame.motion)]
+    parts = [
+        struct.pack("<I", len(meta_bytes)),
+        meta_bytes,
+        np.ascontiguousarray(frame.color).tobytes(),
+        shuffle(frame.depth.astype("<f4", copy=False)),
+        shuffle(frame.motion),
+    ]
     if frame.output is not None:
         parts.append(np.ascontiguousarray(frame.output).tobytes())
     return b"".join(parts)
@@ -174,9 +193,17 @@ def _parse_frame(raw: bytes, where: str) -> CaptureFrame:
         depth=unshuffle(planes[1], np.dtype("<f4"), (h, w)).astype(np.float32, copy=False),
         motion=unshuffle(planes[2], motion_dtype, (h, w, 2)),
         output=np.frombuffer(planes[3], np.uint8).reshape(h, w, 4).copy() if meta["output"] else None,
-        status=meta["status"], reset=meta["reset"], jitter=(meta["jitter"][0], meta["jitter"][1]), near=meta["near"],
-        far=meta["far"], fov_y=meta["fov_y"], settings=meta["settings"], t_submit_ns=meta["t_submit_ns"],
-        t_done_ns=meta["t_done_ns"], error=meta["error"], static_skip=meta["static_skip"],
+        status=meta["status"],
+        reset=meta["reset"],
+        jitter=(meta["jitter"][0], meta["jitter"][1]),
+        near=meta["near"],
+        far=meta["far"],
+        fov_y=meta["fov_y"],
+        settings=meta["settings"],
+        t_submit_ns=meta["t_submit_ns"],
+        t_done_ns=meta["t_done_ns"],
+        error=meta["error"],
+        static_skip=meta["static_skip"],
     )
 
 
@@ -190,10 +217,17 @@ class CaptureWriter:
     it was writing. `level` is zlib's (1: fastest; docs/benchmarks.md measures 1 and 6).
     Not thread-safe: one writer thread."""
 
-    def __init__(self, path: str | Path, header: dict[str, Any] | None = None, *, level: int = 1, exclusive: bool = False):
+    def __init__(
+        self, path: str | Path, header: dict[str, Any] | None = None, *, level: int = 1, exclusive: bool = False
+    ):
         self.path = Path(path)
         self.level = level
-        self.header = {"format": "reverie-capture", "compression": "zlib", "shuffle": ["depth", "motion"], **(header or {})}
+        self.header = {
+            "format": "reverie-capture",
+            "compression": "zlib",
+            "shuffle": ["depth", "motion"],
+            **(header or {}),
+        }
         meta = json.dumps(self.header, separators=(",", ":")).encode()
         if len(meta) > MAX_HEADER_JSON:
             raise ValueError(f"capture header metadata is {len(meta)} bytes, more than {MAX_HEADER_JSON}")
@@ -248,7 +282,7 @@ class CaptureWriter:
         self._file.close()
         self._file = None
 
-    def __enter__(self) -> "CaptureWriter":
+    def __enter__(self) -> CaptureWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -290,7 +324,9 @@ class CaptureReader:
     def _read_header(self) -> tuple[dict[str, Any], tuple[int, int], int]:
         fixed = self._file.read(_FILE_HEADER.size)
         if len(fixed) < _FILE_HEADER.size:
-            raise CaptureError(f"{self.path}: {len(fixed)} bytes, too short for a capture header (the file is truncated in its header)")
+            raise CaptureError(
+                f"{self.path}: {len(fixed)} bytes, too short for a capture header (the file is truncated in its header)"
+            )
         magic, major, minor, length, crc = _FILE_HEADER.unpack(fixed)
         if magic != MAGIC:
             raise CaptureError(f"{self.path} is not a Reverie capture (magic {magic!r})")
@@ -300,7 +336,9 @@ class CaptureReader:
             raise CaptureCorrupt(f"{self.path}: header metadata of {length} bytes (corrupt header)")
         meta = self._file.read(length)
         if len(meta) < length:
-            raise CaptureError(f"{self.path}: the file is truncated in its header ({len(meta)} of {length} metadata bytes)")
+            raise CaptureError(
+                f"{self.path}: the file is truncated in its header ({len(meta)} of {length} metadata bytes)"
+            )
         if zlib.crc32(meta) != crc:
             raise CaptureCorrupt(f"{self.path}: header metadata crc32 mismatch")
         return json.loads(meta), (major, minor), _FILE_HEADER.size + length
@@ -311,7 +349,9 @@ class CaptureReader:
         self._file.seek(self.size - FOOTER_BYTES)
         magic, index_offset, frame_count, crc = _FOOTER.unpack(self._file.read(FOOTER_BYTES))
         if magic != FOOTER_MAGIC or zlib.crc32(_FOOTER.pack(magic, index_offset, frame_count, 0)[:20]) != crc:
-            raise CaptureError("no valid footer at the end of the file (the recording did not finish, or the file was cut)")
+            raise CaptureError(
+                "no valid footer at the end of the file (the recording did not finish, or the file was cut)"
+            )
         kind, _, raw = self._chunk_at(index_offset, "the index")
         if kind != KIND_INDEX:
             raise CaptureCorrupt(f"the footer points at byte {index_offset}, which is no index chunk")
@@ -348,12 +388,21 @@ class CaptureReader:
         self._file.seek(offset)
         head = self._file.read(CHUNK_HEADER_BYTES)
         if len(head) < CHUNK_HEADER_BYTES:
-            raise CaptureError(f"{what}: torn chunk header ({len(head)} of {CHUNK_HEADER_BYTES} bytes before the end of the file)")
+            raise CaptureError(
+                f"{what}: torn chunk header ({len(head)} of {CHUNK_HEADER_BYTES} bytes before the end of the file)"
+            )
         magic, kind, codec, _, number, stored, raw_len, crc = _CHUNK_HEADER.unpack(head)
-        if magic != CHUNK_MAGIC or kind not in (KIND_FRAME, KIND_EVENT, KIND_INDEX) or codec not in (CODEC_NONE, CODEC_ZLIB):
+        if (
+            magic != CHUNK_MAGIC
+            or kind not in (KIND_FRAME, KIND_EVENT, KIND_INDEX)
+            or codec not in (CODEC_NONE, CODEC_ZLIB)
+        ):
             raise CaptureCorrupt(f"{what}: no chunk header at byte {offset}")
         if offset + CHUNK_HEADER_BYTES + stored > self.size:
-            raise CaptureError(f"{what}: torn chunk ({self.size - offset - CHUNK_HEADER_BYTES} of {stored} payload bytes before the end of the file)")
+            raise CaptureError(
+                f"{what}: torn chunk ({self.size - offset - CHUNK_HEADER_BYTES} of {stored} payload bytes"
+                " before the end of the file)"
+            )
         data = self._file.read(stored)
         if zlib.crc32(data, zlib.crc32(head[:20])) != crc:
             raise CaptureCorrupt(f"{what} at byte {offset}: crc32 mismatch (the chunk is corrupt)")
@@ -364,7 +413,9 @@ class CaptureReader:
         except zlib.error as exc:
             raise CaptureCorrupt(f"{what} at byte {offset}: {exc}") from None
         if len(raw) != raw_len:
-            raise CaptureCorrupt(f"{what} at byte {offset}: {len(raw)} bytes after decompression, the header says {raw_len}")
+            raise CaptureCorrupt(
+                f"{what} at byte {offset}: {len(raw)} bytes after decompression, the header says {raw_len}"
+            )
         return kind, number, raw
 
     # ------------------------------------------------------------ access
@@ -378,7 +429,9 @@ class CaptureReader:
         offset = self._frame_offsets[i]
         kind, number, raw = self._chunk_at(offset, f"frame {i}")
         if kind != KIND_FRAME or number != i:
-            raise CaptureCorrupt(f"frame {i}: the index points at byte {offset}, which holds chunk kind {kind} number {number}")
+            raise CaptureCorrupt(
+                f"frame {i}: the index points at byte {offset}, which holds chunk kind {kind} number {number}"
+            )
         frame = _parse_frame(raw, f"frame {i} at byte {offset}")
         frame.index = i
         return frame
@@ -418,7 +471,7 @@ class CaptureReader:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "CaptureReader":
+    def __enter__(self) -> CaptureReader:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,21 +22,47 @@ from .texts import format_status
 def register(commands: argparse._SubParsersAction, benches: argparse._SubParsersAction) -> None:
     """Add the bridge's subcommands to the `reverie` parser."""
     serve = commands.add_parser("serve", help="run the daemon (prints its endpoints)")
-    serve.add_argument("--control", help="control endpoint (clients REQ, the daemon a ROUTER); default: a private ipc:// socket")
+    serve.add_argument(
+        "--control", help="control endpoint (clients REQ, the daemon a ROUTER); default: a private ipc:// socket"
+    )
     serve.add_argument("--events", help="event endpoint (PUB)")
     serve.add_argument("--frames", help="frame-notice endpoint (ROUTER); always local")
     serve.add_argument("--curve-keys", type=Path, help="folder from `reverie keys`; required for non-local binds")
-    serve.add_argument("--stylizer", default="model", help="model (the denoiser, default), identity, module:Class or file.py:Class")
+    serve.add_argument(
+        "--stylizer", default="model", help="model (the denoiser, default), identity, module:Class or file.py:Class"
+    )
     model = serve.add_argument_group("the model stylizer (--stylizer model)")
     model.add_argument("--backend", choices=BACKENDS, help=f"inference backend (default: {DEFAULT_BACKEND_HELP})")
-    model.add_argument("--device", choices=DEVICES, help="where the model runs (default cpu; intel-gpu: OpenVINO's Intel GPU)")
-    model.add_argument("--precision", choices=PRECISIONS,
-                       help="force the backend's arithmetic: openvino auto (bf16 where the CPU has it), bf16, f32 (f16 on intel-gpu); tensorrt fp16, fp32")
-    model.add_argument("--weights", type=Path, help="folder with model.safetensors and config.json (default: the shipped weights)")
-    model.add_argument("--work-height", type=int, help="the model's working height in pixels (default 256; width follows the game's aspect)")
-    model.add_argument("--trt-profile", metavar="MIN:OPT:MAX", help="TensorRT frame sizes, each WxH of the working size (default around --work-height)")
-    serve.add_argument("--styles", type=Path, action="append", default=[], metavar="DIR",
-                       help="a folder of style packs (or one pack), after the shipped ones and $REVERIE_STYLES; repeatable")
+    model.add_argument(
+        "--device", choices=DEVICES, help="where the model runs (default cpu; intel-gpu: OpenVINO's Intel GPU)"
+    )
+    model.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="force the backend's arithmetic: openvino auto (bf16 where the CPU has it), bf16, f32 (f16 on intel-gpu);"
+        " tensorrt fp16, fp32",
+    )
+    model.add_argument(
+        "--weights", type=Path, help="folder with model.safetensors and config.json (default: the shipped weights)"
+    )
+    model.add_argument(
+        "--work-height",
+        type=int,
+        help="the model's working height in pixels (default 256; width follows the game's aspect)",
+    )
+    model.add_argument(
+        "--trt-profile",
+        metavar="MIN:OPT:MAX",
+        help="TensorRT frame sizes, each WxH of the working size (default around --work-height)",
+    )
+    serve.add_argument(
+        "--styles",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of style packs (or one pack), after the shipped ones and $REVERIE_STYLES; repeatable",
+    )
     serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(func=cmd_serve)
 
@@ -64,8 +90,13 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     bench.add_argument("--size", default="1920x1080", help="WxH")
     bench.add_argument("--frames", type=int, default=500)
     bench.add_argument("--warmup", type=int, default=20)
-    bench.add_argument("--transport", choices=("shm", "cuda"), default="shm",
-                       help="shm: planes in shared memory (default); cuda: planes on the GPU, the CUDA IPC ring (needs cupy and a GPU)")
+    bench.add_argument(
+        "--transport",
+        choices=("shm", "cuda"),
+        default="shm",
+        help="shm: planes in shared memory (default); cuda: planes on the GPU, the CUDA IPC ring"
+        " (needs cupy and a GPU)",
+    )
     bench.set_defaults(func=cmd_bench_bridge)
 
 
@@ -112,15 +143,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-MODEL_OPTIONS = {"backend": "backend", "device": "device", "weights": "weights", "work_height": "work_height", "trt_profile": "trt_profile",
-                 "precision": "precision"}
+MODEL_OPTIONS = {
+    "backend": "backend",
+    "device": "device",
+    "weights": "weights",
+    "work_height": "work_height",
+    "trt_profile": "trt_profile",
+    "precision": "precision",
+}
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     """The model stylizer's keyword arguments from the command line (only those given)."""
     given = {key: getattr(args, attr) for attr, key in MODEL_OPTIONS.items() if getattr(args, attr) is not None}
     if given and args.stylizer != "model":
-        raise SystemExit(f"reverie serve: --{'/--'.join(k.replace('_', '-') for k in given)} apply to --stylizer model only")
+        raise SystemExit(
+            f"reverie serve: --{'/--'.join(k.replace('_', '-') for k in given)} apply to --stylizer model only"
+        )
     return given
 
 

@@ -15,7 +15,9 @@ CLIENT_FAILURES = (ReverieError, zmq.ZMQError, OSError)
 
 
 def client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--control", help="the daemon's control endpoint (default: $REVERIE_CONTROL or the local socket)")
+    parser.add_argument(
+        "--control", help="the daemon's control endpoint (default: $REVERIE_CONTROL or the local socket)"
+    )
     parser.add_argument("--curve-keys", type=Path, help="folder with server.key and client.key_secret")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for the daemon")
 

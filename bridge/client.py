@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zmq
@@ -41,8 +42,8 @@ log = logging.getLogger(__name__)
 _KEPT_UNTIL_EXIT: list = []  # CUDA rings a live daemon may still map: never freed by this process (see Client.close)
 
 
-
 LOAD_PRESET_TIMEOUT_S = 120.0  # a pack with weights builds a backend before the reply (docs/protocol.md, load_preset)
+
 
 class ReverieError(Exception):
     """Base of everything the client raises on purpose."""
@@ -122,7 +123,9 @@ class ControlClient:
             self._req = None
 
     def _unavailable(self) -> DaemonUnavailable:
-        return DaemonUnavailable(f"no reply from the Reverie daemon at {self.control_endpoint} (is `reverie serve` running?)")
+        return DaemonUnavailable(
+            f"no reply from the Reverie daemon at {self.control_endpoint} (is `reverie serve` running?)"
+        )
 
     def _read_reply(self) -> dict[str, Any]:
         try:
@@ -163,7 +166,9 @@ class ControlClient:
     def load_preset(self, name: str, timeout_s: float | None = None) -> dict[str, Any]:
         """Load a style pack; the reply waits while a pack's fine-tuned weights load (the
         first time, an ONNX export: seconds), so the wait is at least LOAD_PRESET_TIMEOUT_S."""
-        return self._request({"op": "load_preset", "name": name}, timeout_s or max(self.timeout_s, LOAD_PRESET_TIMEOUT_S))["preset"]
+        return self._request(
+            {"op": "load_preset", "name": name}, timeout_s or max(self.timeout_s, LOAD_PRESET_TIMEOUT_S)
+        )["preset"]
 
     def list_presets(self) -> list[dict[str, Any]]:
         return self._request({"op": "list_presets"})["presets"]
@@ -256,7 +261,10 @@ class Client(ControlClient):
                 raise TransportUnavailable(f"the cuda transport cannot run in this process: {reason}")
         super().__init__(control, timeout_s=timeout_s, curve_keys=curve_keys)
         self.transport = transport
-        self.copies = {"host": 0, "device": 0}  # plane copies made by this client: through host memory, device to device
+        self.copies = {
+            "host": 0,
+            "device": 0,
+        }  # plane copies made by this client: through host memory, device to device
         self._device: DeviceRingExport | None = None  # a CUDA ring's planes (transport "cuda")
         self._orphans: list[DeviceRingExport] = []  # allocations a live daemon may still map
         self.name = name
@@ -296,7 +304,13 @@ class Client(ControlClient):
             if not wait and now - self._last_attempt < self.reconnect_interval_s:
                 raise DaemonUnavailable(f"the Reverie daemon at {self.control_endpoint} is unavailable; retrying")
             self._last_attempt = now
-            hello = {"v": P.PROTOCOL_MAJOR, "op": "hello", "client": self.name, "pid": os.getpid(), "takeover": self.takeover}
+            hello = {
+                "v": P.PROTOCOL_MAJOR,
+                "op": "hello",
+                "client": self.name,
+                "pid": os.getpid(),
+                "takeover": self.takeover,
+            }
             if self._previous_session is not None:
                 hello["replaces"] = self._previous_session  # the daemon may still hold it
             self._socket().send(C.pack(hello))
@@ -365,7 +379,10 @@ class Client(ControlClient):
         if confirmed:
             self._free_orphans()
         elif self._orphans:
-            log.warning("the daemon did not confirm it unmapped %d CUDA ring(s): kept until this process exits", len(self._orphans))
+            log.warning(
+                "the daemon did not confirm it unmapped %d CUDA ring(s): kept until this process exits",
+                len(self._orphans),
+            )
             _KEPT_UNTIL_EXIT.extend(self._orphans)
             self._orphans = []
         super().close()
@@ -472,7 +489,9 @@ class Client(ControlClient):
                         return newest
                     raise FrameDropped(f"frame {frame_id} was done but a newer output replaced it")
                 if event == "dropped":
-                    raise FrameDropped(f"frame {frame_id}: {error or 'replaced by a newer frame before the daemon took it'}")
+                    raise FrameDropped(
+                        f"frame {frame_id}: {error or 'replaced by a newer frame before the daemon took it'}"
+                    )
                 raise FrameRejected(f"frame {frame_id}: {error}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -490,16 +509,33 @@ class Client(ControlClient):
             self._connect(wait=False)
         ring = self._ring
         same_device = self._device is None or device is None or self._device.device == device
-        if ring is None or ring.size != (width, height) or ring.layout.motion_format != motion_format or not same_device:
+        if (
+            ring is None
+            or ring.size != (width, height)
+            or ring.layout.motion_format != motion_format
+            or not same_device
+        ):
             motion = "f16" if motion_format == P.MOTION_F16 else "f32"
-            request = {"op": "open_ring", "session": self._session, "width": width, "height": height, "motion": motion, "slots": self.slots}
+            request = {
+                "op": "open_ring",
+                "session": self._session,
+                "width": width,
+                "height": height,
+                "motion": motion,
+                "slots": self.slots,
+            }
             export = None
             if self.transport == P.TRANSPORT_CUDA:
                 from .cuda_ipc import DeviceRingExport
 
                 export = DeviceRingExport(P.ring_layout(width, height, self.slots, motion_format), device)
-                request.update(transport=P.TRANSPORT_CUDA, cuda_device=export.uuid, cuda_memory=export.memory_handle,
-                               cuda_bytes=export.layout.total_bytes, cuda_events=export.event_handles)
+                request.update(
+                    transport=P.TRANSPORT_CUDA,
+                    cuda_device=export.uuid,
+                    cuda_memory=export.memory_handle,
+                    cuda_bytes=export.layout.total_bytes,
+                    cuda_events=export.event_handles,
+                )
             try:
                 reply = self._request(request)
                 new_ring = FrameRing.attach(reply["shm"])
@@ -582,7 +618,6 @@ class Client(ControlClient):
             elif event == "failed":
                 self.last_error = f"frame {frame_id}: {error}"
 
-
     def _record(self, frame_id: int, event: str, error: str | None = None) -> None:
         """Remember how a recent frame ended, for wait_output."""
         self._results[frame_id] = (event, error)
@@ -601,7 +636,7 @@ def _connectable(endpoint: str, control: str) -> str:
     return f"tcp://{control_host or '127.0.0.1'}:{port}"
 
 
-def _as_torch(*planes: Any) -> list["torch.Tensor"]:
+def _as_torch(*planes: Any) -> list[torch.Tensor]:
     """The planes as torch tensors without a copy: torch as is, cupy (or any DLPack CUDA
     array) by DLPack, numpy over its memory (uploaded by the copy into the ring)."""
     import torch
@@ -636,9 +671,14 @@ def _check_planes(color: Any, depth: Any, motion: Any, tensors: bool = False) ->
     if not (8 <= width <= P.MAX_SIDE and 8 <= height <= P.MAX_SIDE):
         raise FrameFormatError(f"frame size {width}x{height} is outside 8..{P.MAX_SIDE} per side")
     if tuple(depth.shape) != (height, width) or names(depth) != "float32":
-        raise FrameFormatError(f"depth must be ({height}, {width}) float32 meters, got {tuple(depth.shape)} {names(depth)}")
+        raise FrameFormatError(
+            f"depth must be ({height}, {width}) float32 meters, got {tuple(depth.shape)} {names(depth)}"
+        )
     if tuple(motion.shape) != (height, width, 2) or names(motion) not in ("float32", "float16"):
-        raise FrameFormatError(f"motion must be ({height}, {width}, 2) float32 or float16 pixels, got {tuple(motion.shape)} {names(motion)}")
+        raise FrameFormatError(
+            f"motion must be ({height}, {width}, 2) float32 or float16 pixels,"
+            f" got {tuple(motion.shape)} {names(motion)}"
+        )
     if tensors:
         devices = {str(plane.device) for plane in (color, depth, motion) if plane.is_cuda}
         if len(devices) > 1:

@@ -20,8 +20,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import zmq
 
@@ -127,8 +127,10 @@ class Console:
             self.screen.say("the console keeps running; commands retry, so the daemon may start later")
         else:
             prompt = status["settings"]["prompt"]
-            self.screen.say(f"connected to the Reverie daemon pid {status['daemon_pid']} "
-                            f"(stylizer {status['stylizer']}), prompt {prompt!r}")
+            self.screen.say(
+                f"connected to the Reverie daemon pid {status['daemon_pid']} "
+                f"(stylizer {status['stylizer']}), prompt {prompt!r}"
+            )
             self._refresh_presets()
         self.screen.say("type a prompt, or /help")
 
@@ -269,7 +271,9 @@ class EventListener(threading.Thread):
             if kind == "stats":
                 self.screen.set_live(f"stats   {format_stats(event)}")
             elif kind == "prompt_changed" and not self.console.is_own_echo(event["text"]):
-                self.screen.notice(f"* prompt changed elsewhere: {event['text']!r} (transition {event['transition_frames']} frames)")
+                self.screen.notice(
+                    f"* prompt changed elsewhere: {event['text']!r} (transition {event['transition_frames']} frames)"
+                )
             elif kind == "error":
                 self.screen.notice(f"* daemon error: {event['message']}")
         except (P.ProtocolError, AttributeError, KeyError, TypeError, ValueError):

@@ -41,7 +41,9 @@ def unpack(frames: list[bytes], limit: int = P.MAX_CONTROL_BYTES) -> Any:
     except Exception as exc:  # msgpack raises many types for bad input
         # Name the problem (bad UTF-8, a non-string map key, trailing bytes...), bounded.
         detail = str(exc)[:120]
-        raise P.ProtocolError(P.ERR_MALFORMED, f"undecodable msgpack: {type(exc).__name__}{': ' if detail else ''}{detail}") from None
+        raise P.ProtocolError(
+            P.ERR_MALFORMED, f"undecodable msgpack: {type(exc).__name__}{': ' if detail else ''}{detail}"
+        ) from None
 
 
 def error_reply(code: str, message: str) -> dict[str, Any]:
@@ -65,7 +67,7 @@ class Endpoints:
     frames: str
 
     @classmethod
-    def default(cls) -> "Endpoints":
+    def default(cls) -> Endpoints:
         control = os.environ.get("REVERIE_CONTROL")
         base = runtime_dir()
         return cls(

@@ -39,9 +39,10 @@ use, so `reverie.bridge` imports and serves the CPU transport without either on 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from . import protocol as P
 
@@ -121,10 +122,10 @@ class SlotPlanes:
     """torch CUDA tensors viewing one slot's planes in the ring's device allocation. Valid
     until the ring is closed; never keep them beyond a frame."""
 
-    color: "torch.Tensor"  # (H, W, 4) uint8
-    depth: "torch.Tensor"  # (H, W) float32
-    motion: "torch.Tensor"  # (H, W, 2) float32 or float16
-    output: "torch.Tensor"  # (H, W, 4) uint8
+    color: torch.Tensor  # (H, W, 4) uint8
+    depth: torch.Tensor  # (H, W) float32
+    motion: torch.Tensor  # (H, W, 2) float32 or float16
+    output: torch.Tensor  # (H, W, 4) uint8
 
 
 def _plane_views(base: int, layout: P.RingLayout, device: int) -> list[SlotPlanes]:
@@ -145,12 +146,14 @@ def _plane_views(base: int, layout: P.RingLayout, device: int) -> list[SlotPlane
     with cupy.cuda.Device(device):
         for s in range(layout.slot_count):
             start = layout.slot_offset(s)
-            slots.append(SlotPlanes(
-                color=view(start + layout.color_offset, (h, w, 4), "uint8"),
-                depth=view(start + layout.depth_offset, (h, w), "<f4"),
-                motion=view(start + layout.motion_offset, (h, w, 2), motion_dtype.str),
-                output=view(start + layout.output_offset, (h, w, 4), "uint8"),
-            ))
+            slots.append(
+                SlotPlanes(
+                    color=view(start + layout.color_offset, (h, w, 4), "uint8"),
+                    depth=view(start + layout.depth_offset, (h, w), "<f4"),
+                    motion=view(start + layout.motion_offset, (h, w, 2), motion_dtype.str),
+                    output=view(start + layout.output_offset, (h, w, 4), "uint8"),
+                )
+            )
     return slots
 
 
@@ -246,7 +249,7 @@ class DeviceRingExport:
         """Open the daemon's per-slot "output written" events (from the open_ring reply)."""
         self._events.open_peer(daemon_event_handles)
 
-    def write_inputs(self, slot: int, color: "torch.Tensor", depth: "torch.Tensor", motion: "torch.Tensor") -> None:
+    def write_inputs(self, slot: int, color: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor) -> None:
         """Copy a frame into the slot on the caller's current stream, after the daemon's
         last use of the slot, then record the slot's event for the daemon to wait on."""
         import torch
@@ -260,7 +263,7 @@ class DeviceRingExport:
             planes.motion.copy_(motion, non_blocking=True)
             self._events.record(slot, stream)
 
-    def output(self, slot: int) -> "torch.Tensor":
+    def output(self, slot: int) -> torch.Tensor:
         """The slot's output plane, readable in order on the caller's current stream (it
         waits for the daemon's event). A view: copy it before the slot is reused."""
         import torch

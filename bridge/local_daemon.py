@@ -51,13 +51,28 @@ class LocalDaemon:
 
     def command(self) -> list[str]:
         eps = self.endpoints
-        cmd = [sys.executable, "-m", "reverie", "serve", "--control", eps.control, "--events", eps.events,
-               "--frames", eps.frames, "--stylizer", self.stylizer, "--log-level", "WARNING", *self.extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reverie",
+            "serve",
+            "--control",
+            eps.control,
+            "--events",
+            eps.events,
+            "--frames",
+            eps.frames,
+            "--stylizer",
+            self.stylizer,
+            "--log-level",
+            "WARNING",
+            *self.extra,
+        ]
         if self.curve_keys is not None:
             cmd += ["--curve-keys", str(self.curve_keys)]
         return cmd
 
-    def start(self, timeout_s: float = 20.0) -> "LocalDaemon":
+    def start(self, timeout_s: float = 20.0) -> LocalDaemon:
         """Run it and return once it answers a ping."""
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         while True:  # it prints its endpoints, "frames" last, once bound
@@ -113,7 +128,7 @@ class LocalDaemon:
             if self._own_endpoints:
                 discard_endpoints(self.endpoints)
 
-    def __enter__(self) -> "LocalDaemon":
+    def __enter__(self) -> LocalDaemon:
         return self.start(self.ready_timeout_s)
 
     def __exit__(self, *exc: object) -> None:

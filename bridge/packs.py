@@ -15,10 +15,11 @@ thumbnail beside it):
 
 This module has one job: the pack format. It reads, validates, finds and writes packs;
 it never imports the model (a deep check of a pack's weights takes the model's loader as
-`load_weights`, from the modding tool), so the daemon and the console stay light. Every problem is a `StyleError` naming the file,
-the line and the field (`styles/neon/style.toml:4: field 'steps': must be 1..8, got 12`),
-because a modder fixing a pack needs to know exactly where to look, and all of a file's
-problems are reported at once, not one per run.
+`load_weights`, from the modding tool), so the daemon and the console stay light. Every
+problem is a `StyleError` naming the file, the line and the field
+(`styles/neon/style.toml:4: field 'steps': must be 1..8, got 12`), because a modder
+fixing a pack needs to know exactly where to look, and all of a file's problems are
+reported at once, not one per run.
 
 Packs are found in folders (`style_dirs`): the shipped ones (`styles/` in the project),
 then the user's (`$REVERIE_STYLES`, else `$XDG_DATA_HOME/reverie/styles`, else
@@ -35,9 +36,10 @@ import re
 import shutil
 import struct
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import protocol as P
 
@@ -93,9 +95,17 @@ class StylePack:
     def describe(self) -> dict[str, Any]:
         """The pack as the protocol shows it (`list_presets`, `load_preset`): the old
         preset fields first, so older clients read what they always read."""
-        return {"name": self.name, "prompt": self.prompt, "steps": self.steps, "strength": self.strength, "seed": self.seed,
-                "transition_frames": self.transition_frames, "author": self.author, "has_weights": self.weights is not None,
-                "has_thumbnail": self.thumbnail is not None}
+        return {
+            "name": self.name,
+            "prompt": self.prompt,
+            "steps": self.steps,
+            "strength": self.strength,
+            "seed": self.seed,
+            "transition_frames": self.transition_frames,
+            "author": self.author,
+            "has_weights": self.weights is not None,
+            "has_thumbnail": self.thumbnail is not None,
+        }
 
 
 # ---------------------------------------------------------------- the fields
@@ -120,19 +130,33 @@ FIELDS: dict[str, _Spec] = {
     "weights": _Spec("path", help="a folder in the pack with model.safetensors and config.json"),
     "thumbnail": _Spec("path", help="a PNG in the pack"),
 }
-_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "path": "a path string relative to the pack"}
+_TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "path": "a path string relative to the pack",
+}
 
 
 def _toml_type(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", dict: "a table",
-            list: "an array"}.get(type(value), f"a {type(value).__name__}")
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        dict: "a table",
+        list: "an array",
+    }.get(type(value), f"a {type(value).__name__}")
 
 
 def _check_value(name: str, spec: _Spec, value: Any) -> str | None:
     """Why `value` is wrong for field `name`, or None."""
-    ok_type = {"str": isinstance(value, str), "path": isinstance(value, str),
-               "int": isinstance(value, int) and not isinstance(value, bool),
-               "float": isinstance(value, (int, float)) and not isinstance(value, bool)}[spec.kind]
+    ok_type = {
+        "str": isinstance(value, str),
+        "path": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+    }[spec.kind]
     if not ok_type:
         return f"must be {_TYPE_WORDS[spec.kind]}, got {_toml_type(value)} {value!r}"[:300]
     if spec.kind in ("str", "path"):
@@ -205,7 +229,9 @@ def load_pack(path: Path, *, load_weights: WeightsLoader | None = None) -> Style
     try:
         text = toml_path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise StylePackError([StyleError(toml_path, 1, None, f"no {STYLE_FILE} here: a pack is a folder with a {STYLE_FILE}")]) from None
+        raise StylePackError(
+            [StyleError(toml_path, 1, None, f"no {STYLE_FILE} here: a pack is a folder with a {STYLE_FILE}")]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise StylePackError([StyleError(toml_path, 1, None, f"cannot read: {exc}")]) from None
     try:
@@ -233,7 +259,7 @@ def load_pack(path: Path, *, load_weights: WeightsLoader | None = None) -> Style
             values[name] = value
     for name, spec in FIELDS.items():
         if spec.required and name not in data:
-            error(name, f"required, but missing ({spec.help}): add {name} = \"...\"")
+            error(name, f'required, but missing ({spec.help}): add {name} = "..."')
     if "weights" in values:
         weights = _inside(folder, values["weights"], "weights", error)
         if weights is not None:
@@ -274,11 +300,17 @@ def _check_weights(target: Path, load_weights: WeightsLoader | None, error) -> P
     given, also loads them."""
     folder = target.parent if target.is_file() else target
     if target.is_file() and target.name != "model.safetensors":
-        error(f"{target.name!r} is not a weights file: name a folder with {' and '.join(WEIGHT_FILES)} (as `reverie publish` writes)")
+        error(
+            f"{target.name!r} is not a weights file: name a folder with {' and '.join(WEIGHT_FILES)}"
+            " (as `reverie publish` writes)"
+        )
         return None
     missing = [f for f in WEIGHT_FILES if not (folder / f).is_file()]
     if missing:
-        error(f"{folder.name}/ lacks {' and '.join(missing)} (a weights folder holds {' and '.join(WEIGHT_FILES)}, as `reverie publish` writes)")
+        error(
+            f"{folder.name}/ lacks {' and '.join(missing)}"
+            f" (a weights folder holds {' and '.join(WEIGHT_FILES)}, as `reverie publish` writes)"
+        )
         return None
     try:
         meta = json.loads((folder / "config.json").read_text())
@@ -320,8 +352,17 @@ def safetensors_problem(path: Path) -> str | None:
         return f"not a safetensors file ({exc})"
     if not isinstance(header, dict):
         return "not a safetensors file (header is not a map)"
-    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)
-               and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2), default=0)
+    end = max(
+        (
+            t["data_offsets"][1]
+            for k, t in header.items()
+            if k != "__metadata__"
+            and isinstance(t, dict)
+            and isinstance(t.get("data_offsets"), list)
+            and len(t["data_offsets"]) == 2
+        ),
+        default=0,
+    )
     if 8 + length + end != size:
         return f"truncated or padded: {size} bytes, the header describes {8 + length + end}"
     return None
@@ -387,8 +428,14 @@ def load_catalog(dirs: list[Path] | tuple[Path, ...], *, load_weights: WeightsLo
                 continue
             if pack.name in seen:
                 toml = folder / STYLE_FILE
-                catalog.errors.append(StyleError(toml, key_lines(toml.read_text()).get("name", 1), "name",
-                                                 f"{pack.name!r} is already the name of {seen[pack.name]}"))
+                catalog.errors.append(
+                    StyleError(
+                        toml,
+                        key_lines(toml.read_text()).get("name", 1),
+                        "name",
+                        f"{pack.name!r} is already the name of {seen[pack.name]}",
+                    )
+                )
                 continue
             seen[pack.name] = folder
             catalog.packs[pack.name] = pack
@@ -407,9 +454,20 @@ def _toml_value(value: Any) -> str:
     return repr(value)
 
 
-def write_pack(folder: Path, *, name: str, prompt: str, author: str = "", steps: int = 2, strength: float = 0.8,
-               seed: int = 0, transition_frames: int = 24, weights: Path | None = None, thumbnail: Path | None = None,
-               overwrite: bool = False) -> StylePack:
+def write_pack(
+    folder: Path,
+    *,
+    name: str,
+    prompt: str,
+    author: str = "",
+    steps: int = 2,
+    strength: float = 0.8,
+    seed: int = 0,
+    transition_frames: int = 24,
+    weights: Path | None = None,
+    thumbnail: Path | None = None,
+    overwrite: bool = False,
+) -> StylePack:
     """Write a pack into `folder` and return it as read back (so what is written always
     validates). `weights`: a weights folder (model.safetensors + config.json, what
     `reverie publish` and fine-tuning write) or its model.safetensors, copied into
@@ -420,8 +478,15 @@ def write_pack(folder: Path, *, name: str, prompt: str, author: str = "", steps:
     toml_path = folder / STYLE_FILE
     if toml_path.exists() and not overwrite:
         raise FileExistsError(f"{toml_path} exists: pass overwrite=True to replace the pack")
-    values: dict[str, Any] = {"name": name, "author": author, "prompt": prompt, "steps": steps, "strength": strength,
-                              "seed": seed, "transition_frames": transition_frames}
+    values: dict[str, Any] = {
+        "name": name,
+        "author": author,
+        "prompt": prompt,
+        "steps": steps,
+        "strength": strength,
+        "seed": seed,
+        "transition_frames": transition_frames,
+    }
     problems = [StyleError(toml_path, 0, k, p) for k, v in values.items() if (p := _check_value(k, FIELDS[k], v))]
     if problems:
         raise StylePackError(problems)

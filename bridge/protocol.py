@@ -75,25 +75,82 @@ FRAME_ERR_HEADER = 3  # the slot header is inconsistent (sequence, state)
 SEGMENT_HEADER = np.dtype(
     {
         "names": [
-            "magic", "version_major", "version_minor", "header_bytes", "slot_count",
-            "width", "height", "motion_format", "flags", "slot_stride",
-            "slot_header_bytes", "color_offset", "depth_offset", "motion_offset",
-            "output_offset", "color_pitch", "depth_pitch", "motion_pitch", "output_pitch",
-            "generation", "daemon_pid", "session", "heartbeat_ns", "created_ns",
+            "magic",
+            "version_major",
+            "version_minor",
+            "header_bytes",
+            "slot_count",
+            "width",
+            "height",
+            "motion_format",
+            "flags",
+            "slot_stride",
+            "slot_header_bytes",
+            "color_offset",
+            "depth_offset",
+            "motion_offset",
+            "output_offset",
+            "color_pitch",
+            "depth_pitch",
+            "motion_pitch",
+            "output_pitch",
+            "generation",
+            "daemon_pid",
+            "session",
+            "heartbeat_ns",
+            "created_ns",
         ],
         "formats": [
-            "<u4", "<u2", "<u2", "<u4", "<u4",
-            "<u4", "<u4", "<u4", "<u4", "<u8",
-            "<u4", "<u8", "<u8", "<u8",
-            "<u8", "<u4", "<u4", "<u4", "<u4",
-            "<u4", "<u4", "<u8", "<u8", "<u8",
+            "<u4",
+            "<u2",
+            "<u2",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u8",
+            "<u4",
+            "<u8",
+            "<u8",
+            "<u8",
+            "<u8",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u4",
+            "<u8",
+            "<u8",
+            "<u8",
         ],
         "offsets": [
-            0, 4, 6, 8, 12,
-            16, 20, 24, 28, 32,
-            40, 48, 56, 64,
-            72, 80, 84, 88, 92,
-            96, 100, 104, 112, 120,
+            0,
+            4,
+            6,
+            8,
+            12,
+            16,
+            20,
+            24,
+            28,
+            32,
+            40,
+            48,
+            56,
+            64,
+            72,
+            80,
+            84,
+            88,
+            92,
+            96,
+            100,
+            104,
+            112,
+            120,
         ],
         "itemsize": 128,
     }
@@ -102,12 +159,36 @@ SEGMENT_HEADER = np.dtype(
 SLOT_HEADER = np.dtype(
     {
         "names": [
-            "state", "flags", "seq", "frame_id", "t_submit_ns", "t_start_ns", "t_done_ns",
-            "jitter_x", "jitter_y", "near", "far", "fov_y", "error_code", "error_text",
+            "state",
+            "flags",
+            "seq",
+            "frame_id",
+            "t_submit_ns",
+            "t_start_ns",
+            "t_done_ns",
+            "jitter_x",
+            "jitter_y",
+            "near",
+            "far",
+            "fov_y",
+            "error_code",
+            "error_text",
         ],
         "formats": [
-            "<u4", "<u4", "<u8", "<u8", "<u8", "<u8", "<u8",
-            "<f4", "<f4", "<f4", "<f4", "<f4", "<u4", f"S{ERROR_TEXT_BYTES}",
+            "<u4",
+            "<u4",
+            "<u8",
+            "<u8",
+            "<u8",
+            "<u8",
+            "<u8",
+            "<f4",
+            "<f4",
+            "<f4",
+            "<f4",
+            "<f4",
+            "<u4",
+            f"S{ERROR_TEXT_BYTES}",
         ],
         "offsets": [0, 4, 8, 16, 24, 32, 40, 48, 52, 56, 60, 64, 68, 72],
         "itemsize": SLOT_HEADER_BYTES,
@@ -159,7 +240,7 @@ class Field:
     high: float | None = None
     max_len: int | None = None
     length: int | None = None
-    items: "Field | None" = None
+    items: Field | None = None
     max_items: int | None = None
 
 
@@ -228,7 +309,9 @@ def validate_request(msg: Any) -> tuple[str, dict[str, Any]]:
         raise ProtocolError(ERR_MALFORMED, f"a request is a msgpack map, got {type(msg).__name__}")
     for key in msg:  # bin keys get past the decoder; "v" sent as bin would read as missing
         if not isinstance(key, str):
-            raise ProtocolError(ERR_MALFORMED, f"map keys must be strings, got {type(key).__name__} key {str(key)[:40]!r}")
+            raise ProtocolError(
+                ERR_MALFORMED, f"map keys must be strings, got {type(key).__name__} key {str(key)[:40]!r}"
+            )
     version = msg.get("v")
     if type(version) is not int:
         raise ProtocolError(ERR_VERSION, "field 'v' (protocol major version, int) is required")
@@ -280,7 +363,7 @@ def _type_names(spec: Field) -> str:
     return f"{text} of {_type_names(spec.items)}" if spec.items is not None else text
 
 
-def check_open_ring(fields: dict[str, Any]) -> "RingLayout":
+def check_open_ring(fields: dict[str, Any]) -> RingLayout:
     """The rules of `open_ring` that span fields (after validate_request): motion format,
     ring size, and for transport "cuda" the handles that must come with it. Returns the
     ring's layout (for a CUDA ring, the layout of the game's device allocation)."""
@@ -289,7 +372,9 @@ def check_open_ring(fields: dict[str, Any]) -> "RingLayout":
         raise ProtocolError(ERR_INVALID, f"open_ring.motion must be one of {sorted(MOTION_FORMATS)}")
     transport = fields.get("transport", TRANSPORT_SHM)
     if transport not in TRANSPORTS:
-        raise ProtocolError(ERR_INVALID, f"open_ring.transport must be one of {sorted(TRANSPORTS)}, got {transport[:40]!r}")
+        raise ProtocolError(
+            ERR_INVALID, f"open_ring.transport must be one of {sorted(TRANSPORTS)}, got {transport[:40]!r}"
+        )
     slots = fields.get("slots", DEFAULT_SLOTS)
     layout = ring_layout(fields["width"], fields["height"], slots, MOTION_FORMATS[motion])
     cuda_fields = ("cuda_device", "cuda_memory", "cuda_bytes", "cuda_events")
@@ -302,9 +387,17 @@ def check_open_ring(fields: dict[str, Any]) -> "RingLayout":
         if name not in fields:
             raise ProtocolError(ERR_INVALID, f"open_ring with transport {TRANSPORT_CUDA!r} needs field {name!r}")
     if len(fields["cuda_events"]) != slots:
-        raise ProtocolError(ERR_INVALID, f"open_ring.cuda_events has {len(fields['cuda_events'])} handles; the ring has {slots} slots, one event each")
+        raise ProtocolError(
+            ERR_INVALID,
+            f"open_ring.cuda_events has {len(fields['cuda_events'])} handles;"
+            f" the ring has {slots} slots, one event each",
+        )
     if fields["cuda_bytes"] != layout.total_bytes:
-        raise ProtocolError(ERR_INVALID, f"open_ring.cuda_bytes is {fields['cuda_bytes']}; a ring of this size, slot count and motion format takes {layout.total_bytes} (ring_layout(...).total_bytes)")
+        raise ProtocolError(
+            ERR_INVALID,
+            f"open_ring.cuda_bytes is {fields['cuda_bytes']}; a ring of this size, slot count and motion format"
+            f" takes {layout.total_bytes} (ring_layout(...).total_bytes)",
+        )
     return layout
 
 
@@ -366,7 +459,9 @@ def _align(n: int, to: int = PLANE_ALIGN) -> int:
     return (n + to - 1) // to * to
 
 
-def ring_layout(width: int, height: int, slot_count: int = DEFAULT_SLOTS, motion_format: int = MOTION_F32) -> RingLayout:
+def ring_layout(
+    width: int, height: int, slot_count: int = DEFAULT_SLOTS, motion_format: int = MOTION_F32
+) -> RingLayout:
     """The one layout rule: slot header, then color, depth, motion, output, each page-aligned."""
     if motion_format not in MOTION_DTYPES:
         raise ValueError(f"unknown motion format {motion_format}")

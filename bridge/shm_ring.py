@@ -77,8 +77,9 @@ class FrameRing:
         return self.layout.width, self.layout.height
 
     @classmethod
-    def create(cls, name: str, layout: P.RingLayout, *, daemon_pid: int, session: int, generation: int,
-               device: bool = False) -> "FrameRing":
+    def create(
+        cls, name: str, layout: P.RingLayout, *, daemon_pid: int, session: int, generation: int, device: bool = False
+    ) -> FrameRing:
         """Create the segment (mode 0600), fill its header and fault every page in now.
         With `device` it is a CUDA ring's control segment: headers only, flag set."""
         size = layout.control_bytes if device else layout.total_bytes
@@ -124,7 +125,7 @@ class FrameRing:
         return ring
 
     @classmethod
-    def attach(cls, name: str) -> "FrameRing":
+    def attach(cls, name: str) -> FrameRing:
         """Map an existing segment, check it is a ring of our protocol, fault its pages in."""
         try:
             shm = SharedMemory(name=name)

@@ -50,7 +50,9 @@ def load_stylizer(spec: str, **options: object) -> Stylizer:
     spec = NAMED_STYLIZERS.get(spec, spec)
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
-        raise ValueError(f"stylizer {spec!r}: expected one of {sorted({**BUILTIN_STYLIZERS, **NAMED_STYLIZERS})} or 'module:Class'")
+        raise ValueError(
+            f"stylizer {spec!r}: expected one of {sorted({**BUILTIN_STYLIZERS, **NAMED_STYLIZERS})} or 'module:Class'"
+        )
     if target.endswith(".py"):
         path = Path(target)
         module_spec = importlib.util.spec_from_file_location(path.stem, path)

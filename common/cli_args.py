@@ -29,5 +29,6 @@ def print_progress(done: int, total: int, unit: str = "frames") -> None:
 BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
 DEVICES = ("cpu", "cuda", "intel-gpu")
 PRECISIONS = ("auto", "bf16", "f16", "f32", "fp16", "fp32")
-DEFAULT_BACKEND_HELP = ("openvino on a CPU with bf16 arithmetic (AMX, AVX-512 BF16) where openvino is installed, "
-                        "else onnxruntime")
+DEFAULT_BACKEND_HELP = (
+    "openvino on a CPU with bf16 arithmetic (AMX, AVX-512 BF16) where openvino is installed, else onnxruntime"
+)

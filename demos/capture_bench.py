@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--size", default="256x256")
-    parser.add_argument("--backend", help="the model's backend (default: reverie.model.backends.default_backend, as reverie serve)")
+    parser.add_argument(
+        "--backend", help="the model's backend (default: reverie.model.backends.default_backend, as reverie serve)"
+    )
     parser.add_argument("--stylizer", default="model", help="model, or identity (the tap's cost alone, at any size)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

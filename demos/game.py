@@ -24,15 +24,20 @@ import numpy as np
 
 from reverie.bridge import Client, FrameDropped, FrameRejected
 from reverie.common.cli_args import parse_size
+from reverie.modding.compose import Sample, contact_sheet, pair
+from reverie.modding.video import Mp4Writer
 from reverie.model.world.images import write_png
 from reverie.model.world.renderer import FAR, NEAR
 from reverie.model.world.sequence import SequenceSpec, render_sequence
 
-from reverie.modding.compose import Sample, contact_sheet, pair
-from reverie.modding.video import Mp4Writer
-
 # (fraction of the run, prompt): each is a style the model was trained on, named as a player would.
-SCRIPT = [(0.0, "oil painting"), (0.2, "winter night"), (0.4, "pencil sketch"), (0.6, "stained glass"), (0.8, "film noir")]
+SCRIPT = [
+    (0.0, "oil painting"),
+    (0.2, "winter night"),
+    (0.4, "pencil sketch"),
+    (0.6, "stained glass"),
+    (0.8, "film noir"),
+]
 PROGRESS_EVERY = 8  # frames between progress lines
 
 
@@ -54,14 +59,18 @@ def play(control: str, frames: int, width: int, height: int, fps: float, seed: i
     blank = np.zeros((height, width, 4), np.uint8)
     shown, stylized, prompt = 0, blank, ""
     period = 1.0 / fps
-    with Client(control, name="reverie-demo-game", timeout_s=10.0) as game, \
-            Mp4Writer(out / "demo.mp4", 2 * width, height + 32, fps) as video:
+    with (
+        Client(control, name="reverie-demo-game", timeout_s=10.0) as game,
+        Mp4Writer(out / "demo.mp4", 2 * width, height + 32, fps) as video,
+    ):
         started = time.monotonic()
         for i, world in enumerate(render_sequence(SequenceSpec(seed, frames, width, height, "mixed"))):
             if i in changes:
                 prompt = changes[i]
                 game.set_prompt(prompt, transition_frames=0 if i == 0 else transition)
-            game.submit(world.color, world.depth, world.motion, reset=world.reset, near=NEAR, far=FAR, fov_y=math.radians(60))
+            game.submit(
+                world.color, world.depth, world.motion, reset=world.reset, near=NEAR, far=FAR, fov_y=math.radians(60)
+            )
             output = game.latest_output()
             now = time.monotonic()
             if output is not None and output.frame_id != shown:
@@ -79,7 +88,9 @@ def play(control: str, frames: int, width: int, height: int, fps: float, seed: i
                 _emit("progress", done=i + 1, total=frames)
             time.sleep(max(0.0, started + (i + 1) * period - time.monotonic()))
         elapsed = time.monotonic() - started
-        stylized_in_time = game.status()["stats"]["frames"]  # by the daemon (the game sees only the newest of each frame time)
+        stylized_in_time = game.status()["stats"][
+            "frames"
+        ]  # by the daemon (the game sees only the newest of each frame time)
         try:  # the last frame's output, so the daemon's counters are final
             game.wait_output(game.submit(world.color, world.depth, world.motion), timeout_s=10.0)
         except (FrameDropped, FrameRejected):
@@ -89,12 +100,21 @@ def play(control: str, frames: int, width: int, height: int, fps: float, seed: i
     stats, counters = status["stats"], status["stylizer_counters"]
     lat = np.array(latencies) if latencies else np.zeros(1)
     return {
-        "frames": frames, "size": f"{width}x{height}", "seconds": round(elapsed, 2), "game_fps": round(frames / elapsed, 2),
-        "stylized": int(stylized_in_time), "model_fps": round(stylized_in_time / elapsed, 2),
-        "latency_p50_ms": round(float(np.percentile(lat, 50)), 2), "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
-        "dropped": int(stats["dropped"]), "failed": int(stats["failed"]), "skipped_static": int(counters.get("skipped", 0)),
-        "stylizer": status["stylizer"], "prompts": [text for _, text in SCRIPT],
-        "video": str(out / "demo.mp4"), "contact_sheet": str(out / "demo.png"),
+        "frames": frames,
+        "size": f"{width}x{height}",
+        "seconds": round(elapsed, 2),
+        "game_fps": round(frames / elapsed, 2),
+        "stylized": int(stylized_in_time),
+        "model_fps": round(stylized_in_time / elapsed, 2),
+        "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
+        "dropped": int(stats["dropped"]),
+        "failed": int(stats["failed"]),
+        "skipped_static": int(counters.get("skipped", 0)),
+        "stylizer": status["stylizer"],
+        "prompts": [text for _, text in SCRIPT],
+        "video": str(out / "demo.mp4"),
+        "contact_sheet": str(out / "demo.png"),
     }
 
 

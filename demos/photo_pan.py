@@ -81,7 +81,13 @@ from pathlib import Path
 import numpy as np
 
 PHOTOS = ("astronaut", "coffee", "rocket", "chelsea")
-DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "down-right": (1, 1)}
+DIRECTIONS: dict[str, tuple[int, int]] = {
+    "left": (-1, 0),
+    "right": (1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+    "down-right": (1, 1),
+}
 SHEET_STYLES = ("toon", "pencil")  # two 256x256 rows of five tiles: about 1 MB of PNG
 SHEET_DIRECTIONS = ("right", "down-right")
 MAX_SCALE = 2.0  # the photo is scaled up at most this much to hold the whole pan
@@ -145,8 +151,16 @@ def _mirror_index(start: int, count: int, size: int) -> np.ndarray:
     return np.where(i < size, i, 2 * size - 1 - i)
 
 
-def make_pan(photo: np.ndarray, direction: str, frames: int, width: int, height: int, speed: int = 3,
-             depth_m: float = 5.0, name: str = "photo") -> Pan:
+def make_pan(
+    photo: np.ndarray,
+    direction: str,
+    frames: int,
+    width: int,
+    height: int,
+    speed: int = 3,
+    depth_m: float = 5.0,
+    name: str = "photo",
+) -> Pan:
     """The window's path over `photo` (already fitted) and the exact engine buffers. The
     window starts at the side it moves away from (so the pan goes into the photo), centered
     across; origin_t = origin_0 + t * velocity."""
@@ -174,7 +188,9 @@ def make_pan(photo: np.ndarray, direction: str, frames: int, width: int, height:
     return Pan(name, direction, (vx, vy), colors, depth, motion, origins)
 
 
-def revealed(width: int, height: int, velocity: tuple[int, int], within: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def revealed(
+    width: int, height: int, velocity: tuple[int, int], within: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The revealed band of a frame: pixels that were off screen `within` frames earlier,
     as three (H, W) bool masks: (band, horizontal_lines, vertical_lines), the band split by
     the edge its pixels came through. Through a left/right edge a stretched edge pixel
@@ -217,7 +233,6 @@ def streak_score(totals: np.ndarray) -> float:
     across = totals[0] / max(totals[1], 1)
     along = totals[2] / max(totals[3], 1)
     return float((across + STREAK_FLOOR) / (along + STREAK_FLOOR))
-
 
 
 def streak(image: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray) -> float:
@@ -278,7 +293,7 @@ def measure(pan: Pan, stream: np.ndarray, alone: np.ndarray, band: int = 16) -> 
         band_values = []
         for t in late:
             strip, h_lines, v_lines = revealed(width, height, pan.velocity, min(band, t))
-            region = strip[half:height - half, half:width - half]
+            region = strip[half : height - half, half : width - half]
             if region.any():
                 band_values.append(maps[t][region])
             pooled[name] += streak_energies(outputs[t], h_lines, v_lines)
@@ -332,7 +347,9 @@ def resolve_styles(names: str | None) -> list[tuple[str, str]]:
         key = raw.strip()
         match = STYLES.get(key) or next((s for s in STYLES.values() if key in s.train_prompts), None)
         if match is None:
-            raise SystemExit(f"photo_pan: unknown style {key!r}; styles: {', '.join(STYLES)} (or one of their training prompts)")
+            raise SystemExit(
+                f"photo_pan: unknown style {key!r}; styles: {', '.join(STYLES)} (or one of their training prompts)"
+            )
         if match.name not in (n for n, _ in out):
             out.append((match.name, match.train_prompts[0]))
     return out
@@ -367,9 +384,13 @@ def run(args: argparse.Namespace) -> tuple[dict, list[SheetCell]]:
     for d in directions:
         if d not in DIRECTIONS:
             raise SystemExit(f"photo_pan: unknown direction {d!r}; known: {', '.join(DIRECTIONS)}")
-    sheet_styles = [s for s in (args.sheet_styles.split(",") if args.sheet_styles else SHEET_STYLES) if s in dict(styles)]
+    sheet_styles = [
+        s for s in (args.sheet_styles.split(",") if args.sheet_styles else SHEET_STYLES) if s in dict(styles)
+    ]
     sheet_styles = sheet_styles or [styles[0][0]]
-    sheet_dirs = [d for d in (args.sheet_directions.split(",") if args.sheet_directions else SHEET_DIRECTIONS) if d in directions]
+    sheet_dirs = [
+        d for d in (args.sheet_directions.split(",") if args.sheet_directions else SHEET_DIRECTIONS) if d in directions
+    ]
     sheet_dirs = sheet_dirs or directions[:1]
     pans = {}
     for photo in photos:
@@ -382,11 +403,25 @@ def run(args: argparse.Namespace) -> tuple[dict, list[SheetCell]]:
 
         weights = DEFAULT_WEIGHTS
     extra = ["--backend", args.backend, "--weights", str(weights)]
-    result: dict = {"settings": {"frames": args.frames, "size": f"{width}x{height}", "speed": args.speed, "band": args.band,
-                                 "depth_m": args.depth, "photos": photos, "directions": directions, "weights": str(weights),
-                                 "backend": args.backend, "steps": args.steps, "seed": args.seed,
-                                 "prompts": dict(styles)},
-                    "pans": {}, "by_style_direction": {}, "by_style": {}}
+    result: dict = {
+        "settings": {
+            "frames": args.frames,
+            "size": f"{width}x{height}",
+            "speed": args.speed,
+            "band": args.band,
+            "depth_m": args.depth,
+            "photos": photos,
+            "directions": directions,
+            "weights": str(weights),
+            "backend": args.backend,
+            "steps": args.steps,
+            "seed": args.seed,
+            "prompts": dict(styles),
+        },
+        "pans": {},
+        "by_style_direction": {},
+        "by_style": {},
+    }
     cells: list[SheetCell] = []
     start = time.perf_counter()
     sent = 0
@@ -407,7 +442,9 @@ def run(args: argparse.Namespace) -> tuple[dict, list[SheetCell]]:
                         cells.append(SheetCell(style, d, pan.colors[-1], stream[-1], alone[-1]))
                 print(f"photo_pan: {style} done ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
                 for d in directions:
-                    result["by_style_direction"].setdefault(style, {})[d] = aggregate([figures[f"{p}/{d}"] for p in photos])
+                    result["by_style_direction"].setdefault(style, {})[d] = aggregate(
+                        [figures[f"{p}/{d}"] for p in photos]
+                    )
                 result["by_style"][style] = aggregate(list(figures.values()))
             result["stylizer"] = game.status().get("stylizer")
     seconds = time.perf_counter() - start
@@ -418,14 +455,18 @@ def run(args: argparse.Namespace) -> tuple[dict, list[SheetCell]]:
 
 
 # ---------------------------------------------------------------- the outputs
-def sheet(cells: list[SheetCell], styles: list[str], directions: list[str], photo: str, frame: int, gap: int = 4) -> np.ndarray:
+def sheet(
+    cells: list[SheetCell], styles: list[str], directions: list[str], photo: str, frame: int, gap: int = 4
+) -> np.ndarray:
     """Rows: directions; columns: the photo frame, then stream | alone per style; labelled."""
     from reverie.modding.font import draw_text
 
     height, width = cells[0].photo.shape[:2]
     label = 12
     columns = 1 + 2 * len(styles)
-    image = np.full((len(directions) * (height + label + gap) + label + 2, columns * (width + gap) - gap, 3), 18, np.uint8)
+    image = np.full(
+        (len(directions) * (height + label + gap) + label + 2, columns * (width + gap) - gap, 3), 18, np.uint8
+    )
     draw_text(image, f"{photo}, frame {frame}: photo | stream | alone (reset every frame)", 2, 2, color=(255, 236, 160))
     by_key = {(c.style, c.direction): c for c in cells}
     for r, d in enumerate(directions):
@@ -458,15 +499,19 @@ def table(result: dict) -> str:
     """Per style and direction (means over the photos), then per style: SSIM to the photo
     (stream, alone, ratio; the ratio in the revealed band), E_warp (stream, alone, ratio),
     streak (stream, alone, the photo's own, ratio) and the lines ratio."""
-    head = (f"{'style':<11}{'direction':<11}{'ssim str':>9}{'alone':>7}{'ratio':>7}{'band':>6}"
-            f"{'ewarp str':>10}{'alone':>8}{'ratio':>7}{'streak str':>11}{'alone':>7}{'photo':>7}{'ratio':>7}{'lines':>7}")
+    head = (
+        f"{'style':<11}{'direction':<11}{'ssim str':>9}{'alone':>7}{'ratio':>7}{'band':>6}"
+        f"{'ewarp str':>10}{'alone':>8}{'ratio':>7}{'streak str':>11}{'alone':>7}{'photo':>7}{'ratio':>7}{'lines':>7}"
+    )
     lines = [head, "-" * len(head)]
     for style, by_dir in result["by_style_direction"].items():
         for d, f in [*by_dir.items(), ("all", result["by_style"][style])]:
-            lines.append(f"{style:<11}{d:<11}{f['ssim_stream']:>9.3f}{f['ssim_alone']:>7.3f}{f['ssim_ratio']:>7.2f}"
-                         f"{f['ssim_band_ratio']:>6.2f}{f['ewarp_stream']:>10.4f}{f['ewarp_alone']:>8.4f}"
-                         f"{f['ewarp_ratio']:>7.3f}{f['streak_stream']:>11.2f}{f['streak_alone']:>7.2f}"
-                         f"{f['streak_photo']:>7.2f}{f['streak_ratio']:>7.2f}{f['lines_ratio']:>7.2f}")
+            lines.append(
+                f"{style:<11}{d:<11}{f['ssim_stream']:>9.3f}{f['ssim_alone']:>7.3f}{f['ssim_ratio']:>7.2f}"
+                f"{f['ssim_band_ratio']:>6.2f}{f['ewarp_stream']:>10.4f}{f['ewarp_alone']:>8.4f}"
+                f"{f['ewarp_ratio']:>7.3f}{f['streak_stream']:>11.2f}{f['streak_alone']:>7.2f}"
+                f"{f['streak_photo']:>7.2f}{f['streak_ratio']:>7.2f}{f['lines_ratio']:>7.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -478,7 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", default="256x256", help="the game's frame size, WxH")
     parser.add_argument("--styles", help="comma-separated styles or training prompts (default: all 8)")
     parser.add_argument("--photos", default=",".join(PHOTOS), help=f"comma-separated, of {', '.join(PHOTOS)}")
-    parser.add_argument("--directions", default=",".join(DIRECTIONS), help=f"comma-separated, of {', '.join(DIRECTIONS)}")
+    parser.add_argument(
+        "--directions", default=",".join(DIRECTIONS), help=f"comma-separated, of {', '.join(DIRECTIONS)}"
+    )
     parser.add_argument("--speed", type=int, default=3, help="whole pixels per frame")
     parser.add_argument("--band", type=int, default=16, help="the revealed band: pixels uncovered in the last N frames")
     parser.add_argument("--depth", type=float, default=5.0, help="the constant depth, meters")
@@ -487,7 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=1, choices=range(1, 9), metavar="1..8")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet-styles", help=f"styles on the sheet (default: {','.join(SHEET_STYLES)}, those run)")
-    parser.add_argument("--sheet-directions", help=f"rows of the sheet (default: {','.join(SHEET_DIRECTIONS)}, those run)")
+    parser.add_argument(
+        "--sheet-directions", help=f"rows of the sheet (default: {','.join(SHEET_DIRECTIONS)}, those run)"
+    )
     return parser
 
 
@@ -500,7 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "photo_pan.json").write_text(json.dumps(result, indent=1) + "\n")
     styles = list(dict.fromkeys(c.style for c in cells))
     directions = list(dict.fromkeys(c.direction for c in cells))
-    write_sheet(args.out / "photo_pan.png", sheet(cells, styles, directions, result["settings"]["photos"][0], args.frames - 1))
+    write_sheet(
+        args.out / "photo_pan.png", sheet(cells, styles, directions, result["settings"]["photos"][0], args.frames - 1)
+    )
     print(json.dumps(result) if args.json else table(result))
     return 0
 

@@ -18,7 +18,9 @@ from reverie.bridge.cli_client import client_options
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    record = commands.add_parser("record", help="record the live session into a capture file (frames, prompts, outputs)")
+    record = commands.add_parser(
+        "record", help="record the live session into a capture file (frames, prompts, outputs)"
+    )
     record.add_argument("--out", type=Path, required=True, help="the capture file to write (must not exist)")
     limit = record.add_mutually_exclusive_group()
     limit.add_argument("--frames", type=int, help="stop after this many frames")
@@ -26,10 +28,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     client_options(record)
     record.set_defaults(func=cmd_record)
 
-    replay = commands.add_parser("replay", help="play a capture into a daemon as the game did; --check compares outputs")
+    replay = commands.add_parser(
+        "replay", help="play a capture into a daemon as the game did; --check compares outputs"
+    )
     replay.add_argument("file", type=Path)
-    replay.add_argument("--check", action="store_true", help="compare each output with the recorded one; exit 1 on a mismatch")
-    replay.add_argument("--stylizer", help="when no daemon runs: start one with this stylizer (default: model, the capture's backend)")
+    replay.add_argument(
+        "--check", action="store_true", help="compare each output with the recorded one; exit 1 on a mismatch"
+    )
+    replay.add_argument(
+        "--stylizer", help="when no daemon runs: start one with this stylizer (default: model, the capture's backend)"
+    )
     replay.add_argument("--frame-timeout", type=float, default=60.0, help="seconds to wait for one output")
     client_options(replay)
     replay.set_defaults(func=cmd_replay)
@@ -37,9 +45,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _print_capture(capture: dict[str, Any]) -> str:
     ratio = capture["bytes_raw"] / capture["bytes_stored"] if capture["bytes_stored"] else 0.0
-    return (f"{capture['path']}: {capture['state']}, {capture['written']} frames, {capture['events']} events, "
-            f"{capture['dropped']} left out (writer behind), {capture['bytes_stored'] / 2**20:.1f} MiB "
-            f"({ratio:.2f}x compression), {capture['seconds']:.1f} s")
+    return (
+        f"{capture['path']}: {capture['state']}, {capture['written']} frames, {capture['events']} events, "
+        f"{capture['dropped']} left out (writer behind), {capture['bytes_stored'] / 2**20:.1f} MiB "
+        f"({ratio:.2f}x compression), {capture['seconds']:.1f} s"
+    )
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -52,7 +62,9 @@ def cmd_record(args: argparse.Namespace) -> int:
         print("reverie record: --frames and --seconds must be positive", file=sys.stderr)
         return 2
     stop = {"asked": False}
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.update(asked=True))  # Ctrl-C: stop cleanly, finish the index
+    previous = signal.signal(
+        signal.SIGINT, lambda *_: stop.update(asked=True)
+    )  # Ctrl-C: stop cleanly, finish the index
     try:
         with control_client(args) as ctl:
             capture = ctl.record_start(args.out.absolute(), args.frames)
@@ -76,7 +88,10 @@ def cmd_record(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
     print(_print_capture(capture))
     if capture["state"] != "finished":
-        print(f"reverie record: the capture is {capture['state']}: {capture.get('error') or 'not finished in time'}", file=sys.stderr)
+        print(
+            f"reverie record: the capture is {capture['state']}: {capture.get('error') or 'not finished in time'}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -106,6 +121,7 @@ def _daemon_for(args: argparse.Namespace, header: dict[str, Any]):
 def cmd_replay(args: argparse.Namespace) -> int:
     from reverie.bridge.cli_client import CLIENT_FAILURES
     from reverie.bridge.client import Client
+
     from .replay import replay
 
     try:
@@ -116,9 +132,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     daemon = None
     try:
         control, daemon = _daemon_for(args, reader.header)
-        with Client(control, name="reverie-replay", timeout_s=max(args.timeout, 5.0), curve_keys=args.curve_keys) as game:
-            result = replay(reader, game, check=args.check, timeout_s=args.frame_timeout,
-                            progress=lambda i, n: print(f"\r  frame {i}/{n}", end="", flush=True))
+        with Client(
+            control, name="reverie-replay", timeout_s=max(args.timeout, 5.0), curve_keys=args.curve_keys
+        ) as game:
+            result = replay(
+                reader,
+                game,
+                check=args.check,
+                timeout_s=args.frame_timeout,
+                progress=lambda i, n: print(f"\r  frame {i}/{n}", end="", flush=True),
+            )
         print()
     except CaptureError as exc:
         print(f"\nreverie replay: {exc}", file=sys.stderr)
@@ -133,8 +156,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}")
     fps = result.frames / result.seconds if result.seconds else 0.0
-    print(f"replayed {result.frames} frames in {result.seconds:.2f} s ({fps:.1f} fps)"
-          + (f", {result.not_sent} dropped ones not sent" if result.not_sent else ""))
+    print(
+        f"replayed {result.frames} frames in {result.seconds:.2f} s ({fps:.1f} fps)"
+        + (f", {result.not_sent} dropped ones not sent" if result.not_sent else "")
+    )
     if args.check:
         if result.mismatches:
             print(f"MISMATCH: {result.mismatches} of {result.compared} outputs differ; first: {result.first_mismatch}")

@@ -39,8 +39,11 @@ def read_captures(path: Path) -> list[Capture]:
     for file in files:
         with CaptureReader(file) as reader:
             if reader.truncated:
-                print(f"reverie finetune: {file} is truncated ({reader.problem}); using its {len(reader)} complete frames",
-                      file=sys.stderr)
+                print(
+                    f"reverie finetune: {file} is truncated ({reader.problem});"
+                    f" using its {len(reader)} complete frames",
+                    file=sys.stderr,
+                )
             frames = [CapturedFrame(f.index, f.color, f.depth, f.motion, bool(f.reset)) for f in reader]
         name = file.name[: -len(CAPTURE_SUFFIX)] if file.name.endswith(CAPTURE_SUFFIX) else file.stem
         captures.append(Capture(name, frames))
@@ -50,15 +53,24 @@ def read_captures(path: Path) -> list[Capture]:
 def register(commands: argparse._SubParsersAction) -> None:
     from reverie.model.finetune import DEFAULT_LR, DEFAULT_STEPS
 
-    p = commands.add_parser("finetune", help="train the model further on captured frames + target frames; writes a style pack")
+    p = commands.add_parser(
+        "finetune", help="train the model further on captured frames + target frames; writes a style pack"
+    )
     p.add_argument("--captures", type=Path, required=True, help="a folder of capture files (*.rvcap) or one file")
-    p.add_argument("--targets", type=Path, required=True, help="target PNGs: TARGETS/<capture name>/<frame:06d>.png, at the frame's size")
+    p.add_argument(
+        "--targets",
+        type=Path,
+        required=True,
+        help="target PNGs: TARGETS/<capture name>/<frame:06d>.png, at the frame's size",
+    )
     p.add_argument("--out", type=Path, required=True, help="the style pack folder to write")
     p.add_argument("--prompt", required=True, help="the pack's prompt: the model learns the targets' look under it")
     p.add_argument("--name", help="the pack's name (default: the --out folder's name)")
     p.add_argument("--author", default="")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
-    p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate, cosine decay (default {DEFAULT_LR:g})")
+    p.add_argument(
+        "--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate, cosine decay (default {DEFAULT_LR:g})"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, help="sequences per step (default: the base's)")
     p.add_argument("--base", type=Path, help="weights to start from (default: the shipped model/weights)")
@@ -70,15 +82,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from reverie.bridge.packs import STYLE_FILE, StylePackError, write_pack
-    from reverie.model.weights import DEFAULT_WEIGHTS
     from reverie.model.finetune import finetune
     from reverie.model.pairs import TargetError
+    from reverie.model.weights import DEFAULT_WEIGHTS
 
     name = args.name or args.out.resolve().name
     base = args.base or DEFAULT_WEIGHTS
     work = args.work or Path("runs/finetune") / name
     if (args.out / STYLE_FILE).exists() and not args.overwrite:
-        print(f"reverie finetune: {args.out / STYLE_FILE} exists; pass --overwrite to replace the pack", file=sys.stderr)
+        print(
+            f"reverie finetune: {args.out / STYLE_FILE} exists; pass --overwrite to replace the pack", file=sys.stderr
+        )
         return 2
     # One sampler step at full strength: what the model was trained and measured at.
     pack_settings = dict(name=name, author=args.author, prompt=args.prompt, steps=1, strength=1.0, seed=args.seed)
@@ -92,13 +106,30 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     try:
         captures = read_captures(args.captures)
         frames = sum(len(c.frames) for c in captures)
-        print(f"fine-tuning {base} on {frames} frames of {len(captures)} capture(s) under {args.prompt!r} for {args.steps} steps "
-              f"(checkpoints in {work})", file=sys.stderr)
-        weights = finetune(captures, args.targets, args.prompt, base, work, steps=args.steps, lr=args.lr, seed=args.seed,
-                           batch=args.batch, resume=args.resume)
+        print(
+            f"fine-tuning {base} on {frames} frames of {len(captures)} capture(s) under {args.prompt!r}"
+            f" for {args.steps} steps "
+            f"(checkpoints in {work})",
+            file=sys.stderr,
+        )
+        weights = finetune(
+            captures,
+            args.targets,
+            args.prompt,
+            base,
+            work,
+            steps=args.steps,
+            lr=args.lr,
+            seed=args.seed,
+            batch=args.batch,
+            resume=args.resume,
+        )
     except (FileNotFoundError, TargetError, ValueError) as e:
         print(f"reverie finetune: {e}", file=sys.stderr)
         return 2
     pack = write_pack(args.out, **pack_settings, weights=weights, overwrite=args.overwrite)
-    print(f"wrote style pack {pack.name!r} in {args.out} (weights {args.out / 'weights'}) in {(time.monotonic() - started) / 60:.1f} min")
+    print(
+        f"wrote style pack {pack.name!r} in {args.out} (weights {args.out / 'weights'})"
+        f" in {(time.monotonic() - started) / 60:.1f} min"
+    )
     return 0

@@ -28,20 +28,37 @@ from reverie.model.world.images import write_png
 from reverie.model.world.sequence import MIXED, SequenceSpec, render_sequence
 
 
-def write_world_capture(out: Path, seed: int, frames: int, width: int, height: int, style: str, path: str = MIXED,
-                        progress=None) -> tuple[Path, Path]:
+def write_world_capture(
+    out: Path, seed: int, frames: int, width: int, height: int, style: str, path: str = MIXED, progress=None
+) -> tuple[Path, Path]:
     """Render `frames` frames of world `seed` into OUT/captures/world<seed>.rvcap and the
     style's ground truth into OUT/targets/world<seed>/; returns (captures, targets) folders."""
     captures, targets = Path(out) / "captures", Path(out) / "targets"
     captures.mkdir(parents=True, exist_ok=True)
     name = f"world{seed}"
-    header = {"stylizer": "identity", "source": "reverie.modding.finetune_data", "world_seed": seed, "path": path,
-              "width": width, "height": height, "motion": "f32", "target_style": style}
+    header = {
+        "stylizer": "identity",
+        "source": "reverie.modding.finetune_data",
+        "world_seed": seed,
+        "path": path,
+        "width": width,
+        "height": height,
+        "motion": "f32",
+        "target_style": style,
+    }
     spec = SequenceSpec(seed, frames, width, height, path, (style,))
     with CaptureWriter(captures / f"{name}{CAPTURE_SUFFIX}", header) as writer:
         for i, frame in enumerate(render_sequence(spec)):
-            writer.write_frame(CaptureFrame(frame_id=i, color=frame.color.copy(), depth=frame.depth.copy(),
-                                            motion=frame.motion.copy(), output=frame.color.copy(), reset=frame.reset))
+            writer.write_frame(
+                CaptureFrame(
+                    frame_id=i,
+                    color=frame.color.copy(),
+                    depth=frame.depth.copy(),
+                    motion=frame.motion.copy(),
+                    output=frame.color.copy(),
+                    reset=frame.reset,
+                )
+            )
             file = target_path(targets, name, i)
             file.parent.mkdir(parents=True, exist_ok=True)
             write_png(file, frame.styles[style][..., :3])
@@ -52,11 +69,12 @@ def write_world_capture(out: Path, seed: int, frames: int, width: int, height: i
 
 def main(argv: list[str] | None = None) -> int:
     from reverie.common.cli_args import parse_size, print_progress
-
     from reverie.model.world.looks import ALL_STYLES
 
     parser = argparse.ArgumentParser(description="world captures + target PNGs of one style, for reverie finetune")
-    parser.add_argument("--world", type=int, required=True, help="world seed (training uses 0-999; evaluation 1000 and up)")
+    parser.add_argument(
+        "--world", type=int, required=True, help="world seed (training uses 0-999; evaluation 1000 and up)"
+    )
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--size", default="128x128")
     parser.add_argument("--style", default="blueprint", choices=list(ALL_STYLES))
@@ -64,8 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     width, height = parse_size(args.size)
-    captures, targets = write_world_capture(args.out, args.world, args.frames, width, height, args.style, args.path,
-                                            lambda done, total: print_progress(done, total))
+    captures, targets = write_world_capture(
+        args.out,
+        args.world,
+        args.frames,
+        width,
+        height,
+        args.style,
+        args.path,
+        lambda done, total: print_progress(done, total),
+    )
     print(file=sys.stderr)
     print(f"captures: {captures}  targets: {targets}")
     return 0

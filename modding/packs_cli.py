@@ -24,26 +24,42 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = styles.add_subparsers(dest="styles_command", required=True, metavar="ACTION")
 
     listing = actions.add_parser("list", help="every pack the daemon would load, and where it comes from")
-    listing.add_argument("--dir", type=Path, help="the user styles folder (default: $REVERIE_STYLES or ~/.local/share/reverie/styles)")
+    listing.add_argument(
+        "--dir", type=Path, help="the user styles folder (default: $REVERIE_STYLES or ~/.local/share/reverie/styles)"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per pack")
     listing.set_defaults(func=cmd_list)
 
-    validate = actions.add_parser("validate", help="check packs; prints every error (file:line: field ...), exits 1 on any")
-    validate.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="a pack folder, its style.toml, or a folder of packs")
-    validate.add_argument("--quick", action="store_true", help="check the weights' files only, without loading them into the network")
+    validate = actions.add_parser(
+        "validate", help="check packs; prints every error (file:line: field ...), exits 1 on any"
+    )
+    validate.add_argument(
+        "paths", type=Path, nargs="+", metavar="PATH", help="a pack folder, its style.toml, or a folder of packs"
+    )
+    validate.add_argument(
+        "--quick", action="store_true", help="check the weights' files only, without loading them into the network"
+    )
     validate.set_defaults(func=cmd_validate)
 
-    preview = actions.add_parser("preview", help="render the synthetic world with a pack's look into a PNG (its thumbnail)")
+    preview = actions.add_parser(
+        "preview", help="render the synthetic world with a pack's look into a PNG (its thumbnail)"
+    )
     preview.add_argument("pack", help="a pack folder, or the name of an installed or shipped pack")
     preview.add_argument("--out", type=Path, required=True, help="the PNG to write (e.g. PACK/thumbnail.png)")
     preview.add_argument("--size", default="256x256", help="WxH (default 256x256)")
-    preview.add_argument("--frames", type=int, default=8, help="frames of the walk to stylize; the last is written (default 8)")
+    preview.add_argument(
+        "--frames", type=int, default=8, help="frames of the walk to stylize; the last is written (default 8)"
+    )
     preview.add_argument("--dir", type=Path, help="the user styles folder to find PACK by name in")
     preview.set_defaults(func=cmd_preview)
 
     install = actions.add_parser("install", help="validate a pack (folder or .zip) and copy it into the styles folder")
     install.add_argument("source", type=Path, metavar="PACK_DIR|ZIP")
-    install.add_argument("--dir", type=Path, help="the styles folder to install into (default: $REVERIE_STYLES or ~/.local/share/reverie/styles)")
+    install.add_argument(
+        "--dir",
+        type=Path,
+        help="the styles folder to install into (default: $REVERIE_STYLES or ~/.local/share/reverie/styles)",
+    )
     install.add_argument("--force", action="store_true", help="replace an installed pack of the same name")
     install.set_defaults(func=cmd_install)
 
@@ -72,8 +88,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         extras += ["fine-tuned weights"] if pack.weights else []
         extras += ["thumbnail"] if pack.thumbnail else []
         print(f"{pack.name:<14} {pack.prompt!r}")
-        print(f"{'':<14} steps {pack.steps}  strength {pack.strength}  seed {pack.seed}  transition {pack.transition_frames}"
-              f"  {'  '.join(extras)}  [{source}]")
+        print(
+            f"{'':<14} steps {pack.steps}  strength {pack.strength}  seed {pack.seed}"
+            f"  transition {pack.transition_frames}"
+            f"  {'  '.join(extras)}  [{source}]"
+        )
     if not catalog.packs:
         print("no style packs found")
     _say_errors(catalog.errors)
@@ -93,13 +112,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for folder in folders:
             checked += 1
             try:
-                pack = S.load_pack(folder if path.suffix != ".toml" else path, load_weights=None if args.quick else network_loader())
+                pack = S.load_pack(
+                    folder if path.suffix != ".toml" else path, load_weights=None if args.quick else network_loader()
+                )
             except S.StylePackError as exc:
                 _say_errors(exc.errors)
                 failed += 1
                 continue
             print(f"{folder}: ok ({pack.name}{', fine-tuned weights' if pack.weights else ''})")
-    print(f"{checked - failed if checked >= failed else 0} of {checked} pack(s) valid" if failed else f"{checked} pack(s) valid")
+    print(
+        f"{checked - failed if checked >= failed else 0} of {checked} pack(s) valid"
+        if failed
+        else f"{checked} pack(s) valid"
+    )
     return 1 if failed else 0
 
 
@@ -111,7 +136,16 @@ def _find_pack(spec: str, user: Path | None) -> S.StylePack:
     catalog = S.load_catalog(S.style_dirs(user=user))
     if spec in catalog.packs:
         return catalog.packs[spec]
-    raise S.StylePackError([S.StyleError(path, 0, None, f"no pack folder here and no pack named {spec!r}; known: {', '.join(sorted(catalog.packs))}")])
+    raise S.StylePackError(
+        [
+            S.StyleError(
+                path,
+                0,
+                None,
+                f"no pack folder here and no pack named {spec!r}; known: {', '.join(sorted(catalog.packs))}",
+            )
+        ]
+    )
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -120,7 +154,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
         pack = _find_pack(args.pack, args.dir)
     except ValueError as exc:
         errors = exc.errors if isinstance(exc, S.StylePackError) else None
-        _say_errors(errors) if errors else print(f"reverie styles preview: --size WxH, got {args.size!r}", file=sys.stderr)
+        _say_errors(errors) if errors else print(
+            f"reverie styles preview: --size WxH, got {args.size!r}", file=sys.stderr
+        )
         return 1
     preview = importlib.import_module("reverie.model.preview")  # the model, only for this command
     preview.render_preview(pack, args.out, width, height, frames=args.frames)
@@ -148,7 +184,9 @@ def cmd_install(args: argparse.Namespace) -> int:
             print(f"{target} exists: pass --force to replace the installed {pack.name!r}", file=sys.stderr)
             return 1
         target_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{pack.name}-", dir=target_root))  # same file system: the swap is a rename
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{pack.name}-", dir=target_root)
+        )  # same file system: the swap is a rename
         shutil.rmtree(staging)
         shutil.copytree(pack.folder, staging, symlinks=False)
         if target.exists():

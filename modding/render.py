@@ -33,8 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="override the pack's seed")
     parser.add_argument("--side-by-side", action="store_true", help="the game | the new look, the prompt underneath")
     parser.add_argument("--fps", type=float, help="video frame rate (default: the capture's, else 24)")
-    parser.add_argument("--backend", choices=BACKENDS, help=f"onnxruntime, openvino or torch (cpu), tensorrt (cuda) "
-                        f"(default: {DEFAULT_BACKEND_HELP})")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help=f"onnxruntime, openvino or torch (cpu), tensorrt (cuda) (default: {DEFAULT_BACKEND_HELP})",
+    )
     parser.add_argument("--device", default="cpu", choices=DEVICES)
     parser.add_argument("--frames", type=int, help="render only the first N frames")
     return parser
@@ -70,8 +73,9 @@ def capture_fps(reader) -> float:
     return float(np.clip(1e9 / np.median(steps), 1.0, 240.0)) if steps.size else DEFAULT_FPS
 
 
-def render(reader, stylizer, out: Path, *, prompt: str, fps: float, side_by_side: bool = False,
-           limit: int | None = None) -> int:
+def render(
+    reader, stylizer, out: Path, *, prompt: str, fps: float, side_by_side: bool = False, limit: int | None = None
+) -> int:
     """Stylize the capture's frames with `stylizer` into `out`; frames written."""
     from reverie.bridge.capture import STATUS_DROPPED
     from reverie.common.stylizer import Frame
@@ -87,8 +91,17 @@ def render(reader, stylizer, out: Path, *, prompt: str, fps: float, side_by_side
                 break
             if record.status == STATUS_DROPPED:
                 continue
-            frame = Frame(record.frame_id, record.color, record.depth, record.motion, reset=record.reset,
-                          jitter=tuple(record.jitter), near=record.near, far=record.far, fov_y=record.fov_y)
+            frame = Frame(
+                record.frame_id,
+                record.color,
+                record.depth,
+                record.motion,
+                reset=record.reset,
+                jitter=tuple(record.jitter),
+                near=record.near,
+                far=record.far,
+                fov_y=record.fov_y,
+            )
             stylized = np.empty_like(record.color)
             stylizer.stylize(frame, stylized)
             image = pair(record.color, stylized, prompt) if side_by_side else stylized[..., :3]
@@ -96,7 +109,9 @@ def render(reader, stylizer, out: Path, *, prompt: str, fps: float, side_by_side
             image = image[: h - h % 2, : w - w % 2]  # H.264 4:2:0 wants even sides
             if writer is None or writer.size != (image.shape[1], image.shape[0]):
                 if writer is not None:
-                    raise SystemExit("reverie render: the capture changes frame size; render one size at a time (--frames)")
+                    raise SystemExit(
+                        "reverie render: the capture changes frame size; render one size at a time (--frames)"
+                    )
                 writer = Mp4Writer(out, image.shape[1], image.shape[0], fps)
             writer.write(np.ascontiguousarray(image))
             written += 1
@@ -118,21 +133,31 @@ def main(argv: list[str]) -> int:
     if reader.truncated:
         print(f"warning: {args.file} is truncated ({reader.problem}); rendering its {len(reader)} complete frames")
     prompt, steps, strength, seed, weights = resolve_style(args)
-    from reverie.model.weights import DEFAULT_WEIGHTS
     from reverie.model.stylize import ModelStylizer
+    from reverie.model.weights import DEFAULT_WEIGHTS
 
     stylizer = ModelStylizer(args.backend, args.device, weights=weights or DEFAULT_WEIGHTS, prompt=prompt)
     stylizer.set_params(steps, strength, seed)
     stylizer.restart()
     start = time.perf_counter()
     try:
-        written = render(reader, stylizer, args.out, prompt=prompt, fps=args.fps or capture_fps(reader),
-                         side_by_side=args.side_by_side, limit=args.frames)
+        written = render(
+            reader,
+            stylizer,
+            args.out,
+            prompt=prompt,
+            fps=args.fps or capture_fps(reader),
+            side_by_side=args.side_by_side,
+            limit=args.frames,
+        )
     except CaptureError as exc:
         print(f"reverie render: {exc}", file=sys.stderr)
         return 1
     finally:
         reader.close()
     seconds = time.perf_counter() - start
-    print(f"wrote {args.out}: {written} frames, {prompt!r}, steps {steps}, {seconds:.1f} s ({written / max(seconds, 1e-9):.1f} fps)")
+    print(
+        f"wrote {args.out}: {written} frames, {prompt!r}, steps {steps}, {seconds:.1f} s"
+        f" ({written / max(seconds, 1e-9):.1f} fps)"
+    )
     return 0

@@ -20,8 +20,9 @@ ones never reached the stylizer and are not sent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -71,12 +72,16 @@ def _arch() -> str:
 
 def describe_mismatch(index: int, frame: CaptureFrame, got: np.ndarray) -> str:
     if got.shape != frame.output.shape:
-        return f"frame {index} (game frame id {frame.frame_id}): output shape {got.shape}, recorded {frame.output.shape}"
+        return (
+            f"frame {index} (game frame id {frame.frame_id}): output shape {got.shape}, recorded {frame.output.shape}"
+        )
     differ = np.any(got != frame.output, axis=-1)
     worst = int(np.abs(got.astype(np.int16) - frame.output).max())
     y, x = np.argwhere(differ)[0]
-    return (f"frame {index} (game frame id {frame.frame_id}): {int(differ.sum())} of {differ.size} pixels differ, "
-            f"up to {worst} levels, first at row {y}, column {x}")
+    return (
+        f"frame {index} (game frame id {frame.frame_id}): {int(differ.sum())} of {differ.size} pixels differ, "
+        f"up to {worst} levels, first at row {y}, column {x}"
+    )
 
 
 def send_event(client: Client, event: CaptureEvent) -> bool:
@@ -93,13 +98,21 @@ def send_event(client: Client, event: CaptureEvent) -> bool:
     return True
 
 
-def replay(reader: CaptureReader, client: Client, *, check: bool = False, timeout_s: float = 60.0,
-           progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+def replay(
+    reader: CaptureReader,
+    client: Client,
+    *,
+    check: bool = False,
+    timeout_s: float = 60.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
     """Play `reader` into the daemon behind `client`; see the module docstring."""
     result = ReplayResult()
     result.warnings += identity_warnings(reader.header, client.status())
     if reader.truncated:
-        result.warnings.append(f"the capture is truncated ({reader.problem}); replaying its {len(reader)} complete frames")
+        result.warnings.append(
+            f"the capture is truncated ({reader.problem}); replaying its {len(reader)} complete frames"
+        )
     gap_open = False
     skip_pack_settings = 0  # the set_params + set_prompt a replayed load_preset has sent already
     start = time.perf_counter()
@@ -116,13 +129,17 @@ def replay(reader: CaptureReader, client: Client, *, check: bool = False, timeou
                 skip_pack_settings = 2
                 here = (client.status().get("stylizer_identity") or {}).get("weights_sha256")
                 if here != item.fields.get("weights_sha256"):
-                    result.warnings.append(f"style pack {item.fields['preset']!r}: recorded weights "
-                                           f"{item.fields.get('weights_sha256')}, here {here}")
+                    result.warnings.append(
+                        f"style pack {item.fields['preset']!r}: recorded weights "
+                        f"{item.fields.get('weights_sha256')}, here {here}"
+                    )
             elif item.op == "capture_gap":
                 result.gaps += 1
                 gap_open = True
-                result.warnings.append(f"{item.fields.get('frames')} frame(s) missing before capture frame {item.after_frames} "
-                                       "(the recorder fell behind): later outputs are not expected to match")
+                result.warnings.append(
+                    f"{item.fields.get('frames')} frame(s) missing before capture frame {item.after_frames} "
+                    "(the recorder fell behind): later outputs are not expected to match"
+                )
             else:
                 send_event(client, item)
             continue
@@ -130,8 +147,16 @@ def replay(reader: CaptureReader, client: Client, *, check: bool = False, timeou
         if frame.status == STATUS_DROPPED:
             result.not_sent += 1
             continue
-        frame_id = client.submit(frame.color, frame.depth, frame.motion, reset=frame.reset, jitter=tuple(frame.jitter),
-                                 near=frame.near, far=frame.far, fov_y=frame.fov_y)
+        frame_id = client.submit(
+            frame.color,
+            frame.depth,
+            frame.motion,
+            reset=frame.reset,
+            jitter=tuple(frame.jitter),
+            near=frame.near,
+            far=frame.far,
+            fov_y=frame.fov_y,
+        )
         result.frames += 1
         try:
             got = client.wait_output(frame_id, timeout_s=timeout_s).image
@@ -140,7 +165,10 @@ def replay(reader: CaptureReader, client: Client, *, check: bool = False, timeou
         if check and not gap_open:
             mismatch = None
             if frame.status == STATUS_FAILED and got is not None:
-                mismatch = f"frame {frame.index} (game frame id {frame.frame_id}): recorded as failed ({frame.error}), stylized now"
+                mismatch = (
+                    f"frame {frame.index} (game frame id {frame.frame_id}):"
+                    f" recorded as failed ({frame.error}), stylized now"
+                )
             elif frame.status == STATUS_DONE and got is None:
                 mismatch = f"frame {frame.index} (game frame id {frame.frame_id}): recorded output, now {rejected}"
             elif frame.status == STATUS_DONE and not np.array_equal(got, frame.output):

@@ -76,7 +76,9 @@ class Critic:
         finally:
             self.net.requires_grad_(True)
 
-    def update(self, fake: torch.Tensor, real: torch.Tensor, game: torch.Tensor, prompt: torch.Tensor) -> dict[str, float]:
+    def update(
+        self, fake: torch.Tensor, real: torch.Tensor, game: torch.Tensor, prompt: torch.Tensor
+    ) -> dict[str, float]:
         """One hinge step on a batch of detached fakes and their ground truths."""
         logits_real = interior(self.net(real, game, prompt)).float()
         logits_fake = interior(self.net(fake.detach(), game, prompt)).float()
@@ -84,7 +86,11 @@ class Critic:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return {"critic": float(loss.detach()), "real": float(logits_real.detach().mean()), "fake": float(logits_fake.detach().mean())}
+        return {
+            "critic": float(loss.detach()),
+            "real": float(logits_real.detach().mean()),
+            "fake": float(logits_fake.detach().mean()),
+        }
 
     def state_dict(self) -> dict:
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}

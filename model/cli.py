@@ -146,8 +146,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-LOOK_TRUST_HELP = ("the history trust of the trained styles that settle at another: STYLE=T[,STYLE=T] "
-                   "(e.g. thermal=3; model/look_trust.py)")
+LOOK_TRUST_HELP = (
+    "the history trust of the trained styles that settle at another: STYLE=T[,STYLE=T] "
+    "(e.g. thermal=3; model/look_trust.py)"
+)
 
 
 def parse_look_trust(text: str) -> dict[str, float]:

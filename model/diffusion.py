@@ -11,7 +11,7 @@ fed at the small stabilization level HISTORY_SIGMA, so the model never trusts it
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -26,7 +26,9 @@ MAX_STEPS = 8
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def karras_sigmas(steps: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO) -> torch.Tensor:
+def karras_sigmas(
+    steps: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO
+) -> torch.Tensor:
     """`steps` noise levels from sigma_max down to sigma_min (Karras spacing), then 0."""
     if not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be 1..{MAX_STEPS}, got {steps}")
@@ -52,16 +54,25 @@ def loss_weight(sigma: torch.Tensor) -> torch.Tensor:
     return (sigma**2 + SIGMA_DATA**2) / (sigma * SIGMA_DATA) ** 2
 
 
-def training_sigmas(count: int, generator: torch.Generator | None = None, p_mean: float = -0.4, p_std: float = 1.2) -> torch.Tensor:
+def training_sigmas(
+    count: int, generator: torch.Generator | None = None, p_mean: float = -0.4, p_std: float = 1.2
+) -> torch.Tensor:
     """Noise levels for a training batch: log-normal, clamped to the sampler's range."""
     log_sigma = p_mean + p_std * torch.randn(count, generator=generator)
     return log_sigma.exp().clamp(SIGMA_MIN, SIGMA_MAX)
 
 
 @torch.no_grad()
-def sample(denoise: Denoiser, shape: tuple[int, ...], steps: int, generator: torch.Generator | None = None,
-           sigma_max: float = SIGMA_MAX, device: torch.device | str = "cpu", init: torch.Tensor | None = None,
-           start_noise: float = START_NOISE) -> torch.Tensor:
+def sample(
+    denoise: Denoiser,
+    shape: tuple[int, ...],
+    steps: int,
+    generator: torch.Generator | None = None,
+    sigma_max: float = SIGMA_MAX,
+    device: torch.device | str = "cpu",
+    init: torch.Tensor | None = None,
+    start_noise: float = START_NOISE,
+) -> torch.Tensor:
     """Deterministic few-step sampling (Euler steps on the probability-flow ODE, i.e.
     DDIM) from sigma_max through the noise levels to 0.
 

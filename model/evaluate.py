@@ -13,9 +13,10 @@ ground truth rendered at the game's size, which is what a player sees."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,17 +29,30 @@ from .nchw import output_image
 from .network import UNSHUFFLE, Denoiser
 from .resize import game_to_model
 from .stream import Stream
-from .world.coherence import occlusion_valid
 from .world.camera import orbit_lap_frames
-from .world.sequence import MIXED, SequenceSpec, render_sequence
+from .world.coherence import occlusion_valid
 from .world.looks import style as find_style
+from .world.sequence import MIXED, SequenceSpec, render_sequence
 
 EVAL_WORLD_SEEDS_FROM = 1000  # training draws world seeds below this
 DRIFT_WINDOW = 100
 DETAIL_HISTORY = 10  # a frame counts toward the detail ratio from this many frames after a reset on (history built up)
 # every style's, and their means
-FIGURES = ("psnr", "ssim", "ewarp", "ewarp_gt", "psnr_first100", "psnr_last100",
-           "detail", "detail_out", "detail_gt", "grid_out", "grid_gt", "edge_out", "edge_gt")
+FIGURES = (
+    "psnr",
+    "ssim",
+    "ewarp",
+    "ewarp_gt",
+    "psnr_first100",
+    "psnr_last100",
+    "detail",
+    "detail_out",
+    "detail_gt",
+    "grid_out",
+    "grid_gt",
+    "edge_out",
+    "edge_gt",
+)
 
 
 @dataclass

@@ -42,8 +42,16 @@ def export_onnx(model: Denoiser, path: Path, opset: int = 17) -> Path:
         dynamic[name] = {0: "batch", 2: "height", 3: "width"}
     dynamic[OUTPUT] = {0: "batch", 2: "height", 3: "width"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, tuple(inputs[n] for n in INPUTS), str(path), input_names=list(INPUTS), output_names=[OUTPUT],
-                      dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+    torch.onnx.export(
+        model,
+        tuple(inputs[n] for n in INPUTS),
+        str(path),
+        input_names=list(INPUTS),
+        output_names=[OUTPUT],
+        dynamic_axes=dynamic,
+        opset_version=opset,
+        dynamo=False,
+    )
     return path
 
 

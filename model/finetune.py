@@ -20,9 +20,10 @@ is acceptable for a pack (its weights serve its own prompt); docs/model.md measu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,15 +36,23 @@ DEFAULT_LR = 3e-4  # the run-time fine-tune's rate (docs/model.md lineage (2)): 
 CHECKPOINT_EVERY = 100
 
 
-def finetune_config(base: Path, steps: int, lr: float, seed: int, checkpoint_every: int = CHECKPOINT_EVERY,
-                    batch: int | None = None) -> TrainConfig:
+def finetune_config(
+    base: Path, steps: int, lr: float, seed: int, checkpoint_every: int = CHECKPOINT_EVERY, batch: int | None = None
+) -> TrainConfig:
     """The base weights' training config with this run's steps, rate and seed, starting
     from the base (`init`, which also gives the run its lineage)."""
     from .train import training_config
 
     config = training_config(Path(base))
-    return replace(config, init=str(base), steps=steps, lr=lr, seed=seed, checkpoint_every=min(checkpoint_every, steps),
-                   batch=batch or config.batch)
+    return replace(
+        config,
+        init=str(base),
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        checkpoint_every=min(checkpoint_every, steps),
+        batch=batch or config.batch,
+    )
 
 
 def finetune(

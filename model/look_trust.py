@@ -18,8 +18,8 @@ style), so a new wording of thermal gets thermal's trust and a blend of two look
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class LookTrust:
     by_style: tuple[tuple[str, float], ...] = ()
 
     @classmethod
-    def of(cls, default: float, by_style: Mapping[str, float] | None = None) -> "LookTrust":
+    def of(cls, default: float, by_style: Mapping[str, float] | None = None) -> LookTrust:
         from .world.looks import STYLES
 
         unknown = sorted(set(by_style or {}) - set(STYLES))
@@ -57,7 +57,7 @@ class LookTrust:
         return cls(float(default), tuple(sorted((k, float(v)) for k, v in (by_style or {}).items())))
 
     @classmethod
-    def from_json(cls, inference: Mapping) -> "LookTrust":
+    def from_json(cls, inference: Mapping) -> LookTrust:
         """From the "inference" entries of a weights config.json (`weights.look_trust`); none:
         the network as trained (0 everywhere)."""
         return cls.of(inference.get("history_trust", 0.0), inference.get("look_trust"))

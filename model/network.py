@@ -53,7 +53,7 @@ class NetworkConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NetworkConfig":
+    def from_dict(cls, d: dict) -> NetworkConfig:
         """From config.json's "network" (widths come back from JSON as a list)."""
         return cls(**{**d, "widths": tuple(d.get("widths", cls().widths))})
 

@@ -22,9 +22,9 @@ is an error naming the file, raised before any training starts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -65,13 +65,17 @@ def read_target(targets: Path, capture: str, frame: CapturedFrame) -> np.ndarray
     not the captured frame's size."""
     path = target_path(targets, capture, frame.number)
     if not path.is_file():
-        raise TargetError(f"missing target {path} for frame {frame.number} of capture {capture!r} "
-                          f"(targets are TARGETS/<capture>/<frame:06d>.png)")
+        raise TargetError(
+            f"missing target {path} for frame {frame.number} of capture {capture!r} "
+            f"(targets are TARGETS/<capture>/<frame:06d>.png)"
+        )
     image = read_png(path)
     height, width = frame.depth.shape
     if image.shape[:2] != (height, width):
-        raise TargetError(f"target {path} is {image.shape[1]}x{image.shape[0]}, but frame {frame.number} "
-                          f"of capture {capture!r} is {width}x{height}")
+        raise TargetError(
+            f"target {path} is {image.shape[1]}x{image.shape[0]}, but frame {frame.number} "
+            f"of capture {capture!r} is {width}x{height}"
+        )
     return image
 
 

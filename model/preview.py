@@ -9,13 +9,14 @@ The last frame, not the first: by then the stream carries history, as a player s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .weights import DEFAULT_WEIGHTS
 from .stylize import ModelStylizer
+from .weights import DEFAULT_WEIGHTS
 from .world.images import write_png
 from .world.sequence import SequenceSpec, render_sequence
 

@@ -72,8 +72,8 @@ per call, as `backends.torch_threads` does for torch; see `CV_THREADS`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import cv2
 import numpy as np

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -200,9 +201,9 @@ def write_sheet(sheet: Sheet, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     from reverie.common.cli_args import parse_size
 
-    from .weights import DEFAULT_WEIGHTS
     from .evaluate import model_stylizers
     from .resize import working_size
+    from .weights import DEFAULT_WEIGHTS
     from .world.looks import STYLES
 
     parser = argparse.ArgumentParser(prog="python -m reverie.model.sheets", description=__doc__.split("\n\n")[0])

@@ -12,9 +12,9 @@ blends the embeddings over N frames (`PromptBlend`)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

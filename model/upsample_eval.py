@@ -21,14 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import cv2
 import numpy as np
 
 from .resize import shrink_color, working_size, write_upsampled
-from .world.sequence import SequenceSpec, render_sequence
 from .world.looks import STYLES
+from .world.sequence import SequenceSpec, render_sequence
 
 DEFAULT_SEEDS = (3, 5)
 

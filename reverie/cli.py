@@ -10,9 +10,9 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from reverie import model_bench
     from reverie.bridge import cli as bridge_cli
+    from reverie.modding import capture_cli, finetune_cli, packs_cli
     from reverie.model import cli as model_cli
     from reverie.model.world import cli as world_cli
-    from reverie.modding import capture_cli, finetune_cli, packs_cli
 
     parser = argparse.ArgumentParser(prog="reverie", description="Live-stream diffusion for games.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -25,12 +25,17 @@ def build_parser() -> argparse.ArgumentParser:
     world_cli.register(commands, benches)
     model_cli.register(commands, benches)
     finetune_cli.register(commands)
-    demo = commands.add_parser("demo", add_help=False, help="stream the synthetic world through the daemon with the model; "
-                               "writes demo.mp4 and demo.png (see `reverie demo --help`)")
+    demo = commands.add_parser(
+        "demo",
+        add_help=False,
+        help="stream the synthetic world through the daemon with the model; "
+        "writes demo.mp4 and demo.png (see `reverie demo --help`)",
+    )
     demo.add_argument("args", nargs=argparse.REMAINDER)
     demo.set_defaults(func=cmd_demo)
-    render = commands.add_parser("render", add_help=False, help="restyle a capture offline into an mp4 "
-                                 "(see `reverie render --help`)")
+    render = commands.add_parser(
+        "render", add_help=False, help="restyle a capture offline into an mp4 (see `reverie render --help`)"
+    )
     render.add_argument("args", nargs=argparse.REMAINDER)
     render.set_defaults(func=cmd_render)
     return parser

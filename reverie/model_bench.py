@@ -9,8 +9,9 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,12 +27,18 @@ def register(benches: argparse._SubParsersAction) -> None:
     model.add_argument("--json", action="store_true", help="print only the JSON summary line")
     model.add_argument("--size", default="256x256", help="the game's frame size, WxH")
     model.add_argument("--steps", default="1", help="sampler steps; several (1,2,4) are measured interleaved")
-    model.add_argument("--backend", help=f"{', '.join(BACKENDS)}; several (onnxruntime,openvino) interleaved, each "
-                       "optionally on other weights (onnxruntime@DIR: another network in the same run) "
-                       f"(default: {DEFAULT_BACKEND_HELP})")
+    model.add_argument(
+        "--backend",
+        help=f"{', '.join(BACKENDS)}; several (onnxruntime,openvino) interleaved, each "
+        "optionally on other weights (onnxruntime@DIR: another network in the same run) "
+        f"(default: {DEFAULT_BACKEND_HELP})",
+    )
     model.add_argument("--device", choices=DEVICES, default="cpu")
-    model.add_argument("--precision", choices=PRECISIONS,
-                       help="as for reverie serve (given to every backend: onnxruntime and torch take only f32)")
+    model.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="as for reverie serve (given to every backend: onnxruntime and torch take only f32)",
+    )
     model.add_argument("--frames", type=int, default=200, help="measured frames per configuration")
     model.add_argument("--warmup", type=int, default=10)
     model.add_argument("--weights", help="weights folder (default: the shipped weights)")
@@ -50,12 +57,25 @@ def _world_frames(width: int, height: int, count: int) -> list[tuple[np.ndarray,
 
     per_frame = width * height * (4 + 4 + 8)
     count = max(8, min(count, MODEL_BENCH_BYTES // per_frame))
-    return [(f.color, f.depth, f.motion, f.reset) for f in render_sequence(SequenceSpec(1, count, width, height, "walk"))]
+    return [
+        (f.color, f.depth, f.motion, f.reset) for f in render_sequence(SequenceSpec(1, count, width, height, "walk"))
+    ]
 
 
-def bench_model(width: int, height: int, steps: list[int], backends: list[str], device: str, frames: int, warmup: int = 10,
-                weights: str | None = None, work_height: int | None = None, rounds: int = 4,
-                progress: Callable[[int, int], None] | None = None, precision: str | None = None) -> dict[str, Any]:
+def bench_model(
+    width: int,
+    height: int,
+    steps: list[int],
+    backends: list[str],
+    device: str,
+    frames: int,
+    warmup: int = 10,
+    weights: str | None = None,
+    work_height: int | None = None,
+    rounds: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+    precision: str | None = None,
+) -> dict[str, Any]:
     """Lockstep frames (submit, wait for the output) through real daemons running the model,
     one daemon per backend, all configurations interleaved in `rounds` chunks so that they
     share the machine's state. Latency is the game's view: submit to output available.
@@ -81,7 +101,10 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
         import torch
 
         gpu = torch.device("cuda", torch.cuda.current_device())
-        world = [(*(torch.from_numpy(p).to(gpu) for p in (color, depth, motion)), reset) for color, depth, motion, reset in world]
+        world = [
+            (*(torch.from_numpy(p).to(gpu) for p in (color, depth, motion)), reset)
+            for color, depth, motion, reset in world
+        ]
         out = torch.empty((height, width, 4), dtype=torch.uint8, device=gpu)
         finish = torch.cuda.current_stream().synchronize
     transport = P.TRANSPORT_CUDA if cuda else P.TRANSPORT_SHM
@@ -94,7 +117,9 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
             extra += ["--weights", own_weights or weights] if (own_weights or weights) else []
             extra += ["--work-height", str(work_height)] if work_height else []
             daemons[backend] = LocalDaemon(stylizer="model", extra=extra).start(timeout_s=120.0)
-            clients[backend] = Client(daemons[backend].endpoints.control, name="bench-model", timeout_s=30.0, transport=transport)
+            clients[backend] = Client(
+                daemons[backend].endpoints.control, name="bench-model", timeout_s=30.0, transport=transport
+            )
         chunk = -(-(warmup + frames) // rounds)
         for _ in range(rounds):
             for backend, k in configs:
@@ -125,13 +150,26 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
     runs = []
     for backend, k in configs:
         ms = np.array(latencies[(backend, k)])
-        runs.append({"backend": backend, "steps": k, "p50_ms": round(float(np.percentile(ms, 50)), 3),
-                     "p95_ms": round(float(np.percentile(ms, 95)), 3), "fps": round(1000.0 / float(ms.mean()), 2),
-                     "stylizer": status[backend]["stylizer"]})  # with the precision it ran in
+        runs.append(
+            {
+                "backend": backend,
+                "steps": k,
+                "p50_ms": round(float(np.percentile(ms, 50)), 3),
+                "p95_ms": round(float(np.percentile(ms, 95)), 3),
+                "fps": round(1000.0 / float(ms.mean()), 2),
+                "stylizer": status[backend]["stylizer"],
+            }
+        )  # with the precision it ran in
     first = runs[0]
     result: dict[str, Any] = {
-        "size": f"{width}x{height}", "steps": first["steps"], "backend": first["backend"], "device": device, "frames": frames,
-        "p50_ms": first["p50_ms"], "p95_ms": first["p95_ms"], "fps": first["fps"],
+        "size": f"{width}x{height}",
+        "steps": first["steps"],
+        "backend": first["backend"],
+        "device": device,
+        "frames": frames,
+        "p50_ms": first["p50_ms"],
+        "p95_ms": first["p95_ms"],
+        "fps": first["fps"],
         "stylizer": status[first["backend"]]["stylizer"],
         "skipped": sum(int(s["stylizer_counters"].get("skipped", 0)) for s in status.values()),
         "dropped": sum(int(s["stats"]["dropped"]) for s in status.values()),
@@ -147,15 +185,28 @@ def bench_model(width: int, height: int, steps: list[int], backends: list[str], 
         by = {(r["backend"], r["steps"]): r["p50_ms"] for r in runs}
         for other in backends:  # each other backend's p50 over onnxruntime's, per step count
             if other != "onnxruntime" and "onnxruntime" in backends:
-                result[f"{other}_over_onnxruntime_p50"] = {str(k): round(by[(other, k)] / by[("onnxruntime", k)], 3) for k in steps}
+                result[f"{other}_over_onnxruntime_p50"] = {
+                    str(k): round(by[(other, k)] / by[("onnxruntime", k)], 3) for k in steps
+                }
             elif "@" in other:  # the first backend on the shipped weights over this one on its own weights
-                result[f"{first['backend']}_over_{other}_p50"] = {str(k): round(by[(first["backend"], k)] / by[(other, k)], 3)
-                                                                 for k in steps}
+                result[f"{first['backend']}_over_{other}_p50"] = {
+                    str(k): round(by[(first["backend"], k)] / by[(other, k)], 3) for k in steps
+                }
     return result
 
 
-def _stage_split(world: list[Any], out: Any, finish: Callable[[], None], backend: str, device: str, steps: int,
-                 weights: str | None, work_height: int | None, frames: int = 24, warmup: int = 3) -> dict[str, float]:
+def _stage_split(
+    world: list[Any],
+    out: Any,
+    finish: Callable[[], None],
+    backend: str,
+    device: str,
+    steps: int,
+    weights: str | None,
+    work_height: int | None,
+    frames: int = 24,
+    warmup: int = 3,
+) -> dict[str, float]:
     """Per-frame p50 milliseconds of the first configuration's stages at the game's size,
     timed in this process on the same frames with the daemon's stylizer (`ModelStylizer`,
     same options): `network` (the backend's denoise calls), `resize_in`
@@ -163,9 +214,8 @@ def _stage_split(world: list[Any], out: Any, finish: Callable[[], None], backend
     blend, RGBA write), `other` (the rest of `stylize`: history warp, noise, planes) and
     `stylize` (all of it). The caller adds `bridge`: `bench_bridge`'s p50 at this size
     (the round trip with the identity stylizer: transport, frame loop, copies)."""
-    from reverie.model import stylize as stylize_module
-
     from reverie.common.stylizer import Frame
+    from reverie.model import stylize as stylize_module
 
     options: dict[str, Any] = {"weights": weights} if weights else {}
     options.update({"work_height": work_height} if work_height else {})
@@ -180,6 +230,7 @@ def _stage_split(world: list[Any], out: Any, finish: Callable[[], None], backend
             finish()
             spent[name] += time.perf_counter() - t0
             return result
+
         return run
 
     stages = {"game_to_model": "resize_in", "model_to_game": "resize_out"}
@@ -227,7 +278,9 @@ def run_model_bench(args: argparse.Namespace) -> int:
     for backend in backends:
         name, _, own_weights = backend.partition("@")
         if name not in BACKENDS:
-            raise SystemExit(f"--backend must be {', '.join(BACKENDS)} (comma-separated, each optionally @WEIGHTS), got {backend!r}")
+            raise SystemExit(
+                f"--backend must be {', '.join(BACKENDS)} (comma-separated, each optionally @WEIGHTS), got {backend!r}"
+            )
         if own_weights and not Path(own_weights, "config.json").is_file():
             raise SystemExit(f"--backend {backend}: {own_weights} holds no weights (config.json)")
     if len(set(backends)) != len(backends):
@@ -237,14 +290,27 @@ def run_model_bench(args: argparse.Namespace) -> int:
     from reverie.bridge.cuda_ipc import CudaUnavailable
 
     try:
-        result = bench_model(width, height, steps, backends, args.device, args.frames, args.warmup, args.weights, args.work_height,
-                             progress=None if args.json else print_progress, precision=getattr(args, "precision", None))
+        result = bench_model(
+            width,
+            height,
+            steps,
+            backends,
+            args.device,
+            args.frames,
+            args.warmup,
+            args.weights,
+            args.work_height,
+            progress=None if args.json else print_progress,
+            precision=getattr(args, "precision", None),
+        )
     except CudaUnavailable as exc:
         print(f"reverie bench model --device cuda: no CUDA here: {exc}", file=sys.stderr)
         return 2
     if not args.json:
         for run in result.get("runs", [result]):
-            print(f"{run['backend']:<12} {run['steps']} step(s) at {result['size']}: p50 {run['p50_ms']:.1f} ms  "
-                  f"p95 {run['p95_ms']:.1f} ms  {run['fps']:.1f} fps")
+            print(
+                f"{run['backend']:<12} {run['steps']} step(s) at {result['size']}: p50 {run['p50_ms']:.1f} ms  "
+                f"p95 {run['p95_ms']:.1f} ms  {run['fps']:.1f} fps"
+            )
     print(json.dumps(result))
     return 0 if result["failed"] == 0 else 1

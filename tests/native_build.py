@@ -36,7 +36,9 @@ def build_libreverie() -> Path:
     if _built is not None:
         return _built
     if shutil.which("cmake") is None:
-        raise NativeBuildError("cmake is not installed: run .ci/system-deps (it installs the native build dependencies)")
+        raise NativeBuildError(
+            "cmake is not installed: run .ci/system-deps (it installs the native build dependencies)"
+        )
     _configure_and_build(BUILD, "native.lock", [])
     _built = BUILD
     return BUILD
@@ -51,14 +53,37 @@ def _configure_and_build(build: Path, lock_name: str, options: list[str], target
         if not _configured_here(build):
             shutil.rmtree(build, ignore_errors=True)
             build.mkdir(parents=True)
-            _run(["cmake", "-S", str(SOURCE), "-B", str(build), "-DREVERIE_BUILD_TESTS=ON", *options, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"])
-        _run(["cmake", "--build", str(build), "--parallel", str(min(os.cpu_count() or 1, 4)), *(["--target", *targets] if targets else [])])
+            _run(
+                [
+                    "cmake",
+                    "-S",
+                    str(SOURCE),
+                    "-B",
+                    str(build),
+                    "-DREVERIE_BUILD_TESTS=ON",
+                    *options,
+                    "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                ]
+            )
+        _run(
+            [
+                "cmake",
+                "--build",
+                str(build),
+                "--parallel",
+                str(min(os.cpu_count() or 1, 4)),
+                *(["--target", *targets] if targets else []),
+            ]
+        )
 
 
 def cuda_toolkit() -> Path | None:
     """The CUDA toolkit's nvcc as CMake's FindCUDAToolkit would find it, or None."""
-    for candidate in (shutil.which("nvcc"), os.environ.get("CUDA_PATH") and Path(os.environ["CUDA_PATH"]) / "bin" / "nvcc",
-                      DEFAULT_CUDA_ROOT / "bin" / "nvcc"):
+    for candidate in (
+        shutil.which("nvcc"),
+        os.environ.get("CUDA_PATH") and Path(os.environ["CUDA_PATH"]) / "bin" / "nvcc",
+        DEFAULT_CUDA_ROOT / "bin" / "nvcc",
+    ):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
@@ -73,8 +98,12 @@ def build_libreverie_cuda() -> Path:
     nvcc = cuda_toolkit()
     if nvcc is None:
         raise NativeBuildError("no CUDA toolkit (nvcc) found")
-    _configure_and_build(CUDA_BUILD, "native-cuda.lock", ["-DREVERIE_CUDA=ON", f"-DCUDAToolkit_ROOT={nvcc.parent.parent}"],
-                         ["reverie", "transport_check", "cuda_client"])
+    _configure_and_build(
+        CUDA_BUILD,
+        "native-cuda.lock",
+        ["-DREVERIE_CUDA=ON", f"-DCUDAToolkit_ROOT={nvcc.parent.parent}"],
+        ["reverie", "transport_check", "cuda_client"],
+    )
     _cuda_built = CUDA_BUILD
     return CUDA_BUILD
 
@@ -98,4 +127,6 @@ def _configured_here(build: Path) -> bool:
 def _run(cmd: list[str]) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise NativeBuildError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise NativeBuildError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )

@@ -9,14 +9,28 @@ import subprocess
 import sys
 
 import pytest
-
 from model_fixtures import SHIPPED, save_tiny_weights
 
 
 def test_bench_bridge_prints_json_summary_last():
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "bench", "bridge", "--json", "--size", "320x180", "--frames", "40", "--warmup", "5"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "bench",
+            "bridge",
+            "--json",
+            "--size",
+            "320x180",
+            "--frames",
+            "40",
+            "--warmup",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -25,22 +39,52 @@ def test_bench_bridge_prints_json_summary_last():
     assert result["size"] == "320x180" and result["frames"] == 40
     assert result["mismatched_frames"] == 0 and result["failed"] == 0 and result["dropped"] == 0
     assert 0 < result["memcpy_floor_ms"] and 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
-    assert abs(result["overhead_ratio"] / (result["p50_ms"] / result["memcpy_floor_ms"]) - 1) < 0.01  # figures are rounded
+    assert (
+        abs(result["overhead_ratio"] / (result["p50_ms"] / result["memcpy_floor_ms"]) - 1) < 0.01
+    )  # figures are rounded
 
 
 def test_bench_model_measures_backends_and_steps_interleaved(tmp_path):
     weights = save_tiny_weights(tmp_path / "w")
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "bench", "model", "--json", "--size", "64x48", "--frames", "6", "--warmup", "2",
-         "--steps", "1,2", "--backend", "onnxruntime,torch,openvino", "--weights", str(weights)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "bench",
+            "model",
+            "--json",
+            "--size",
+            "64x48",
+            "--frames",
+            "6",
+            "--warmup",
+            "2",
+            "--steps",
+            "1,2",
+            "--backend",
+            "onnxruntime,torch,openvino",
+            "--weights",
+            str(weights),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("size", "steps", "backend", "device", "frames", "p50_ms", "p95_ms", "fps"):
         assert key in result
-    assert (result["size"], result["steps"], result["backend"], result["device"], result["frames"]) == ("64x48", 1, "onnxruntime", "cpu", 6)
-    assert [(r["backend"], r["steps"]) for r in result["runs"]] == [(b, k) for k in (1, 2) for b in ("onnxruntime", "torch", "openvino")]
+    assert (result["size"], result["steps"], result["backend"], result["device"], result["frames"]) == (
+        "64x48",
+        1,
+        "onnxruntime",
+        "cpu",
+        6,
+    )
+    assert [(r["backend"], r["steps"]) for r in result["runs"]] == [
+        (b, k) for k in (1, 2) for b in ("onnxruntime", "torch", "openvino")
+    ]
     assert 0 < result["p50_ms"] <= result["p95_ms"] and result["fps"] > 0
     assert result["failed"] == 0 and result["skipped"] == 0, "a moving camera is always stylized"
     assert result["host_copies_per_frame"] == 4, "the host transport: three planes into shared memory, the output out"
@@ -59,9 +103,27 @@ def test_bench_model_compares_two_networks_in_one_run(tmp_path):
     bar is measured (docs/benchmarks.md)."""
     weights, other = save_tiny_weights(tmp_path / "w"), save_tiny_weights(tmp_path / "other", seed=1)
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "bench", "model", "--json", "--size", "64x48", "--frames", "4", "--warmup", "1",
-         "--backend", f"openvino,onnxruntime@{other}", "--weights", str(weights)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "bench",
+            "model",
+            "--json",
+            "--size",
+            "64x48",
+            "--frames",
+            "4",
+            "--warmup",
+            "1",
+            "--backend",
+            f"openvino,onnxruntime@{other}",
+            "--weights",
+            str(weights),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -69,8 +131,12 @@ def test_bench_model_compares_two_networks_in_one_run(tmp_path):
     assert set(runs) == {"openvino", f"onnxruntime@{other}"}
     ratio = result[f"openvino_over_onnxruntime@{other}_p50"]["1"]
     assert abs(ratio - runs["openvino"] / runs[f"onnxruntime@{other}"]) < 0.01
-    bad = subprocess.run([sys.executable, "-m", "reverie", "bench", "model", "--backend", f"onnxruntime@{tmp_path / 'none'}"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "reverie", "bench", "model", "--backend", f"onnxruntime@{tmp_path / 'none'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode != 0 and "holds no weights" in bad.stderr
 
 
@@ -84,9 +150,31 @@ def test_bench_model_on_the_gpu_keeps_the_frames_there(tmp_path):
         pytest.skip(reason)
     weights = save_tiny_weights(tmp_path / "w")
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "bench", "model", "--json", "--device", "cuda", "--size", "160x96", "--frames", "20",
-         "--warmup", "2", "--steps", "1,2", "--backend", "torch", "--weights", str(weights)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "bench",
+            "model",
+            "--json",
+            "--device",
+            "cuda",
+            "--size",
+            "160x96",
+            "--frames",
+            "20",
+            "--warmup",
+            "2",
+            "--steps",
+            "1,2",
+            "--backend",
+            "torch",
+            "--weights",
+            str(weights),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -98,9 +186,25 @@ def test_reverie_demo_writes_video_and_contact_sheet_with_the_shipped_model(tmp_
     import imageio_ffmpeg
 
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "demo", "--frames", "30", "--size", "64x64", "--fps", "30", "--out", str(tmp_path),
-         "--weights", str(SHIPPED)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "demo",
+            "--frames",
+            "30",
+            "--size",
+            "64x64",
+            "--fps",
+            "30",
+            "--out",
+            str(tmp_path),
+            "--weights",
+            str(SHIPPED),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "30 frames at 64x64" in proc.stdout and "latency" in proc.stdout and "dropped" in proc.stdout

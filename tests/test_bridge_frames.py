@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import random_frame, stylizer_spec
-from reverie.bridge import Client, FrameDropped, FrameFormatError, FrameRejected
 from stylizers import expected_mix
+
+from reverie.bridge import Client, FrameDropped, FrameFormatError, FrameRejected
 
 
 def test_thousand_frames_round_trip_byte_exact(start_daemon, endpoints, rng):
@@ -30,7 +30,13 @@ def test_thousand_frames_round_trip_byte_exact(start_daemon, endpoints, rng):
 
 def test_size_and_motion_format_change_mid_stream(start_daemon, endpoints, rng):
     start_daemon(stylizer_spec("Mix"))
-    sizes = [(640, 360, np.float32), (320, 180, np.float32), (1280, 720, np.float16), (640, 360, np.float16), (64, 48, np.float32)]
+    sizes = [
+        (640, 360, np.float32),
+        (320, 180, np.float32),
+        (1280, 720, np.float16),
+        (640, 360, np.float16),
+        (64, 48, np.float32),
+    ]
     with Client(endpoints.control) as game:
         for width, height, motion_dtype in sizes:
             for _ in range(3):
@@ -47,7 +53,9 @@ def test_reset_flag_and_camera_fields_reach_the_stylizer(start_daemon, endpoints
     color, depth, motion = random_frame(rng, 64, 64)
     with Client(endpoints.control) as game:
         for reset in (False, True, False, True):
-            frame_id = game.submit(color, depth, motion, reset=reset, jitter=(0.25, -0.5), near=0.1, far=500.0, fov_y=1.2)
+            frame_id = game.submit(
+                color, depth, motion, reset=reset, jitter=(0.25, -0.5), near=0.1, far=500.0, fov_y=1.2
+            )
             out = game.wait_output(frame_id).image
             assert out[0, 0, 0] == int(reset)
             camera = out[1, :5].copy().view(np.float32).ravel()
@@ -72,7 +80,9 @@ def test_non_finite_depth_or_motion_rejected_and_daemon_keeps_serving(start_daem
             game.wait_output(frame_id)
         assert "non-finite" in game.last_error
         frame_id = game.submit(color, depth, motion)
-        np.testing.assert_array_equal(game.wait_output(frame_id).image, expected_mix(frame_id, color, depth, motion, False))
+        np.testing.assert_array_equal(
+            game.wait_output(frame_id).image, expected_mix(frame_id, color, depth, motion, False)
+        )
         assert game.status()["stats"]["failed"] == 1
 
 

@@ -11,12 +11,12 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 import pytest
-
 from conftest import random_frame, stylizer_spec
-from reverie.bridge.local_daemon import LocalDaemon
-from reverie.bridge import Client, ControlError, DaemonUnavailable
-from reverie.bridge.shm_ring import list_segments
 from stylizers import expected_mix
+
+from reverie.bridge import Client, ControlError, DaemonUnavailable
+from reverie.bridge.local_daemon import LocalDaemon
+from reverie.bridge.shm_ring import list_segments
 
 
 def segments_of(pid: int) -> list[str]:
@@ -35,7 +35,9 @@ def wait_until(predicate, timeout_s: float = 5.0, interval_s: float = 0.02) -> b
 def round_trip(game: Client, rng, width: int = 160, height: int = 120) -> None:
     color, depth, motion = random_frame(rng, width, height)
     frame_id = game.submit(color, depth, motion)
-    np.testing.assert_array_equal(game.wait_output(frame_id, timeout_s=5).image, expected_mix(frame_id, color, depth, motion, False))
+    np.testing.assert_array_equal(
+        game.wait_output(frame_id, timeout_s=5).image, expected_mix(frame_id, color, depth, motion, False)
+    )
 
 
 def spawn_game(control: str, body: str) -> subprocess.Popen:
@@ -102,11 +104,14 @@ def test_game_killed_mid_frame_leaves_daemon_serving_the_next(start_daemon, endp
 
 def test_second_game_is_refused_while_first_lives_unless_takeover(start_daemon, endpoints, rng):
     start_daemon(stylizer_spec("Mix"))
-    first = spawn_game(endpoints.control, """
+    first = spawn_game(
+        endpoints.control,
+        """
         game.wait_output(game.submit(color, depth, motion))
         print("ready", flush=True)
         time.sleep(60)
-        """)
+        """,
+    )
     try:
         with pytest.raises(ControlError, match="busy.*doomed"):
             Client(endpoints.control, name="second")
@@ -192,8 +197,21 @@ def test_stale_segments_of_a_dead_daemon_are_reclaimed_at_start(start_daemon):
 def test_second_daemon_on_the_same_endpoint_refuses(start_daemon, endpoints):
     start_daemon()
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "serve", "--control", endpoints.control, "--events", endpoints.events, "--frames", endpoints.frames],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "serve",
+            "--control",
+            endpoints.control,
+            "--events",
+            endpoints.events,
+            "--frames",
+            endpoints.frames,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert "another Reverie daemon is serving" in proc.stderr

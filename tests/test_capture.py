@@ -13,14 +13,14 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import random_frame, stylizer_spec
-from reverie.bridge.local_daemon import LocalDaemon
+
 from reverie.bridge import Client, ControlClient, ControlError
 from reverie.bridge.capture import CHUNK_HEADER_BYTES, CaptureCorrupt, CaptureEvent, CaptureReader
 from reverie.bridge.daemon.capture_tap import CaptureTap
-from reverie.modding.replay import replay
+from reverie.bridge.local_daemon import LocalDaemon
 from reverie.common.stylizer import Frame
+from reverie.modding.replay import replay
 
 
 def play(game: Client, frames, changes: dict | None = None) -> list[np.ndarray]:
@@ -82,11 +82,13 @@ def test_record_then_replay_is_bit_exact(trail, rng):
         assert [f.reset for f in reader] == [i == 5 for i in range(12)]
         assert reader.frame(4).settings["prompt"] == "winter night" and reader.frame(7).settings["seed"] == 9
         timeline = [(x.op, x.fields) if isinstance(x, CaptureEvent) else x.index for x in reader.timeline()]
-        assert timeline[:3] == [("set_prompt", {"text": "oil painting", "transition_frames": 0}),
-                                ("set_params", {"steps": 1, "strength": 1.0, "seed": 0}),
-                                ("reset_history", {"full": True})]
+        assert timeline[:3] == [
+            ("set_prompt", {"text": "oil painting", "transition_frames": 0}),
+            ("set_params", {"steps": 1, "strength": 1.0, "seed": 0}),
+            ("reset_history", {"full": True}),
+        ]
         assert timeline.index(("set_prompt", {"text": "winter night", "transition_frames": 4})) == timeline.index(3) - 1
-        assert ("reset_history", {"reason": "open_ring"}) in timeline[timeline.index(8):timeline.index(9) + 1]
+        assert ("reset_history", {"reason": "open_ring"}) in timeline[timeline.index(8) : timeline.index(9) + 1]
 
         # Replay into the same daemon, whose stylizer has moved on since: the capture's
         # opening events restore the recorded start state.
@@ -101,7 +103,9 @@ def test_record_then_replay_is_bit_exact(trail, rng):
 
 def run_reverie(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "reverie", *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "reverie", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_replay_on_another_stylizer_reports_the_first_mismatch(trail, start_daemon, endpoints):
@@ -134,8 +138,13 @@ def test_a_cut_capture_is_detected_and_its_readable_part_replays(trail, tmp_path
 def test_replay_starts_a_daemon_when_none_runs(trail, tmp_path):
     path = trail[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "REVERIE_CONTROL": f"ipc://{tmp_path}/none"}
-    cli = subprocess.run([sys.executable, "-m", "reverie", "replay", str(path), "--check", "--stylizer", stylizer_spec("Trail")],
-                         capture_output=True, text=True, timeout=120, env=env)
+    cli = subprocess.run(
+        [sys.executable, "-m", "reverie", "replay", str(path), "--check", "--stylizer", stylizer_spec("Trail")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert cli.returncode == 0 and "no daemon running: starting one" in cli.stdout, cli.stdout + cli.stderr
     assert "bit-exact: all 12 outputs" in cli.stdout
 
@@ -161,8 +170,11 @@ def test_bad_record_requests_get_clear_errors_and_the_daemon_keeps_serving(trail
     existing = tmp_path / "exists.rvcap"
     existing.write_bytes(b"x")
     with ControlClient(endpoints.control) as ctl:
-        for path, says in (("relative.rvcap", "must be an absolute path"), (str(existing), "never overwrites"),
-                           (str(tmp_path / "no" / "such.rvcap"), "no folder")):
+        for path, says in (
+            ("relative.rvcap", "must be an absolute path"),
+            (str(existing), "never overwrites"),
+            (str(tmp_path / "no" / "such.rvcap"), "no folder"),
+        ):
             with pytest.raises(ControlError, match=says):
                 ctl.request("record_start", path=path)
         with pytest.raises(ControlError, match="not recording"):
@@ -206,8 +218,12 @@ def test_reverie_record_command_with_a_running_game(trail, rng, tmp_path):
         assert cli.returncode == 2 and "exists" in cli.stderr
         # No limit: Ctrl-C stops it cleanly, and the file gets its index.
         interrupted = tmp_path / "interrupted.rvcap"
-        proc = subprocess.Popen([sys.executable, "-m", "reverie", "record", "--out", str(interrupted), "--control",
-                                 endpoints.control], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reverie", "record", "--out", str(interrupted), "--control", endpoints.control],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout.readline().startswith("recording to")
         time.sleep(1.0)
         proc.send_signal(signal.SIGINT)

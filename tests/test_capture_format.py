@@ -59,7 +59,18 @@ def assert_frames_equal(a: CaptureFrame, b: CaptureFrame) -> None:
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
     assert (a.output is None and b.output is None) or a.output.tobytes() == b.output.tobytes()
-    for name in ("frame_id", "status", "reset", "near", "far", "fov_y", "settings", "t_submit_ns", "t_done_ns", "error"):
+    for name in (
+        "frame_id",
+        "status",
+        "reset",
+        "near",
+        "far",
+        "fov_y",
+        "settings",
+        "t_submit_ns",
+        "t_done_ns",
+        "error",
+    ):
         assert getattr(a, name) == getattr(b, name), name
     assert tuple(a.jitter) == tuple(b.jitter)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from model_fixtures import SHIPPED, world_frames
+
 from reverie.bridge import Client
 from reverie.bridge.capture import CaptureReader
 from reverie.bridge.local_daemon import LocalDaemon
@@ -22,7 +22,9 @@ def capture(tmp_path_factory):
     """(capture path, the outputs the game saw, the daemon) from one model daemon."""
     path = tmp_path_factory.mktemp("capture") / "model.rvcap"
     frames = world_frames("walk", FRAMES + 3)
-    with LocalDaemon(stylizer="model", extra=["--weights", str(SHIPPED), "--backend", "onnxruntime"], ready_timeout_s=120.0) as daemon:
+    with LocalDaemon(
+        stylizer="model", extra=["--weights", str(SHIPPED), "--backend", "onnxruntime"], ready_timeout_s=120.0
+    ) as daemon:
         with Client(daemon.endpoints.control, name="game", timeout_s=30.0) as game:
             game.set_prompt("oil painting", 0)
             for f in frames[:3]:
@@ -72,7 +74,9 @@ def test_render_a_capture_with_a_style_pack(capture, tmp_path):
     assert render_main([str(path), "--style", str(pack.folder), "--out", str(out)]) == 0
     assert imageio_ffmpeg.count_frames_and_secs(str(out))[0] == FRAMES
     side = tmp_path / "side.mp4"
-    assert render_main([str(path), "--prompt", "oil painting", "--side-by-side", "--frames", "4", "--out", str(side)]) == 0
+    assert (
+        render_main([str(path), "--prompt", "oil painting", "--side-by-side", "--frames", "4", "--out", str(side)]) == 0
+    )
     assert imageio_ffmpeg.count_frames_and_secs(str(side))[0] == 4
     reader = imageio_ffmpeg.read_frames(str(side))
     meta = next(reader)

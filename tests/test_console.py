@@ -13,11 +13,10 @@ import termios
 import time
 
 import pytest
+from conftest import stylizer_spec
 
 from reverie.bridge import ControlClient, ControlError
 from reverie.bridge.console import completions
-
-from conftest import stylizer_spec
 
 
 def console_cmd(control: str, *extra: str) -> list[str]:
@@ -31,13 +30,20 @@ def console_env(tmp_path) -> dict[str, str]:
 
 def run_script(control: str, script: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        console_cmd(control, *extra), input=script, capture_output=True, text=True, timeout=20, env=console_env(tmp_path)
+        console_cmd(control, *extra),
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env=console_env(tmp_path),
     )
 
 
 def test_piped_script_sets_the_daemon_state_and_reports_errors(start_daemon, endpoints, tmp_path):
     start_daemon(stylizer_spec("Echo"))
-    script = "oil painting\n/steps 3\n/strength 0.5\n/seed 42\n/status\n/bogus\n/steps x\n/steps 99\n/quit\nnever reached\n"
+    script = (
+        "oil painting\n/steps 3\n/strength 0.5\n/seed 42\n/status\n/bogus\n/steps x\n/steps 99\n/quit\nnever reached\n"
+    )
     result = run_script(endpoints.control, script, tmp_path)
     out = result.stdout
     assert result.returncode == 0, result.stderr
@@ -57,7 +63,9 @@ def test_piped_script_sets_the_daemon_state_and_reports_errors(start_daemon, end
 
 def test_presets_transition_and_reset(start_daemon, endpoints, tmp_path):
     start_daemon()
-    script = "/preset\n/preset anime\n/preset nosuch\n/transition 12\nmisty harbor\n/transition -1\n/reset\n"  # EOF ends it
+    script = (
+        "/preset\n/preset anime\n/preset nosuch\n/transition 12\nmisty harbor\n/transition -1\n/reset\n"  # EOF ends it
+    )
     result = run_script(endpoints.control, script, tmp_path)
     out = result.stdout
     assert result.returncode == 0, result.stderr
@@ -94,7 +102,11 @@ def test_no_daemon_is_reported_and_the_console_keeps_going(endpoints, tmp_path):
 def test_commands_retry_once_the_daemon_starts(start_daemon, endpoints, tmp_path):
     proc = subprocess.Popen(
         console_cmd(endpoints.control, "--timeout", "0.3"),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=console_env(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=console_env(tmp_path),
     )
     try:
         proc.stdin.write("too early\n")

@@ -29,26 +29,30 @@ import zmq.auth
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reverie.bridge.local_daemon import LocalDaemon
 from reverie.bridge import ControlClient, ControlError
 from reverie.bridge import control as C
 from reverie.bridge import protocol as P
 from reverie.bridge.control import Endpoints
+from reverie.bridge.local_daemon import LocalDaemon
 from reverie.bridge.packs import shipped_packs
 
 REPLY_TIMEOUT_MS = 2000
 ERROR_CODES = {
-    P.ERR_MALFORMED, P.ERR_TOO_LARGE, P.ERR_VERSION, P.ERR_UNKNOWN_OP, P.ERR_INVALID,
-    P.ERR_BUSY, P.ERR_SESSION, P.ERR_INTERNAL,
+    P.ERR_MALFORMED,
+    P.ERR_TOO_LARGE,
+    P.ERR_VERSION,
+    P.ERR_UNKNOWN_OP,
+    P.ERR_INVALID,
+    P.ERR_BUSY,
+    P.ERR_SESSION,
+    P.ERR_INTERNAL,
 }
 
 
 # ------------------------------------------------------------------------ helpers
 def cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
     """`reverie ARGS` in a child process."""
-    return subprocess.run(
-        [sys.executable, "-m", "reverie", *args], capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, "-m", "reverie", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:
@@ -59,7 +63,9 @@ def free_port() -> int:
 
 def private_endpoints() -> tuple[str, Endpoints]:
     base = tempfile.mkdtemp(prefix="rv-", dir="/tmp")
-    return base, Endpoints(control=f"ipc://{base}/control", events=f"ipc://{base}/events", frames=f"ipc://{base}/frames")
+    return base, Endpoints(
+        control=f"ipc://{base}/control", events=f"ipc://{base}/events", frames=f"ipc://{base}/frames"
+    )
 
 
 def req(msg: dict) -> bytes:
@@ -99,7 +105,7 @@ class RawReq:
             self.sock.close(linger=0)
         self.context.term()
 
-    def __enter__(self) -> "RawReq":
+    def __enter__(self) -> RawReq:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -220,34 +226,116 @@ MALFORMED = [
     pytest.param(req({"op": "shutdown", "now": True}), P.ERR_INVALID, ["shutdown", "now"], id="shutdown-extra-field"),
     pytest.param(req({"op": "set_prompt"}), P.ERR_INVALID, ["set_prompt", "'text'"], id="missing-field"),
     # field types and ranges
-    pytest.param(req({"op": "set_prompt", "text": 123}), P.ERR_INVALID, ["set_prompt.text", "str", "int"], id="text-int"),
-    pytest.param(req({"op": "set_prompt", "text": None}), P.ERR_INVALID, ["set_prompt.text", "NoneType"], id="text-nil"),
-    pytest.param(req({"op": "set_prompt", "text": b"bytes"}), P.ERR_INVALID, ["set_prompt.text", "bytes"], id="text-bin"),
-    pytest.param(req({"op": "set_prompt", "text": "x" * 1001}), P.ERR_INVALID, ["set_prompt.text", "1000"], id="text-too-long"),
-    pytest.param(req({"op": "set_prompt", "text": "x", "transition_frames": -1}), P.ERR_INVALID, ["transition_frames", "-1"], id="transition-negative"),
-    pytest.param(req({"op": "set_prompt", "text": "x", "transition_frames": 10_001}), P.ERR_INVALID, ["transition_frames", "10001"], id="transition-too-big"),
-    pytest.param(req({"op": "set_params", "steps": "3"}), P.ERR_INVALID, ["set_params.steps", "int", "str"], id="steps-string"),
-    pytest.param(req({"op": "set_params", "steps": True}), P.ERR_INVALID, ["set_params.steps", "bool"], id="steps-bool"),
-    pytest.param(req({"op": "set_params", "steps": 2.0}), P.ERR_INVALID, ["set_params.steps", "float"], id="steps-float"),
-    pytest.param(req({"op": "set_params", "steps": 0}), P.ERR_INVALID, ["set_params.steps", "outside"], id="steps-zero"),
-    pytest.param(req({"op": "set_params", "steps": 9}), P.ERR_INVALID, ["set_params.steps", "outside"], id="steps-too-many"),
-    pytest.param(req({"op": "set_params", "strength": float("nan")}), P.ERR_INVALID, ["set_params.strength", "finite"], id="strength-nan"),
-    pytest.param(req({"op": "set_params", "strength": float("inf")}), P.ERR_INVALID, ["set_params.strength", "finite"], id="strength-inf"),
-    pytest.param(req({"op": "set_params", "strength": 2.0}), P.ERR_INVALID, ["set_params.strength", "2.0", "outside"], id="strength-2"),
-    pytest.param(req({"op": "set_params", "strength": -0.5}), P.ERR_INVALID, ["set_params.strength", "outside"], id="strength-negative"),
-    pytest.param(req({"op": "set_params", "strength": False}), P.ERR_INVALID, ["set_params.strength", "bool"], id="strength-bool"),
-    pytest.param(req({"op": "set_params", "seed": -1}), P.ERR_INVALID, ["set_params.seed", "-1", "outside"], id="seed-negative"),
-    pytest.param(req({"op": "set_params", "seed": 2**63}), P.ERR_INVALID, ["set_params.seed", "outside"], id="seed-2^63"),
-    pytest.param(req({"op": "set_params", "seed": None}), P.ERR_INVALID, ["set_params.seed", "NoneType"], id="seed-nil"),
-    pytest.param(req({"op": "hello", "client": "x", "pid": 0}), P.ERR_INVALID, ["hello.pid", "outside"], id="hello-pid-zero"),
-    pytest.param(req({"op": "hello", "client": "x", "pid": 1, "takeover": 1}), P.ERR_INVALID, ["hello.takeover", "bool"], id="hello-takeover-int"),
-    pytest.param(req({"op": "open_ring", "session": "nope", "width": 64, "height": 64}), P.ERR_SESSION, ["session"], id="open-ring-bad-session"),
-    pytest.param(req({"op": "open_ring", "session": "nope", "width": 7, "height": 64}), P.ERR_INVALID, ["open_ring.width"], id="open-ring-too-narrow"),
-    pytest.param(req({"op": "open_ring", "session": "nope", "width": 64, "height": 64, "motion": "f64"}), P.ERR_INVALID, ["motion", "f16"], id="open-ring-motion"),
+    pytest.param(
+        req({"op": "set_prompt", "text": 123}), P.ERR_INVALID, ["set_prompt.text", "str", "int"], id="text-int"
+    ),
+    pytest.param(
+        req({"op": "set_prompt", "text": None}), P.ERR_INVALID, ["set_prompt.text", "NoneType"], id="text-nil"
+    ),
+    pytest.param(
+        req({"op": "set_prompt", "text": b"bytes"}), P.ERR_INVALID, ["set_prompt.text", "bytes"], id="text-bin"
+    ),
+    pytest.param(
+        req({"op": "set_prompt", "text": "x" * 1001}), P.ERR_INVALID, ["set_prompt.text", "1000"], id="text-too-long"
+    ),
+    pytest.param(
+        req({"op": "set_prompt", "text": "x", "transition_frames": -1}),
+        P.ERR_INVALID,
+        ["transition_frames", "-1"],
+        id="transition-negative",
+    ),
+    pytest.param(
+        req({"op": "set_prompt", "text": "x", "transition_frames": 10_001}),
+        P.ERR_INVALID,
+        ["transition_frames", "10001"],
+        id="transition-too-big",
+    ),
+    pytest.param(
+        req({"op": "set_params", "steps": "3"}), P.ERR_INVALID, ["set_params.steps", "int", "str"], id="steps-string"
+    ),
+    pytest.param(
+        req({"op": "set_params", "steps": True}), P.ERR_INVALID, ["set_params.steps", "bool"], id="steps-bool"
+    ),
+    pytest.param(
+        req({"op": "set_params", "steps": 2.0}), P.ERR_INVALID, ["set_params.steps", "float"], id="steps-float"
+    ),
+    pytest.param(
+        req({"op": "set_params", "steps": 0}), P.ERR_INVALID, ["set_params.steps", "outside"], id="steps-zero"
+    ),
+    pytest.param(
+        req({"op": "set_params", "steps": 9}), P.ERR_INVALID, ["set_params.steps", "outside"], id="steps-too-many"
+    ),
+    pytest.param(
+        req({"op": "set_params", "strength": float("nan")}),
+        P.ERR_INVALID,
+        ["set_params.strength", "finite"],
+        id="strength-nan",
+    ),
+    pytest.param(
+        req({"op": "set_params", "strength": float("inf")}),
+        P.ERR_INVALID,
+        ["set_params.strength", "finite"],
+        id="strength-inf",
+    ),
+    pytest.param(
+        req({"op": "set_params", "strength": 2.0}),
+        P.ERR_INVALID,
+        ["set_params.strength", "2.0", "outside"],
+        id="strength-2",
+    ),
+    pytest.param(
+        req({"op": "set_params", "strength": -0.5}),
+        P.ERR_INVALID,
+        ["set_params.strength", "outside"],
+        id="strength-negative",
+    ),
+    pytest.param(
+        req({"op": "set_params", "strength": False}), P.ERR_INVALID, ["set_params.strength", "bool"], id="strength-bool"
+    ),
+    pytest.param(
+        req({"op": "set_params", "seed": -1}), P.ERR_INVALID, ["set_params.seed", "-1", "outside"], id="seed-negative"
+    ),
+    pytest.param(
+        req({"op": "set_params", "seed": 2**63}), P.ERR_INVALID, ["set_params.seed", "outside"], id="seed-2^63"
+    ),
+    pytest.param(
+        req({"op": "set_params", "seed": None}), P.ERR_INVALID, ["set_params.seed", "NoneType"], id="seed-nil"
+    ),
+    pytest.param(
+        req({"op": "hello", "client": "x", "pid": 0}), P.ERR_INVALID, ["hello.pid", "outside"], id="hello-pid-zero"
+    ),
+    pytest.param(
+        req({"op": "hello", "client": "x", "pid": 1, "takeover": 1}),
+        P.ERR_INVALID,
+        ["hello.takeover", "bool"],
+        id="hello-takeover-int",
+    ),
+    pytest.param(
+        req({"op": "open_ring", "session": "nope", "width": 64, "height": 64}),
+        P.ERR_SESSION,
+        ["session"],
+        id="open-ring-bad-session",
+    ),
+    pytest.param(
+        req({"op": "open_ring", "session": "nope", "width": 7, "height": 64}),
+        P.ERR_INVALID,
+        ["open_ring.width"],
+        id="open-ring-too-narrow",
+    ),
+    pytest.param(
+        req({"op": "open_ring", "session": "nope", "width": 64, "height": 64, "motion": "f64"}),
+        P.ERR_INVALID,
+        ["motion", "f16"],
+        id="open-ring-motion",
+    ),
     pytest.param(req({"op": "bye", "session": "nope"}), P.ERR_SESSION, ["session"], id="bye-bad-session"),
-    pytest.param(req({"op": "load_preset", "name": 3}), P.ERR_INVALID, ["load_preset.name", "str"], id="preset-name-int"),
+    pytest.param(
+        req({"op": "load_preset", "name": 3}), P.ERR_INVALID, ["load_preset.name", "str"], id="preset-name-int"
+    ),
     # size limits
-    pytest.param(req({"op": "set_prompt", "text": "x" * 200_000}), P.ERR_TOO_LARGE, [str(P.MAX_CONTROL_BYTES), "200"], id="200kB"),
+    pytest.param(
+        req({"op": "set_prompt", "text": "x" * 200_000}), P.ERR_TOO_LARGE, [str(P.MAX_CONTROL_BYTES), "200"], id="200kB"
+    ),
     # several frames
     pytest.param([req({"op": "ping"}), req({"op": "ping"})], P.ERR_MALFORMED, ["one frame", "2"], id="multipart-2"),
     pytest.param([b"", b"", b""], P.ERR_MALFORMED, ["one frame", "3"], id="multipart-3-empty"),
@@ -324,7 +412,7 @@ def test_many_clients_interleaved_with_garbage(shared_daemon):
     context = zmq.Context()
     try:
         socks = []
-        for i in range(12):
+        for _ in range(12):
             s = context.socket(zmq.REQ)
             s.linger = 0
             s.connect(endpoint)
@@ -346,7 +434,12 @@ FUZZ_OPS = sorted(set(P.OPS) - {"shutdown"})  # a valid shutdown would end the d
 FIELD_NAMES = sorted({name for fields in P.OPS.values() for name in fields})
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=30), st.binary(max_size=30)
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(),
+    st.text(max_size=30),
+    st.binary(max_size=30),
 )
 _map_keys = st.one_of(st.text(max_size=8), st.integers(-3, 3), st.binary(max_size=4))
 msgpack_values = st.recursive(
@@ -356,7 +449,9 @@ msgpack_values = st.recursive(
 )
 field_values = st.one_of(
     st.integers(-3, 12),
-    st.sampled_from([0, 1, 7, 8, 9, 64, 8192, 8193, 10_000, 10_001, 2**31 - 1, 2**31, 2**63 - 1, 2**63, -(2**63), 2**64 - 1]),
+    st.sampled_from(
+        [0, 1, 7, 8, 9, 64, 8192, 8193, 10_000, 10_001, 2**31 - 1, 2**31, 2**63 - 1, 2**63, -(2**63), 2**64 - 1]
+    ),
     st.floats(),
     st.sampled_from([0.0, -0.0, 0.5, 1.0, 1.0000001, math.nan, math.inf, -math.inf]),
     st.text(max_size=70),
@@ -530,7 +625,7 @@ def _closed_by_peer(s: socket.socket, timeout_s: float = 3.0) -> bool:
                 return True
     except (ConnectionResetError, BrokenPipeError):
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
     return False
 
@@ -685,7 +780,9 @@ def test_cli_status_against_dead_endpoint_fails_fast_and_clearly(tmp_path, kind)
     assert result.returncode != 0
     assert elapsed < 5, f"took {elapsed:.1f} s"
     assert "Traceback" not in result.stderr, result.stderr
-    assert "reverie status" in result.stderr and "no reply" in result.stderr and endpoint in result.stderr, result.stderr
+    assert "reverie status" in result.stderr and "no reply" in result.stderr and endpoint in result.stderr, (
+        result.stderr
+    )
     assert result.stdout == ""
 
 
@@ -738,7 +835,8 @@ def _can_make_private_shm() -> bool:
     try:
         probe = subprocess.run(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
-            capture_output=True, timeout=10,
+            capture_output=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -773,7 +871,7 @@ def test_ring_larger_than_free_shared_memory_is_refused(spawn, endpoints):
     assert_alive(endpoints.control, daemon.pid)
 
 
-UNENCODABLE_STYLIZER = '''
+UNENCODABLE_STYLIZER = """
 from reverie.common.stylizer import STYLIZED, StylizerBase
 
 
@@ -783,7 +881,7 @@ class Odd(StylizerBase):
     def stylize(self, frame, out):
         out[...] = frame.color
         return STYLIZED
-'''
+"""
 
 
 def test_reply_that_cannot_be_encoded_is_an_internal_error_not_a_dead_daemon(start_daemon, endpoints, tmp_path):

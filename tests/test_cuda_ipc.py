@@ -22,15 +22,15 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
-
 from conftest import random_frame, stylizer_spec
+from stylizers import expected_mix, mix_torch
+
 from reverie.bridge import protocol as P
 from reverie.bridge.client import Client, FrameRejected
 from reverie.bridge.cuda_ipc import cuda_unavailable_reason, format_uuid
 from reverie.bridge.shm_ring import FrameRing, RingError, list_segments
-from reverie.common.stylizer import Frame
 from reverie.bridge.stylizer import IdentityStylizer, find_nonfinite, find_nonfinite_device, frame_nonfinite
-from stylizers import expected_mix, mix_torch
+from reverie.common.stylizer import Frame
 
 NO_CUDA = cuda_unavailable_reason()  # None on a machine with cupy, a GPU and CUDA torch
 HANDLE = bytes(range(64))
@@ -41,9 +41,20 @@ F16_BYTES = P.ring_layout(64, 48, 3, P.MOTION_F16).total_bytes
 def _cuda_request(width: int = 64, height: int = 48, slots: int = 3, motion: str = "f32", **changes) -> dict:
     """A well-formed open_ring request for a CUDA ring (handles are placeholders)."""
     layout = P.ring_layout(width, height, slots, P.MOTION_FORMATS[motion])
-    msg = {"v": P.PROTOCOL_MAJOR, "op": "open_ring", "session": "0123456789abcdef", "width": width, "height": height,
-           "motion": motion, "slots": slots, "transport": "cuda", "cuda_device": "GPU-00000000-0000-0000-0000-000000000000",
-           "cuda_memory": HANDLE, "cuda_bytes": layout.total_bytes, "cuda_events": [HANDLE] * slots}
+    msg = {
+        "v": P.PROTOCOL_MAJOR,
+        "op": "open_ring",
+        "session": "0123456789abcdef",
+        "width": width,
+        "height": height,
+        "motion": motion,
+        "slots": slots,
+        "transport": "cuda",
+        "cuda_device": "GPU-00000000-0000-0000-0000-000000000000",
+        "cuda_memory": HANDLE,
+        "cuda_bytes": layout.total_bytes,
+        "cuda_events": [HANDLE] * slots,
+    }
     msg.update(changes)
     return {k: v for k, v in msg.items() if v is not None}
 
@@ -82,8 +93,15 @@ def test_a_well_formed_cuda_request_passes():
         ({"cuda_events": [HANDLE] * 17}, "open_ring.cuda_events has 17 items, more than 16"),
         ({"cuda_events": [HANDLE] * 4}, "open_ring.cuda_events has 4 handles; the ring has 3 slots, one event each"),
         ({"cuda_events": [HANDLE] * 2}, "open_ring.cuda_events has 2 handles; the ring has 3 slots, one event each"),
-        ({"cuda_bytes": F32_BYTES + 4096}, f"open_ring.cuda_bytes is {F32_BYTES + 4096}; a ring of this size, slot count and motion format takes {F32_BYTES}"),
-        ({"cuda_bytes": F16_BYTES}, f"open_ring.cuda_bytes is {F16_BYTES}; a ring of this size, slot count and motion format takes {F32_BYTES}"),
+        (
+            {"cuda_bytes": F32_BYTES + 4096},
+            f"open_ring.cuda_bytes is {F32_BYTES + 4096}; a ring of this size, slot count and motion format"
+            f" takes {F32_BYTES}",
+        ),
+        (
+            {"cuda_bytes": F16_BYTES},
+            f"open_ring.cuda_bytes is {F16_BYTES}; a ring of this size, slot count and motion format takes {F32_BYTES}",
+        ),
         ({"cuda_bytes": 1}, "open_ring.cuda_bytes=1 is outside [4096, 4294967296]"),
         ({"cuda_bytes": True}, "open_ring.cuda_bytes must be int, got bool"),
         ({"transport": "gpu"}, "open_ring.transport must be one of ['cuda', 'shm'], got 'gpu'"),
@@ -197,16 +215,22 @@ def test_daemon_without_cuda_refuses_with_the_reason_and_keeps_serving(start_dae
 
 def test_daemon_refuses_cuda_for_a_host_only_stylizer(start_daemon, rng):
     daemon = start_daemon(stylizer_spec("HostMix"))
-    _refuse_then_serve(daemon, rng, "this daemon has no CUDA device for its stylizer: 'host-mix' takes host frames only (its device is 'cpu')")
+    _refuse_then_serve(
+        daemon,
+        rng,
+        "this daemon has no CUDA device for its stylizer: 'host-mix' takes host frames only (its device is 'cpu')",
+    )
 
 
 def test_daemon_refuses_bad_cuda_fields_over_the_wire(start_daemon):
     daemon = start_daemon(stylizer_spec("Mix"))
     control = daemon.endpoints.control
     hello = _wire_request(control, {"v": 1, "op": "hello", "client": "cuda-test", "pid": os.getpid()})
-    for changes, says in [({"cuda_memory": HANDLE[:32]}, "exactly 64 bytes, got 32"),
-                          ({"cuda_events": [HANDLE]}, "has 1 handles; the ring has 3 slots"),
-                          ({"transport": "vulkan"}, "open_ring.transport must be one of")]:
+    for changes, says in [
+        ({"cuda_memory": HANDLE[:32]}, "exactly 64 bytes, got 32"),
+        ({"cuda_events": [HANDLE]}, "has 1 handles; the ring has 3 slots"),
+        ({"transport": "vulkan"}, "open_ring.transport must be one of"),
+    ]:
         reply = _wire_request(control, _cuda_request(session=hello["session"], **changes))
         assert reply["error"]["code"] == P.ERR_INVALID and says in reply["error"]["message"], reply
     assert _wire_request(control, {"v": 1, "op": "ping"})["pong"] is True
@@ -218,7 +242,8 @@ def test_the_package_imports_and_says_why_without_cupy(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.modules["cupy"] = None  # import cupy -> ImportError, as without the package
-        import reverie.bridge, reverie.bridge.client, reverie.bridge.daemon, reverie.bridge.bench, reverie.bridge.cuda_ipc as ci
+        import reverie.bridge, reverie.bridge.client, reverie.bridge.daemon
+        import reverie.bridge.bench, reverie.bridge.cuda_ipc as ci
         from reverie.bridge import protocol as P
         assert "torch" not in sys.modules, "importing the bridge must not load torch"
         reason = ci.cuda_unavailable_reason()
@@ -239,7 +264,10 @@ def test_the_package_imports_and_says_why_without_cupy(tmp_path):
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "the cuda transport cannot run in this process: cupy is not installed: pip install 'reverie[cuda]' (cupy-cuda13x)"
+    assert (
+        done.stdout.strip() == "the cuda transport cannot run in this process: cupy is not installed:"
+        " pip install 'reverie[cuda]' (cupy-cuda13x)"
+    )
 
 
 def test_client_refuses_an_unknown_transport():
@@ -250,8 +278,12 @@ def test_client_refuses_an_unknown_transport():
 @pytest.mark.skipif(NO_CUDA is None, reason="this machine has CUDA")
 @pytest.mark.parametrize("bench", [["bridge", "--transport", "cuda"], ["model", "--device", "cuda"]])
 def test_bench_cuda_without_a_gpu_exits_with_one_clear_line(bench):
-    done = subprocess.run([sys.executable, "-m", "reverie", "bench", *bench, "--json", "--frames", "5"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "reverie", "bench", *bench, "--json", "--frames", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [f"reverie bench {' '.join(bench)}: no CUDA here: {NO_CUDA}"]
 
@@ -262,7 +294,12 @@ def test_device_nonfinite_check_says_what_the_host_check_says(rng, motion_dtype)
     torch = pytest.importorskip("torch")
     color, depth, motion = random_frame(rng, 33, 17, motion_dtype)
     cases = [(None, None)]
-    cases += [("depth", (5, 9, np.nan)), ("depth", (16, 32, np.inf)), ("motion", (3, 4, 1, -np.inf)), ("motion", (0, 0, 0, np.nan))]
+    cases += [
+        ("depth", (5, 9, np.nan)),
+        ("depth", (16, 32, np.inf)),
+        ("motion", (3, 4, 1, -np.inf)),
+        ("motion", (0, 0, 0, np.nan)),
+    ]
     for plane, where in cases:
         d, m = depth.copy(), motion.copy()
         if plane == "depth":
@@ -287,7 +324,9 @@ def test_torch_paths_of_the_test_stylizers_give_the_host_bytes(rng, motion_dtype
     mix_torch(0x1A2B, torch.from_numpy(color), torch.from_numpy(depth), torch.from_numpy(motion), True, out)
     np.testing.assert_array_equal(out.numpy(), expected_mix(0x1A2B, color, depth, motion, True))
     identity = torch.zeros_like(out)
-    IdentityStylizer().stylize(Frame(1, torch.from_numpy(color), torch.from_numpy(depth), torch.from_numpy(motion)), identity)
+    IdentityStylizer().stylize(
+        Frame(1, torch.from_numpy(color), torch.from_numpy(depth), torch.from_numpy(motion)), identity
+    )
     np.testing.assert_array_equal(identity.numpy(), color)
 
 
@@ -331,7 +370,6 @@ def test_gpu_round_trip_1080p_byte_exact_1000_frames(start_daemon, rng):
     assert status["session"]["size"] == [1920, 1080]
 
 
-
 @gpu
 def test_gpu_bench_counts_no_host_copy():
     from reverie.bridge.bench import bench_bridge
@@ -365,7 +403,9 @@ def test_gpu_nonfinite_frame_fails_as_on_the_host(start_daemon, rng):
 def test_gpu_reopen_at_new_sizes(start_daemon, rng):
     daemon = start_daemon(stylizer_spec("Mix"))
     with Client(daemon.endpoints.control, name="gpu-resize", timeout_s=5.0, transport="cuda") as game:
-        for generation, (width, height, motion_dtype) in enumerate([(64, 48, np.float32), (1920, 1080, np.float16), (256, 256, np.float32)], 1):
+        for generation, (width, height, motion_dtype) in enumerate(
+            [(64, 48, np.float32), (1920, 1080, np.float16), (256, 256, np.float32)], 1
+        ):
             host, planes = _device_frame(rng, width, height, motion_dtype)
             for _ in range(3):
                 frame_id = game.submit(*planes)
@@ -430,4 +470,7 @@ def test_gpu_uuid_check(start_daemon):
     hello = _wire_request(control, {"v": 1, "op": "hello", "client": "uuid-test", "pid": os.getpid()})
     other = "GPU-00000000-0000-0000-0000-000000000000"
     reply = _wire_request(control, _cuda_request(session=hello["session"], cuda_device=other))
-    assert reply["error"] == {"code": P.ERR_INVALID, "message": f"the ring is on GPU {other}, this daemon runs on GPU {ours}; CUDA IPC needs one GPU for both"}
+    assert reply["error"] == {
+        "code": P.ERR_INVALID,
+        "message": f"the ring is on GPU {other}, this daemon runs on GPU {ours}; CUDA IPC needs one GPU for both",
+    }

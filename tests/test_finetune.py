@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_fixtures import SHIPPED
 
 from reverie.cli import main as reverie
 from reverie.modding.finetune_cli import read_captures
@@ -24,8 +25,6 @@ from reverie.model.pairs import Capture, CapturedFrame, CapturePairs, TargetErro
 from reverie.model.weights import load_model, look_trust
 from reverie.model.world.images import read_png, write_png
 from reverie.model.world.looks import EXTRA_STYLES, STYLES, TRAIN_PROMPTS
-
-from model_fixtures import SHIPPED
 
 NEW = "blueprint"
 SIZE = 64

@@ -8,12 +8,12 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import random_frame, stylizer_spec
+from stylizers import expected_mix
+
 from reverie.bridge import Client, ControlClient, ControlError, FrameDropped
 from reverie.bridge import control as C
 from reverie.bridge import protocol as P
-from stylizers import expected_mix
 
 
 def _check_round_trip(game: Client, rng) -> None:

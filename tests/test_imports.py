@@ -5,13 +5,19 @@ itself around a circle."""
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folder -> import name (pyproject.toml's package-dir).
-PACKAGES = {"common": "reverie.common", "bridge": "reverie.bridge", "model": "reverie.model",
-            "modding": "reverie.modding", "demos": "reverie.demos", "reverie": "reverie"}
+PACKAGES = {
+    "common": "reverie.common",
+    "bridge": "reverie.bridge",
+    "model": "reverie.model",
+    "modding": "reverie.modding",
+    "demos": "reverie.demos",
+    "reverie": "reverie",
+}
 # What each package may import besides itself. The roof (`reverie`) assembles the rest.
 ALLOWED = {
     "reverie.common": set(),
@@ -22,11 +28,24 @@ ALLOWED = {
     "reverie": {"reverie.common", "reverie.bridge", "reverie.model", "reverie.modding", "reverie.demos"},
 }
 # The model's training side, and the modules that serve frames.
-TRAINING = {"reverie.model.train", "reverie.model.adversarial", "reverie.model.ablation", "reverie.model.finetune",
-            "reverie.model.pairs", "reverie.model.augment"}
-SERVING = ["reverie.model.stylize", "reverie.model.stream", "reverie.model.weights", "reverie.model.backends",
-           "reverie.model.backends.ort_backend", "reverie.model.backends.ov_backend",
-           "reverie.model.backends.torch_backend", "reverie.model.backends.trt_backend"]
+TRAINING = {
+    "reverie.model.train",
+    "reverie.model.adversarial",
+    "reverie.model.ablation",
+    "reverie.model.finetune",
+    "reverie.model.pairs",
+    "reverie.model.augment",
+}
+SERVING = [
+    "reverie.model.stylize",
+    "reverie.model.stream",
+    "reverie.model.weights",
+    "reverie.model.backends",
+    "reverie.model.backends.ort_backend",
+    "reverie.model.backends.ov_backend",
+    "reverie.model.backends.torch_backend",
+    "reverie.model.backends.trt_backend",
+]
 
 
 @lru_cache(maxsize=1)
@@ -52,7 +71,7 @@ def _resolve(module: str, path: Path, level: int, target: str | None) -> str:
     return ".".join(base + ([target] if target else []))
 
 
-@lru_cache(maxsize=None)
+@cache
 def imports(module: str) -> frozenset[str]:
     """The project modules `module` imports, anywhere in its file."""
     path, known = modules()[module], modules()
@@ -75,16 +94,25 @@ def imports(module: str) -> frozenset[str]:
 
 def test_the_modules_are_found():
     found = modules()
-    for expected in ("reverie.bridge.daemon.frame_loop", "reverie.model.stylize", "reverie.modding.replay",
-                     "reverie.common.stylizer", "reverie.cli"):
+    for expected in (
+        "reverie.bridge.daemon.frame_loop",
+        "reverie.model.stylize",
+        "reverie.modding.replay",
+        "reverie.common.stylizer",
+        "reverie.cli",
+    ):
         assert expected in found
     assert "reverie.bridge.daemon" in imports("reverie.bridge")
     assert "reverie.bridge.protocol" in imports("reverie.bridge.daemon.sessions")  # from .. import protocol
 
 
 def test_packages_import_only_in_the_allowed_directions():
-    wrong = sorted(f"{m} imports {t}" for m in modules() for t in imports(m)
-                   if package_of(t) != package_of(m) and package_of(t) not in ALLOWED[package_of(m)])
+    wrong = sorted(
+        f"{m} imports {t}"
+        for m in modules()
+        for t in imports(m)
+        if package_of(t) != package_of(m) and package_of(t) not in ALLOWED[package_of(m)]
+    )
     assert not wrong, "\n".join(wrong)
 
 

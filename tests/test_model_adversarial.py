@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from model_fixtures import random_prompt_table
 from torch.nn import functional as F
 
-from model_fixtures import random_prompt_table
 from reverie.model import train as T
 from reverie.model import weights as W
 from reverie.model.adversarial import EDGE_CELLS, Critic

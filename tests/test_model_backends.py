@@ -7,8 +7,8 @@ import os
 
 import pytest
 import torch
-
 from model_fixtures import SHIPPED, save_tiny_weights, tiny_model
+
 from reverie.model.backends import BackendError, load_backend
 from reverie.model.backends.cache import cache_dir
 from reverie.model.backends.trt_backend import ShapeProfile, engine_key
@@ -118,8 +118,15 @@ def test_tensorrt_profile_parsing():
 
 def test_tensorrt_engine_key_changes_with_everything_that_invalidates_an_engine():
     profile = ShapeProfile.parse("256x256", 16)
-    base = dict(onnx_sha256="a" * 64, profile=profile, precision="fp16", gpu_name="NVIDIA H100", capability=(9, 0),
-                cuda_version="12.8", trt_version="10.9.0")
+    base = dict(
+        onnx_sha256="a" * 64,
+        profile=profile,
+        precision="fp16",
+        gpu_name="NVIDIA H100",
+        capability=(9, 0),
+        cuda_version="12.8",
+        trt_version="10.9.0",
+    )
     key = engine_key(**base)
     assert key == engine_key(**base)
     changes = dict(

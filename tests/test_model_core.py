@@ -75,20 +75,40 @@ def test_sampler_runs_the_real_network_at_any_stride_multiple(steps):
     model = Denoiser(NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32)).eval()
     stride = model.config.stride
     height, width = 2 * stride, 3 * stride
-    game = game_planes(torch.rand(1, 3, height, width), torch.rand(1, 1, height, width) * 50, torch.randn(1, 2, height, width))
+    game = game_planes(
+        torch.rand(1, 3, height, width), torch.rand(1, 1, height, width) * 50, torch.randn(1, 2, height, width)
+    )
     history, mask = torch.zeros(1, 3, height, width), torch.ones(1, 1, height, width)
     prompt = torch.nn.functional.normalize(torch.randn(1, 384), dim=1)
 
     def denoise(x, sigma):
-        return model(x, sigma, game, history, mask, torch.full_like(sigma, HISTORY_SIGMA), torch.randn_like(history), prompt,
-                     torch.zeros_like(sigma))
+        return model(
+            x,
+            sigma,
+            game,
+            history,
+            mask,
+            torch.full_like(sigma, HISTORY_SIGMA),
+            torch.randn_like(history),
+            prompt,
+            torch.zeros_like(sigma),
+        )
 
     a = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
     b = sample(denoise, (1, 3, height, width), steps, torch.Generator().manual_seed(1))
     assert a.shape == (1, 3, height, width) and torch.isfinite(a).all() and torch.equal(a, b)
     with pytest.raises(ValueError, match=f"multiples of {stride}, got {stride + 4}x{stride}"):
-        model(torch.zeros(1, 3, stride + 4, stride), torch.ones(1), game[..., : stride + 4, :stride], history[..., : stride + 4, :stride],
-              mask[..., : stride + 4, :stride], torch.ones(1), history[..., : stride + 4, :stride], prompt, torch.zeros(1))
+        model(
+            torch.zeros(1, 3, stride + 4, stride),
+            torch.ones(1),
+            game[..., : stride + 4, :stride],
+            history[..., : stride + 4, :stride],
+            mask[..., : stride + 4, :stride],
+            torch.ones(1),
+            history[..., : stride + 4, :stride],
+            prompt,
+            torch.zeros(1),
+        )
 
 
 @pytest.mark.parametrize("trust", [0.0, -1.0, 2.0])
@@ -102,8 +122,17 @@ def test_untrained_network_is_the_skip_connection_blended_with_valid_history_by_
     history = torch.rand(1, 3, 16, 16) * 2 - 1
     mask = torch.zeros(1, 1, 16, 16)
     mask[..., :8] = 1
-    out = model(x, sigma, torch.zeros(1, 6, 16, 16), history, mask, torch.ones(1), torch.randn(1, 3, 16, 16), torch.zeros(1, 384),
-                torch.tensor([trust]))
+    out = model(
+        x,
+        sigma,
+        torch.zeros(1, 6, 16, 16),
+        history,
+        mask,
+        torch.ones(1),
+        torch.randn(1, 3, 16, 16),
+        torch.zeros(1, 384),
+        torch.tensor([trust]),
+    )
     skip = precondition(sigma)[0] * x
     share = torch.sigmoid(torch.tensor(GATE_INIT + trust))
     assert torch.allclose(out[..., 8:], skip[..., 8:])
@@ -140,11 +169,20 @@ def test_invalid_history_never_reaches_the_network():
     for p in model.net.head[-1].parameters():
         torch.nn.init.normal_(p, std=0.05)
     g = torch.Generator().manual_seed(1)
-    x, game, noise = torch.randn(1, 3, 32, 32, generator=g), torch.rand(1, 6, 32, 32, generator=g), torch.randn(1, 3, 32, 32, generator=g)
+    x, game, noise = (
+        torch.randn(1, 3, 32, 32, generator=g),
+        torch.rand(1, 6, 32, 32, generator=g),
+        torch.randn(1, 3, 32, 32, generator=g),
+    )
     history = torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
     mask = torch.ones(1, 1, 32, 32)
     mask[..., 24:] = 0  # a band revealed by a pan
-    run = lambda h: model(x, torch.tensor([20.0]), game, h, mask, torch.full((1,), 0.05), noise, torch.zeros(1, 384), torch.zeros(1))  # noqa: E731
+
+    def run(h):
+        return model(
+            x, torch.tensor([20.0]), game, h, mask, torch.full((1,), 0.05), noise, torch.zeros(1, 384), torch.zeros(1)
+        )
+
     streaks = history.clone()
     streaks[..., 24:] = history[..., 23:24]  # the border pixel stretched over the band, as a clamped warp gave it
     with torch.no_grad():
@@ -159,7 +197,9 @@ def test_warp_reads_zeros_off_screen():
     motion = torch.zeros(1, 2, 8, 8)
     motion[:, 0] = 3.0  # every pixel's previous position is 3 px to the right
     warped = warp(previous, motion)
-    assert torch.equal(warped[..., :5], torch.ones(1, 3, 8, 5)) and torch.equal(warped[..., 5:], torch.zeros(1, 3, 8, 3))
+    assert torch.equal(warped[..., :5], torch.ones(1, 3, 8, 5)) and torch.equal(
+        warped[..., 5:], torch.zeros(1, 3, 8, 3)
+    )
 
 
 def test_the_shipped_network_is_sized_for_the_matrix_units():

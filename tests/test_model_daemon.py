@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from model_fixtures import SHIPPED, stylize_all, world_frames
+
 from reverie.bridge import Client
-from reverie.common.stylizer import Frame
 from reverie.bridge.local_daemon import LocalDaemon
+from reverie.common.stylizer import Frame
 from reverie.model.stylize import ModelStylizer
 
 LEVELS = 1  # largest per-pixel difference tolerated between two runs of the same model (uint8 rounding)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from model_fixtures import fake_encoder, tiny_model
+
 from reverie.model.evaluate import evaluate, evaluate_style, psnr, ssim
 from reverie.model.network import Denoiser, NetworkConfig
 
@@ -71,7 +71,9 @@ def test_styles_in_worker_processes_give_the_figures_of_one_process():
     styles, frames = ["winter", "toon", "thermal"], 5
     one = evaluate(model, "train", styles, seed=1001, frames=frames, width=32, height=32)
     ticks = []
-    two = evaluate(model, "train", styles, seed=1001, frames=frames, width=32, height=32, progress=lambda: ticks.append(1), jobs=2)
+    two = evaluate(
+        model, "train", styles, seed=1001, frames=frames, width=32, height=32, progress=lambda: ticks.append(1), jobs=2
+    )
     assert len(ticks) == len(styles) * frames
     assert list(two["styles"]) == styles
     for name in styles:
@@ -99,7 +101,11 @@ def test_prompt_switch_policies_only_differ_where_there_is_trust_to_lower():
     model = tiny_model()
     frames = list(render_sequence(SequenceSpec(1000, 8, 32, 32, "walk", ())))
     old, new = fake_encoder("oil painting"), fake_encoder("film noir")
-    runs = {(trust, follow): stream(model, frames, old, new, 3, 2, LookTrust(trust), follow, 1000) for trust in (0.0, 3.0) for follow in (True, False)}
+    runs = {
+        (trust, follow): stream(model, frames, old, new, 3, 2, LookTrust(trust), follow, 1000)
+        for trust in (0.0, 3.0)
+        for follow in (True, False)
+    }
     assert all(np.array_equal(a, b) for a, b in zip(runs[0.0, True], runs[0.0, False]))
     follows, constant = runs[3.0, True], runs[3.0, False]
     assert all(np.array_equal(a, b) for a, b in zip(follows[:3], constant[:3]))

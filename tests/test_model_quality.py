@@ -10,24 +10,24 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from model_fixtures import fake_encoder, save_tiny_weights, tiny_model
+
 from reverie.cli import main as reverie
 from reverie.model.backends.torch_backend import TorchBackend
 from reverie.model.evaluate import (
     DETAIL_HISTORY,
     detail_energy,
     detail_ratio,
+    edge_energy,
     evaluate_game_size,
     evaluate_style,
-    edge_energy,
     grid_energy,
     rollout,
 )
 from reverie.model.stylize import ModelStylizer
 from reverie.model.world.images import read_png
-from reverie.model.world.sequence import SequenceSpec, render_sequence
 from reverie.model.world.looks import STYLES
+from reverie.model.world.sequence import SequenceSpec, render_sequence
 
 
 def textured(seed: int = 0, size: int = 96) -> np.ndarray:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from model_fixtures import SHIPPED, fake_encoder, save_tiny_weights, stylize_all, tiny_model, world_frames
+
 from reverie.common.stylizer import STATIC_SKIP, STYLIZED, Frame, Stylizer, StylizerBase, WeightsUnsupported
 from reverie.model.backends.torch_backend import TorchBackend
 from reverie.model.evaluate import rollout
@@ -89,8 +89,13 @@ def test_resizing_scales_motion_and_never_blends_depth():
 def test_output_is_resized_back_to_the_game_size_with_opaque_alpha():
     st = stylizer()
     frame = world_frames("walk", 1, 96, 64)[0]
-    big = Frame(0, frame.color.repeat(2, 0).repeat(2, 1), frame.depth.repeat(2, 0).repeat(2, 1),
-                frame.motion.repeat(2, 0).repeat(2, 1) * 2, True)
+    big = Frame(
+        0,
+        frame.color.repeat(2, 0).repeat(2, 1),
+        frame.depth.repeat(2, 0).repeat(2, 1),
+        frame.motion.repeat(2, 0).repeat(2, 1) * 2,
+        True,
+    )
     st.work_height = 64
     out = np.zeros((128, 192, 4), np.uint8)
     st.stylize(big, out)

@@ -3,7 +3,6 @@ prompt changes blend smoothly."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -67,8 +66,13 @@ def test_prompt_blend_moves_linearly_and_lands_exactly():
 def test_prompt_bank_blends_the_bank_by_similarity():
     """With a toy encoder: a bank prompt maps onto itself, a prompt halfway between two bank
     prompts onto an equal blend of them, and an unrelated one onto the closest."""
-    vectors = {"a": np.array([1.0, 0, 0]), "b": np.array([0, 1.0, 0]), "c": np.array([0, 0, 1.0]),
-               "ab": np.array([1.0, 1.0, 0]) / np.sqrt(2), "near c": np.array([0.1, 0, 1.0]) / np.sqrt(1.01)}
+    vectors = {
+        "a": np.array([1.0, 0, 0]),
+        "b": np.array([0, 1.0, 0]),
+        "c": np.array([0, 0, 1.0]),
+        "ab": np.array([1.0, 1.0, 0]) / np.sqrt(2),
+        "near c": np.array([0.1, 0, 1.0]) / np.sqrt(1.01),
+    }
     bank = PromptBank(lambda t: vectors[t].astype(np.float32), ["a", "b", "c"], temperature=0.02)
     assert np.allclose(bank.embed("a"), vectors["a"], atol=1e-6)
     assert np.allclose(bank.weights("ab"), [0.5, 0.5, 0.0], atol=1e-6)

@@ -7,16 +7,24 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from model_fixtures import random_prompt_table
+
 from reverie.model import train as T
 from reverie.model import weights as W
 from reverie.model.look_trust import LookTrust
 from reverie.model.network import Denoiser, NetworkConfig
 from reverie.model.world.looks import STYLES
 
-TINY = T.TrainConfig(steps=2, batch=2, size=32, sequence=3, worlds=2, world_every=1, checkpoint_every=1,
-                     network=NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32))
+TINY = T.TrainConfig(
+    steps=2,
+    batch=2,
+    size=32,
+    sequence=3,
+    worlds=2,
+    world_every=1,
+    checkpoint_every=1,
+    network=NetworkConfig(widths=(16, 32), blocks=1, cond_dim=32),
+)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import sys
 import threading
 
 import pytest
-
 from conftest import stylizer_spec
 from native_build import build_libreverie, program
+
 from reverie.bridge.control import Endpoints
 from reverie.bridge.local_daemon import LocalDaemon
 
@@ -41,8 +41,9 @@ def test_round_trips_steering_and_daemon_restart(endpoints, client):
     daemon's ring, start a new daemon on the same endpoints and let it reconnect."""
     first = LocalDaemon(endpoints, stylizer_spec("Mix")).start()
     second = None
-    proc = subprocess.Popen([program(client), endpoints.control, "--restart"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [program(client), endpoints.control, "--restart"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     watchdog = threading.Timer(90, proc.kill)  # a hung client fails the test, it does not stall the suite
     watchdog.start()
     lines: list[str] = []
@@ -69,7 +70,7 @@ def test_round_trips_steering_and_daemon_restart(endpoints, client):
     if client == "c_client":
         assert (result["zero_copy"], result["copy"], result["f16"]) == ("150", "150", "30"), output
         # Found dead by the heartbeat: about 1 s after the last frame that made it through.
-        unavailable_after_ms = float(next(l for l in lines if l.startswith("UNAVAILABLE")).split()[1])
+        unavailable_after_ms = float(next(line for line in lines if line.startswith("UNAVAILABLE")).split()[1])
         assert unavailable_after_ms < 3000, output
 
 
@@ -108,7 +109,9 @@ def test_game_over_curve(endpoints, tmp_path):
     control = f"tcp://127.0.0.1:{port}"
     daemon = LocalDaemon(eps, stylizer_spec("Mix"), curve_keys=keys, connect=control).start()
     try:
-        keyed = subprocess.run([program("c_client"), control, "--curve", str(keys)], capture_output=True, text=True, timeout=60)
+        keyed = subprocess.run(
+            [program("c_client"), control, "--curve", str(keys)], capture_output=True, text=True, timeout=60
+        )
         assert keyed.returncode == 0, keyed.stdout + keyed.stderr
         assert summary(keyed.stdout.splitlines())["exact"] == "300"
         keyless = subprocess.run([program("c_client"), control], capture_output=True, text=True, timeout=60)

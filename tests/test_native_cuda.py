@@ -16,10 +16,10 @@ import threading
 import time
 
 import pytest
-
 import stylizers
 from conftest import stylizer_spec
 from native_build import NativeBuildError, build_libreverie, build_libreverie_cuda, cuda_toolkit, program
+
 from reverie.bridge.local_daemon import LocalDaemon
 
 
@@ -57,10 +57,14 @@ def test_cuda_build_links_cudart_and_answers_the_cuda_transport(cuda_build):
     got = values(result.stdout)
     if gpu_present():
         assert got["CUDA_RESULT"] == "REVERIE_OK", result.stdout
-        assert got["CUDA_BAD_DEVICE"] == "REVERIE_INVALID_ARGUMENT" and "does not exist" in got["CUDA_BAD_DEVICE_MESSAGE"], result.stdout
+        assert (
+            got["CUDA_BAD_DEVICE"] == "REVERIE_INVALID_ARGUMENT" and "does not exist" in got["CUDA_BAD_DEVICE_MESSAGE"]
+        ), result.stdout
     else:  # this machine: a toolkit, no GPU (or no driver)
         assert got["CUDA_RESULT"] == "REVERIE_UNSUPPORTED", result.stdout
-        assert got["CUDA_MESSAGE"].startswith("reverie_set_transport: no usable CUDA device: cudaGetDeviceCount: "), result.stdout
+        assert got["CUDA_MESSAGE"].startswith("reverie_set_transport: no usable CUDA device: cudaGetDeviceCount: "), (
+            result.stdout
+        )
 
 
 def test_cpu_build_refuses_the_cuda_transport():
@@ -70,11 +74,14 @@ def test_cpu_build_refuses_the_cuda_transport():
     assert result.returncode == 0, result.stdout + result.stderr
     got = values(result.stdout)
     assert got["CUDA_RESULT"] == got["CUDA_BAD_DEVICE"] == "REVERIE_UNSUPPORTED", result.stdout
-    assert got["CUDA_MESSAGE"] == ("reverie_set_transport: this libreverie was built without CUDA "
-                                   "(configure it with -DREVERIE_CUDA=ON and the CUDA toolkit)"), result.stdout
+    assert got["CUDA_MESSAGE"] == (
+        "reverie_set_transport: this libreverie was built without CUDA "
+        "(configure it with -DREVERIE_CUDA=ON and the CUDA toolkit)"
+    ), result.stdout
 
 
 # ------------------------------------------------------------------ GPU only
+
 
 def device_stylizer() -> tuple[str, list[str]]:
     """The daemon's stylizer for a CUDA ring and the game's matching flag: Mix when the test
@@ -103,7 +110,9 @@ def test_cuda_ring_round_trips_and_the_daemon_survives_a_killed_game(cuda_build,
         assert (result["exact"], result["exact_f16"], result["failures"]) == ("300", "20", "0"), full.stdout
 
         # A game killed mid-stream: the daemon drops its CUDA ring and keeps serving.
-        doomed = subprocess.Popen([*game, "--frames", "30", "--linger"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        doomed = subprocess.Popen(
+            [*game, "--frames", "30", "--linger"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         watchdog = threading.Timer(120, doomed.kill)
         watchdog.start()
         try:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
 from native_build import program
+
 from reverie.bridge import protocol as P
 
 
@@ -18,14 +18,51 @@ def native_values() -> dict[str, str]:
 
 
 SCALARS = [
-    "PROTOCOL_MAJOR", "PROTOCOL_MINOR", "MAGIC", "PAGE", "SEGMENT_HEADER_BYTES", "SLOT_HEADER_BYTES", "PLANE_ALIGN",
-    "ERROR_TEXT_BYTES", "SLOT_EMPTY", "SLOT_SUBMITTED", "SLOT_PROCESSING", "SLOT_DONE", "SLOT_DROPPED", "SLOT_FAILED",
-    "FLAG_RESET", "RING_FLAG_DEVICE_PLANES", "MOTION_F32", "MOTION_F16", "FRAME_OK", "FRAME_ERR_NONFINITE", "FRAME_ERR_STYLIZER", "FRAME_ERR_HEADER",
-    "MAX_CONTROL_BYTES", "MAX_SOCKET_BYTES", "MAX_PROMPT_CHARS", "MAX_TRANSITION_FRAMES", "MAX_CONSOLE_LINE_CHARS", "MAX_STEPS", "MAX_SIDE",
-    "MAX_RING_BYTES", "MIN_SLOTS", "MAX_SLOTS", "DEFAULT_SLOTS",
+    "PROTOCOL_MAJOR",
+    "PROTOCOL_MINOR",
+    "MAGIC",
+    "PAGE",
+    "SEGMENT_HEADER_BYTES",
+    "SLOT_HEADER_BYTES",
+    "PLANE_ALIGN",
+    "ERROR_TEXT_BYTES",
+    "SLOT_EMPTY",
+    "SLOT_SUBMITTED",
+    "SLOT_PROCESSING",
+    "SLOT_DONE",
+    "SLOT_DROPPED",
+    "SLOT_FAILED",
+    "FLAG_RESET",
+    "RING_FLAG_DEVICE_PLANES",
+    "MOTION_F32",
+    "MOTION_F16",
+    "FRAME_OK",
+    "FRAME_ERR_NONFINITE",
+    "FRAME_ERR_STYLIZER",
+    "FRAME_ERR_HEADER",
+    "MAX_CONTROL_BYTES",
+    "MAX_SOCKET_BYTES",
+    "MAX_PROMPT_CHARS",
+    "MAX_TRANSITION_FRAMES",
+    "MAX_CONSOLE_LINE_CHARS",
+    "MAX_STEPS",
+    "MAX_SIDE",
+    "MAX_RING_BYTES",
+    "MIN_SLOTS",
+    "MAX_SLOTS",
+    "DEFAULT_SLOTS",
 ]
-STRINGS = ["SHM_PREFIX", "ERR_MALFORMED", "ERR_TOO_LARGE", "ERR_VERSION", "ERR_UNKNOWN_OP", "ERR_INVALID", "ERR_BUSY",
-           "ERR_SESSION", "ERR_INTERNAL"]
+STRINGS = [
+    "SHM_PREFIX",
+    "ERR_MALFORMED",
+    "ERR_TOO_LARGE",
+    "ERR_VERSION",
+    "ERR_UNKNOWN_OP",
+    "ERR_INVALID",
+    "ERR_BUSY",
+    "ERR_SESSION",
+    "ERR_INTERNAL",
+]
 
 
 @pytest.mark.parametrize("name", SCALARS)
@@ -56,12 +93,22 @@ def test_header_layout(native_values, dtype_name):
 
 
 def test_layout_rule(native_values):
-    shapes = [key.split(".")[1:3] for key in native_values if key.startswith("LAYOUT.") and key.endswith(".slot_stride")]
+    shapes = [
+        key.split(".")[1:3] for key in native_values if key.startswith("LAYOUT.") and key.endswith(".slot_stride")
+    ]
     assert len(shapes) >= 6
     for size, motion in shapes:
         width, height, slots = map(int, size.split("x"))
         layout = P.ring_layout(width, height, slots, int(motion))
         prefix = f"LAYOUT.{size}.{motion}"
-        for field in ("color_offset", "depth_offset", "motion_offset", "output_offset", "slot_stride", "motion_pitch", "total_bytes",
-                      "control_bytes"):
+        for field in (
+            "color_offset",
+            "depth_offset",
+            "motion_offset",
+            "output_offset",
+            "slot_stride",
+            "motion_pitch",
+            "total_bytes",
+            "control_bytes",
+        ):
             assert int(native_values[f"{prefix}.{field}"]) == getattr(layout, field), (prefix, field)

@@ -15,6 +15,7 @@ import torch
 openvino = pytest.importorskip("openvino")
 
 from model_fixtures import SHIPPED, save_tiny_weights, world_frames  # noqa: E402
+
 from reverie.model.backends import (  # noqa: E402
     BackendError,
     NonFiniteOutput,

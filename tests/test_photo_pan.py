@@ -14,9 +14,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from model_fixtures import SHIPPED
 from torch.nn import functional as F
 
-from model_fixtures import SHIPPED
 from reverie.demos import photo_pan as pp
 from reverie.model.evaluate import ssim
 from reverie.model.history import backward_warp, validity_mask
@@ -34,7 +34,9 @@ def border_warp(image: np.ndarray, motion: np.ndarray) -> np.ndarray:
     """The history warp as the shipped model has it (edges clamp), kept here so the test
     does not depend on what model/history.py does off screen."""
     height, width = motion.shape[:2]
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij"
+    )
     m = torch.from_numpy(motion)
     grid = torch.stack([(xs + m[..., 0]) / (width - 1) * 2 - 1, (ys + m[..., 1]) / (height - 1) * 2 - 1], dim=-1)[None]
     x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None]
@@ -150,11 +152,15 @@ def test_streak_separates_stretched_lines_and_seams_from_natural_content(photo):
         natural = pp.streak(pan.colors[-1], h_lines, v_lines)
         assert 1 / 4 < natural < 4, (direction, natural)
         stretched = [pp.streak_energies(stretch(pan.colors[-1], pan.velocity, h_lines, v_lines), h_lines, v_lines)]
-        if direction != "down-right":  # a clamping warp carries a stretched edge along (on the diagonal it smears a corner)
+        if (
+            direction != "down-right"
+        ):  # a clamping warp carries a stretched edge along (on the diagonal it smears a corner)
             stretched.append(pp.streak_energies(carried(pan)[-1], h_lines, v_lines))
             seams = pp.streak(carried(pan, seam=True)[-1], h_lines, v_lines)
             assert seams < 1 / 10, direction
-            assert pp.lines_ratio(seams / natural) > 5 and pp.lines_ratio(seams / natural) == pytest.approx(natural / seams)
+            assert pp.lines_ratio(seams / natural) > 5 and pp.lines_ratio(seams / natural) == pytest.approx(
+                natural / seams
+            )
         for totals in stretched:
             assert pp.streak_score(totals) > 20 and pp.streak_score(totals) > 10 * max(natural, 1 / natural), direction
             assert pp.lines_ratio(pp.streak_score(totals) / natural) > 5
@@ -162,7 +168,9 @@ def test_streak_separates_stretched_lines_and_seams_from_natural_content(photo):
     flat = np.full((H, W, 3), 128, np.uint8)
     band, h_lines, v_lines = pp.revealed(W, H, (SPEED, 0), BAND)
     assert pp.streak(flat, h_lines, v_lines) == 1.0  # no structure: neither way
-    assert pp.streak(np.tile(np.arange(W, dtype=np.uint8)[None, :, None] * 2, (H, 1, 3)), h_lines, v_lines) < 0.5  # a ramp along x
+    assert (
+        pp.streak(np.tile(np.arange(W, dtype=np.uint8)[None, :, None] * 2, (H, 1, 3)), h_lines, v_lines) < 0.5
+    )  # a ramp along x
 
 
 def test_ssim_maps_are_model_evaluate_ssim(photo):
@@ -207,8 +215,27 @@ def test_the_tool_runs_through_a_model_daemon(tmp_path, capsys):
     """The real thing, small: one daemon, the shipped model, one photo, two directions, two
     styles. The figures are finite and consistent, frame 0 (a reset in both runs) is the
     same output in both, and the sheet and JSON are written."""
-    code = pp.main(["--out", str(tmp_path), "--json", "--frames", str(FRAMES), "--size", "128x128", "--photos", "astronaut",
-                    "--directions", "right,down-right", "--styles", "anime,pencil", "--band", str(BAND), "--weights", str(SHIPPED)])
+    code = pp.main(
+        [
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--frames",
+            str(FRAMES),
+            "--size",
+            "128x128",
+            "--photos",
+            "astronaut",
+            "--directions",
+            "right,down-right",
+            "--styles",
+            "anime,pencil",
+            "--band",
+            str(BAND),
+            "--weights",
+            str(SHIPPED),
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     result = json.loads((tmp_path / "photo_pan.json").read_text())
@@ -218,7 +245,11 @@ def test_the_tool_runs_through_a_model_daemon(tmp_path, capsys):
     assert result["frames"] == 2 * 2 * 2 * FRAMES
     for style in ("toon", "pencil"):
         assert set(result["pans"][style]) == {"astronaut/right", "astronaut/down-right"}
-        for fig in [*result["pans"][style].values(), *result["by_style_direction"][style].values(), result["by_style"][style]]:
+        for fig in [
+            *result["pans"][style].values(),
+            *result["by_style_direction"][style].values(),
+            result["by_style"][style],
+        ]:
             for key in pp.FIGURES:
                 for run in ("stream", "alone", "ratio"):
                     assert math.isfinite(fig[f"{key}_{run}"]), (style, key, run)
@@ -226,7 +257,9 @@ def test_the_tool_runs_through_a_model_daemon(tmp_path, capsys):
             assert math.isfinite(fig["lines_ratio"]) and fig["lines_ratio"] >= 1.0
             assert fig["ewarp_photo"] < 1e-4
         for fig in result["pans"][style].values():
-            assert fig["ssim_curve_stream"][0] == fig["ssim_curve_alone"][0]  # frame 0: the same reset frame, the same seed
+            assert (
+                fig["ssim_curve_stream"][0] == fig["ssim_curve_alone"][0]
+            )  # frame 0: the same reset frame, the same seed
             assert fig["ssim_curve_stream"][1:] != fig["ssim_curve_alone"][1:]  # then the history shapes the stream
             assert 0 < fig["ewarp_stream"] and 0 < fig["ewarp_alone"]
     from PIL import Image

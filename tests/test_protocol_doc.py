@@ -56,10 +56,10 @@ def section(text: str, heading: str) -> str:
             if re.fullmatch(heading, m.group(2)):
                 start, level = i + 1, len(m.group(1))
         elif len(m.group(1)) <= level:
-            return "\n".join(l for l, _ in lines[start:i])
+            return "\n".join(content for content, _ in lines[start:i])
     if start is None:
         raise AssertionError(f"docs/protocol.md has no heading matching {heading!r}")
-    return "\n".join(l for l, _ in lines[start:])
+    return "\n".join(content for content, _ in lines[start:])
 
 
 def subheadings(text: str, level: int) -> list[str]:
@@ -86,7 +86,7 @@ def tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
             continue
         if len(block) >= 2:
             header = _cells(block[0])
-            rows = [_cells(l) for l in block[1:] if not re.fullmatch(r"[\s|:\-]+", l)]
+            rows = [_cells(row) for row in block[1:] if not re.fullmatch(r"[\s|:\-]+", row)]
             found.append((header, rows))
         block = []
     return found
@@ -121,7 +121,14 @@ def rows_by_name(rows: list[list[str]]) -> dict[str, list[str]]:
 
 
 # ---------------------------------------------------------------- control operations
-TYPE_NAMES = {(int,): "int", (int, float): "int or float", (str,): "str", (bool,): "bool", (bytes,): "bin", (list,): "array of bin"}
+TYPE_NAMES = {
+    (int,): "int",
+    (int, float): "int or float",
+    (str,): "str",
+    (bool,): "bool",
+    (bytes,): "bin",
+    (list,): "array of bin",
+}
 
 
 def op_section(doc: str, op: str) -> str:
@@ -212,23 +219,38 @@ def test_worked_example_matches_ring_layout(doc):
     assert str(P.ring_layout(1920, 1080, 4)) in " ".join(body.split()), "the RingLayout repr in the example"
     layouts = [P.ring_layout(1920, 1080, 4, P.MOTION_F32), P.ring_layout(1920, 1080, 4, P.MOTION_F16)]
     quantities = rows_by_name(table_with(body, "quantity"))
-    for name in ("color_offset", "depth_offset", "motion_offset", "output_offset", "slot_stride",
-                 "color_pitch", "depth_pitch", "motion_pitch", "output_pitch"):
+    for name in (
+        "color_offset",
+        "depth_offset",
+        "motion_offset",
+        "output_offset",
+        "slot_stride",
+        "color_pitch",
+        "depth_pitch",
+        "motion_pitch",
+        "output_pitch",
+    ):
         for column, layout in zip((1, 2), layouts):
             assert number(quantities[name][column]) == str(getattr(layout, name)), f"{name} column {column}"
     totals = {plain(r[0]): r for r in table_with(body, "quantity")}
-    assert [number(c) for c in totals["total segment bytes"][1:3]] == [str(l.total_bytes) for l in layouts]
+    assert [number(c) for c in totals["total segment bytes"][1:3]] == [str(layout.total_bytes) for layout in layouts]
     defaults = [P.ring_layout(1920, 1080, motion_format=m) for m in (P.MOTION_F32, P.MOTION_F16)]
     row = totals[f"total segment bytes with the default {P.DEFAULT_SLOTS} slots"]
-    assert [number(c) for c in row[1:3]] == [str(l.total_bytes) for l in defaults]
+    assert [number(c) for c in row[1:3]] == [str(layout.total_bytes) for layout in defaults]
     absolute = table_with(body, "slot")
     f32 = layouts[0]
     assert len(absolute) == f32.slot_count
     for row in absolute:
         k = int(number(row[0]))
         base = f32.slot_offset(k)
-        expected = [base, base + f32.color_offset, base + f32.depth_offset, base + f32.motion_offset,
-                    base + f32.output_offset, base + f32.slot_stride]
+        expected = [
+            base,
+            base + f32.color_offset,
+            base + f32.depth_offset,
+            base + f32.motion_offset,
+            base + f32.output_offset,
+            base + f32.slot_stride,
+        ]
         assert [int(number(c)) for c in row[1:7]] == expected, f"slot {k}"
 
 
@@ -328,7 +350,9 @@ def _check_reply(doc: str, op: str, reply: dict) -> None:
     top = {k for k in documented if "." not in k}
     cuda_only = {k for k in top if plain(documented[k][-1]).startswith("only on a CUDA ring")}
     sent = set(reply) - {"ok"}
-    assert sent in (top, top - cuda_only), f"{op}: doc reply keys {sorted(top)} (CUDA only: {sorted(cuda_only)}) != daemon {sorted(sent)}"
+    assert sent in (top, top - cuda_only), (
+        f"{op}: doc reply keys {sorted(top)} (CUDA only: {sorted(cuda_only)}) != daemon {sorted(sent)}"
+    )
     if not top:
         assert '{"ok": true}' in op_section(doc, op) and "no other keys" in op_section(doc, op)
     nested: dict[str, set[str]] = {}

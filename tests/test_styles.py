@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from model_fixtures import save_tiny_weights
+
 from reverie.bridge import packs as S
 from reverie.modding.packs_cli import network_loader
 from reverie.model.world.images import write_png
@@ -41,32 +41,48 @@ def errors_of(folder: Path) -> list[str]:
 def test_a_good_pack_loads_with_its_values(tmp_path):
     p = S.load_pack(pack(tmp_path, GOOD))
     assert (p.name, p.author, p.prompt, p.steps, p.strength, p.seed, p.transition_frames) == (
-        "neon", "A. Modder", "neon city at night, wet streets", 2, 0.8, 7, 24)
+        "neon",
+        "A. Modder",
+        "neon city at night, wet streets",
+        2,
+        0.8,
+        7,
+        24,
+    )
     assert p.weights is None and p.thumbnail is None
     assert p.describe()["has_weights"] is False
 
 
-@pytest.mark.parametrize("replace, expected", [
-    # a TOML syntax error: tomllib's line, the field written on it
-    (("steps = 2", "steps = 2 2"), "style.toml:4: field 'steps': TOML syntax error: "),
-    (("seed = 7", "seed = "), "style.toml:6: field 'seed': TOML syntax error: "),
-    # wrong type
-    (("steps = 2", 'steps = "two"'), "style.toml:4: field 'steps': must be an integer, got a string 'two'"),
-    (("strength = 0.8", "strength = true"), "style.toml:5: field 'strength': must be a number, got a boolean True"),
-    (('author = "A. Modder"', "author = 3"), "style.toml:2: field 'author': must be a string, got an integer 3"),
-    # out of range
-    (("steps = 2", "steps = 12"), "style.toml:4: field 'steps': must be 1..8, got 12"),
-    (("strength = 0.8", "strength = 1.5"), "style.toml:5: field 'strength': must be 0.0..1.0, got 1.5"),
-    (("seed = 7", "seed = -1"), "style.toml:6: field 'seed': must be 0..9223372036854775807, got -1"),
-    (("transition_frames = 24", "transition_frames = 10001"), "style.toml:7: field 'transition_frames': must be 0..10000, got 10001"),
-    (('name = "neon"', 'name = "neon city"'), "style.toml:1: field 'name': must be letters, digits"),
-    # unknown field, with a did-you-mean
-    (("seed = 7", "sead = 7"), "style.toml:6: field 'sead': unknown field; did you mean 'seed'?"),
-    (("seed = 7", "[preset.neon]"), "style.toml:6: field 'preset': unknown field"),
-    # missing prompt
-    (('prompt = "neon city at night, wet streets"', ""), "style.toml:1: field 'prompt': required, but missing"),
-    (('prompt = "neon city at night, wet streets"', 'prompt = "  "'), "style.toml:3: field 'prompt': must not be empty"),
-])
+@pytest.mark.parametrize(
+    "replace, expected",
+    [
+        # a TOML syntax error: tomllib's line, the field written on it
+        (("steps = 2", "steps = 2 2"), "style.toml:4: field 'steps': TOML syntax error: "),
+        (("seed = 7", "seed = "), "style.toml:6: field 'seed': TOML syntax error: "),
+        # wrong type
+        (("steps = 2", 'steps = "two"'), "style.toml:4: field 'steps': must be an integer, got a string 'two'"),
+        (("strength = 0.8", "strength = true"), "style.toml:5: field 'strength': must be a number, got a boolean True"),
+        (('author = "A. Modder"', "author = 3"), "style.toml:2: field 'author': must be a string, got an integer 3"),
+        # out of range
+        (("steps = 2", "steps = 12"), "style.toml:4: field 'steps': must be 1..8, got 12"),
+        (("strength = 0.8", "strength = 1.5"), "style.toml:5: field 'strength': must be 0.0..1.0, got 1.5"),
+        (("seed = 7", "seed = -1"), "style.toml:6: field 'seed': must be 0..9223372036854775807, got -1"),
+        (
+            ("transition_frames = 24", "transition_frames = 10001"),
+            "style.toml:7: field 'transition_frames': must be 0..10000, got 10001",
+        ),
+        (('name = "neon"', 'name = "neon city"'), "style.toml:1: field 'name': must be letters, digits"),
+        # unknown field, with a did-you-mean
+        (("seed = 7", "sead = 7"), "style.toml:6: field 'sead': unknown field; did you mean 'seed'?"),
+        (("seed = 7", "[preset.neon]"), "style.toml:6: field 'preset': unknown field"),
+        # missing prompt
+        (('prompt = "neon city at night, wet streets"', ""), "style.toml:1: field 'prompt': required, but missing"),
+        (
+            ('prompt = "neon city at night, wet streets"', 'prompt = "  "'),
+            "style.toml:3: field 'prompt': must not be empty",
+        ),
+    ],
+)
 def test_malformed_style_toml_names_line_and_field(tmp_path, replace, expected):
     folder = pack(tmp_path, GOOD.replace(*replace))
     errors = errors_of(folder)
@@ -75,7 +91,11 @@ def test_malformed_style_toml_names_line_and_field(tmp_path, replace, expected):
 
 
 def test_every_error_of_a_file_is_reported_at_once(tmp_path):
-    text = GOOD.replace("steps = 2", "steps = 0").replace("seed = 7", "colour = 1").replace('prompt = "neon city at night, wet streets"\n', "")
+    text = (
+        GOOD.replace("steps = 2", "steps = 0")
+        .replace("seed = 7", "colour = 1")
+        .replace('prompt = "neon city at night, wet streets"\n', "")
+    )
     errors = errors_of(pack(tmp_path, text))
     assert [e.split(": ", 1)[1].split(":")[0] for e in errors] == ["field 'prompt'", "field 'steps'", "field 'colour'"]
 
@@ -85,12 +105,15 @@ def test_a_key_inside_a_multiline_prompt_is_not_taken_for_the_field(tmp_path):
     assert any(":5: field 'steps': must be 1..8, got 99" in e for e in errors_of(pack(tmp_path, text)))
 
 
-@pytest.mark.parametrize("value, expected", [
-    ('"../outside"', "points outside the pack folder"),
-    ('"/etc"', "must be a path relative to the pack folder"),
-    ('"link"', "points outside the pack folder"),
-    ('"nowhere"', "'nowhere' does not exist in the pack folder"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ('"../outside"', "points outside the pack folder"),
+        ('"/etc"', "must be a path relative to the pack folder"),
+        ('"link"', "points outside the pack folder"),
+        ('"nowhere"', "'nowhere' does not exist in the pack folder"),
+    ],
+)
 def test_weights_and_thumbnail_must_stay_inside_the_pack(tmp_path, value, expected):
     (tmp_path / "outside").mkdir()
     folder = pack(tmp_path, GOOD + f"weights = {value}\nthumbnail = {value}\n")
@@ -139,11 +162,27 @@ def test_thumbnail_must_be_a_png(tmp_path):
 def test_write_pack_round_trips_with_weights_and_thumbnail(tmp_path):
     weights = save_tiny_weights(tmp_path / "run")
     write_png(tmp_path / "t.png", __import__("numpy").zeros((4, 4, 3), "uint8"))
-    written = S.write_pack(tmp_path / "packs" / "mine", name="mine", author="Finetune", prompt='a "quoted"\nprompt',
-                           steps=3, strength=0.5, seed=2**40, transition_frames=0, weights=weights, thumbnail=tmp_path / "t.png")
+    written = S.write_pack(
+        tmp_path / "packs" / "mine",
+        name="mine",
+        author="Finetune",
+        prompt='a "quoted"\nprompt',
+        steps=3,
+        strength=0.5,
+        seed=2**40,
+        transition_frames=0,
+        weights=weights,
+        thumbnail=tmp_path / "t.png",
+    )
     again = S.load_pack(tmp_path / "packs" / "mine", load_weights=network_loader())
     assert written == again
-    assert (again.prompt, again.steps, again.strength, again.seed, again.transition_frames) == ('a "quoted"\nprompt', 3, 0.5, 2**40, 0)
+    assert (again.prompt, again.steps, again.strength, again.seed, again.transition_frames) == (
+        'a "quoted"\nprompt',
+        3,
+        0.5,
+        2**40,
+        0,
+    )
     assert (again.weights / "model.safetensors").is_file() and again.thumbnail.name == "thumbnail.png"
     with pytest.raises(FileExistsError):
         S.write_pack(tmp_path / "packs" / "mine", name="mine", prompt="x")

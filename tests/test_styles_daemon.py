@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,20 +14,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import stylizer_spec
 from model_fixtures import save_tiny_weights, stylize_all, world_frames
+
 from reverie.bridge import Client, ControlClient, ReverieError
 from reverie.bridge import packs as S
 from reverie.modding.packs_cli import network_loader
-from reverie.bridge.local_daemon import LocalDaemon
 
-NEON = 'name = "neon"\nauthor = "A. Modder"\nprompt = "neon city at night"\nsteps = 3\nstrength = 0.5\nseed = 7\ntransition_frames = 0\n'
+NEON = (
+    'name = "neon"\nauthor = "A. Modder"\nprompt = "neon city at night"\n'
+    "steps = 3\nstrength = 0.5\nseed = 7\ntransition_frames = 0\n"
+)
 
 
 def reverie(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reverie", "styles", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "reverie", "styles", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def make_pack(root: Path, name: str, text: str) -> Path:
@@ -67,7 +73,10 @@ def test_install_validates_copies_and_refuses_overwrite(tmp_path):
     assert reverie("install", str(archive), env={"REVERIE_STYLES": str(user)}).returncode == 0
     broken = make_pack(tmp_path / "src", "broken", NEON.replace('"neon"', '"broken"') + 'weights = "../neon"\n')
     refused = reverie("install", str(broken), "--dir", str(user))
-    assert refused.returncode == 1 and "style.toml:8: field 'weights': '../neon' points outside the pack folder" in refused.stderr
+    assert (
+        refused.returncode == 1
+        and "style.toml:8: field 'weights': '../neon' points outside the pack folder" in refused.stderr
+    )
     assert not (user / "broken").exists()
     listing = reverie("list", "--json", "--dir", str(user))
     packs = {p["name"]: p for p in map(json.loads, listing.stdout.splitlines())}
@@ -82,11 +91,26 @@ def test_daemon_loads_a_pack_over_control(start_daemon, endpoints, tmp_path):
     with ControlClient(endpoints.control) as ctl:
         listed = {p["name"]: p for p in ctl.list_presets()}
         assert {"anime", "winter", "neon"} <= set(listed)
-        assert listed["neon"] == {"name": "neon", "prompt": "neon city at night", "steps": 3, "strength": 0.5, "seed": 7,
-                                  "transition_frames": 0, "author": "A. Modder", "has_weights": False, "has_thumbnail": False}
+        assert listed["neon"] == {
+            "name": "neon",
+            "prompt": "neon city at night",
+            "steps": 3,
+            "strength": 0.5,
+            "seed": 7,
+            "transition_frames": 0,
+            "author": "A. Modder",
+            "has_weights": False,
+            "has_thumbnail": False,
+        }
         assert ctl.load_preset("neon")["author"] == "A. Modder"
         status = ctl.status()
-        assert status["settings"] == {"prompt": "neon city at night", "transition_frames": 0, "steps": 3, "strength": 0.5, "seed": 7}
+        assert status["settings"] == {
+            "prompt": "neon city at night",
+            "transition_frames": 0,
+            "steps": 3,
+            "strength": 0.5,
+            "seed": 7,
+        }
         assert status["preset"] == "neon" and status["weights"] is None
         # a pack installed while the daemon runs is found without a restart
         make_pack(tmp_path / "packs", "ink", NEON.replace('"neon"', '"ink"').replace("seed = 7", "seed = 9"))
@@ -105,17 +129,32 @@ def test_a_pack_with_weights_switches_the_model_and_a_broken_one_is_refused(star
     from reverie.model.text import runtime_embedder
 
     own, packs = save_tiny_weights(tmp_path / "own", seed=0), tmp_path / "packs"
-    tuned = make_pack(packs, "tuned", NEON.replace('"neon"', '"tuned"').replace("neon city at night", "oil painting")
-                      .replace("steps = 3", "steps = 1").replace("strength = 0.5", "strength = 1.0") + 'weights = "weights"\n')
+    tuned = make_pack(
+        packs,
+        "tuned",
+        NEON.replace('"neon"', '"tuned"')
+        .replace("neon city at night", "oil painting")
+        .replace("steps = 3", "steps = 1")
+        .replace("strength = 0.5", "strength = 1.0")
+        + 'weights = "weights"\n',
+    )
     save_tiny_weights(tuned / "weights", seed=1)
     broken = make_pack(packs, "broken", NEON.replace('"neon"', '"broken"') + 'weights = "weights"\n')
     save_tiny_weights(broken / "weights", seed=2)
     meta = json.loads((broken / "weights" / "config.json").read_text())
     meta["config"]["network"]["widths"] = [8, 16]  # passes the header check, fails to load into the network
     (broken / "weights" / "config.json").write_text(json.dumps(meta))
-    plain = make_pack(packs, "plain", NEON.replace('"neon"', '"plain"').replace("neon city at night", "oil painting")
-                      .replace("steps = 3", "steps = 1").replace("strength = 0.5", "strength = 1.0"))
-    start_daemon("model", ["--weights", str(own), "--styles", str(packs), "--backend", "onnxruntime"])  # as `expected` runs
+    make_pack(
+        packs,
+        "plain",
+        NEON.replace('"neon"', '"plain"')
+        .replace("neon city at night", "oil painting")
+        .replace("steps = 3", "steps = 1")
+        .replace("strength = 0.5", "strength = 1.0"),
+    )
+    start_daemon(
+        "model", ["--weights", str(own), "--styles", str(packs), "--backend", "onnxruntime"]
+    )  # as `expected` runs
     frames = world_frames("walk", 4)
     encoder = runtime_embedder()
 

@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import stylizer_spec
 from native_build import build_libreverie
+
 from reverie.bridge.local_daemon import discard_endpoints, private_endpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,19 +39,24 @@ def library_dir(tmp_path_factory) -> Path:
     libreverie.so out of the session's CMake build (built once, see tests/native_build.py)."""
     dest = tmp_path_factory.mktemp("Plugins") / "x86_64"
     env = dict(os.environ, REVERIE_BUILD_DIR=str(build_libreverie()))
-    proc = subprocess.run(["bash", str(PLUGIN / "build_native.sh"), str(dest)], capture_output=True, text=True,
-                          timeout=300, env=env)
+    proc = subprocess.run(
+        ["bash", str(PLUGIN / "build_native.sh"), str(dest)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     library = dest / "libreverie.so"
     assert library.is_file() and not library.is_symlink()
     return dest
 
 
-def run_mono(exe: Path, *args: str, library_dir: Path | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+def run_mono(
+    exe: Path, *args: str, library_dir: Path | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if library_dir is not None:  # DllImport("reverie") resolves to libreverie.so on the loader path
         env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(library_dir), env.get("LD_LIBRARY_PATH")]))
-    return subprocess.run(["mono", "--debug", str(exe), *args], capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        ["mono", "--debug", str(exe), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def passed(proc: subprocess.CompletedProcess, name: str) -> int:
@@ -72,8 +77,21 @@ def test_struct_layouts_enums_and_constants_match_the_header(client_test, tmp_pa
     """Every struct's size and field offsets, every enum value and the shared constants,
     from gcc on reverie.h against the C# mirrors under mono."""
     layout = tmp_path / "layout"
-    subprocess.run(["gcc", "-std=c11", "-Wall", "-Werror", f"-I{HEADER_DIR}", str(PLUGIN / "Tests~" / "layout.c"),
-                    "-o", str(layout)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "gcc",
+            "-std=c11",
+            "-Wall",
+            "-Werror",
+            f"-I{HEADER_DIR}",
+            str(PLUGIN / "Tests~" / "layout.c"),
+            "-o",
+            str(layout),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     c_lines = subprocess.run([str(layout)], check=True, capture_output=True, text=True).stdout.splitlines()
     proc = run_mono(client_test, "layout")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -94,7 +112,9 @@ def test_struct_layouts_enums_and_constants_match_the_header(client_test, tmp_pa
     c_structs, cs_structs = structs(c_lines), structs(cs_lines)
     assert len(c_structs) == len(cs_structs) == 8
     for (c_size, c_offsets, c_names, c_name), (cs_size, cs_offsets, cs_names, cs_name) in zip(c_structs, cs_structs):
-        assert (cs_size, cs_offsets) == (c_size, c_offsets), f"{cs_name} != {c_name}: {list(zip(cs_names, cs_offsets))} vs {list(zip(c_names, c_offsets))}"
+        assert (cs_size, cs_offsets) == (c_size, c_offsets), (
+            f"{cs_name} != {c_name}: {list(zip(cs_names, cs_offsets))} vs {list(zip(c_names, c_offsets))}"
+        )
     rest = lambda lines: sorted(line for line in lines if line.startswith(("enum ", "const ")))  # noqa: E731
     assert rest(cs_lines) == rest(c_lines)
 

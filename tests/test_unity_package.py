@@ -67,7 +67,10 @@ def test_sample_style_packs_load_as_the_daemon_loads_them():
 
 
 def test_shaders_are_found_by_the_names_the_code_uses():
-    names = {re.search(r'^Shader "([^"]+)"', p.read_text(), re.M).group(1) for p in (PLUGIN / "Runtime" / "Shaders").glob("*.shader")}
+    names = {
+        re.search(r'^Shader "([^"]+)"', p.read_text(), re.M).group(1)
+        for p in (PLUGIN / "Runtime" / "Shaders").glob("*.shader")
+    }
     used = set(re.findall(r'Shader\.Find\("([^"]+)"\)', (PLUGIN / "Runtime" / "ReverieCamera.cs").read_text()))
     assert used and used <= names
     capture = (PLUGIN / "Runtime" / "Shaders" / "ReverieCapture.shader").read_text()

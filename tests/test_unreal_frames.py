@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import stylizer_spec
 from native_build import build_libreverie
 from stylizers import expected_mix
@@ -24,8 +23,9 @@ TESTS_DIR = ROOT / "unreal_plugin" / "Tests"
 MATH_DIR = ROOT / "unreal_plugin" / "Reverie" / "Source" / "Reverie" / "Private"
 INCLUDE_DIR = ROOT / "bridge" / "native" / "include"
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None or shutil.which("cmake") is None,
-                                reason="needs g++ and cmake")
+pytestmark = pytest.mark.skipif(
+    shutil.which("g++") is None or shutil.which("cmake") is None, reason="needs g++ and cmake"
+)
 
 W, H = 64, 40
 STEP_CM = 20.0  # the camera's step to its right between the two frames
@@ -36,11 +36,36 @@ TAN_HALF_FOV_X = math.tan(math.radians(45))
 def frame_test(tmp_path_factory) -> Path:
     lib_dir = build_libreverie()
     exe = tmp_path_factory.mktemp("unreal-frames") / "frame_test"
-    subprocess.run(["nice", "-n", "10", "g++", "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror",
-                    "-I", str(MATH_DIR), "-I", str(TESTS_DIR), "-I", str(INCLUDE_DIR),
-                    str(TESTS_DIR / "frame_test.cpp"), "-o", str(exe),
-                    "-L", str(lib_dir), "-lreverie", f"-Wl,-rpath,{lib_dir}"],
-                   check=True, capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [
+            "nice",
+            "-n",
+            "10",
+            "g++",
+            "-std=c++17",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            str(MATH_DIR),
+            "-I",
+            str(TESTS_DIR),
+            "-I",
+            str(INCLUDE_DIR),
+            str(TESTS_DIR / "frame_test.cpp"),
+            "-o",
+            str(exe),
+            "-L",
+            str(lib_dir),
+            "-lreverie",
+            f"-Wl,-rpath,{lib_dir}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return exe
 
 
@@ -66,7 +91,9 @@ def expected_planes():
 
 def test_captured_frame_reaches_the_daemon_as_the_protocol_says(frame_test, start_daemon, endpoints, tmp_path):
     start_daemon(stylizer_spec("Camera"))
-    run = subprocess.run([str(frame_test), endpoints.control, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [str(frame_test), endpoints.control, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     frame_id = int(run.stdout.split("id=")[1].split()[0])
 
@@ -88,5 +115,5 @@ def test_captured_frame_reaches_the_daemon_as_the_protocol_says(frame_test, star
     jitter_x, jitter_y, near, far, fov_y = output[1, :5].reshape(-1).view(np.float32)
     assert (jitter_x, jitter_y) == (0.25, -0.375)
     assert near == pytest.approx(0.10, rel=1e-6)  # 10 cm near plane
-    assert far == 0.0                               # infinite far plane: "unknown"
+    assert far == 0.0  # infinite far plane: "unknown"
     assert fov_y == pytest.approx(2 * math.atan(TAN_HALF_FOV_X * H / W), rel=1e-6)

@@ -22,8 +22,23 @@ pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++")
 def build(tmp_path: Path, *flags: str) -> Path:
     """Compile math_test.cpp with every warning an error; returns the executable."""
     exe = tmp_path / "math_test"
-    cmd = ["nice", "-n", "10", "g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic",
-           *flags, "-I", str(HEADER_DIR), str(TEST_SOURCE), "-o", str(exe)]
+    cmd = [
+        "nice",
+        "-n",
+        "10",
+        "g++",
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-pedantic",
+        *flags,
+        "-I",
+        str(HEADER_DIR),
+        str(TEST_SOURCE),
+        "-o",
+        str(exe),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
     return exe
 
@@ -40,7 +55,25 @@ def test_header_stands_alone():
     """The header compiles on its own with no Unreal include and no other header first
     (the plugin includes it next to engine headers; the test next to the standard library)."""
     source = HEADER_DIR / "ReverieMath.h"
-    assert "#include \"" not in source.read_text(), "ReverieMath.h must not include project or engine headers"
-    subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",
-                    "-I", str(HEADER_DIR), "-x", "c++", "-"],
-                   input='#include "ReverieMath.h"\n', check=True, capture_output=True, text=True, timeout=60)
+    assert '#include "' not in source.read_text(), "ReverieMath.h must not include project or engine headers"
+    subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-fsyntax-only",
+            "-I",
+            str(HEADER_DIR),
+            "-x",
+            "c++",
+            "-",
+        ],
+        input='#include "ReverieMath.h"\n',
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -32,9 +32,15 @@ def vendored(tmp_path_factory) -> Path:
         pytest.skip("needs cmake and readelf")
     base = tmp_path_factory.mktemp("unreal-plugin")
     plugin = base / "Reverie"
-    shutil.copytree(PLUGIN_SRC, plugin, ignore=shutil.ignore_patterns("include", "Linux", "Win64", "Binaries", "Intermediate"))
-    run = subprocess.run(["nice", "-n", "10", str(SCRIPT), "--plugin", str(plugin), "--build-dir", str(base / "build")],
-                         capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        PLUGIN_SRC, plugin, ignore=shutil.ignore_patterns("include", "Linux", "Win64", "Binaries", "Intermediate")
+    )
+    run = subprocess.run(
+        ["nice", "-n", "10", str(SCRIPT), "--plugin", str(plugin), "--build-dir", str(base / "build")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     return plugin / "Source" / "ThirdParty" / "ReverieLibrary"
 
@@ -51,8 +57,12 @@ def test_build_native_vendors_headers_and_library(vendored):
 
 
 def test_library_exports_every_function_the_plugin_calls(vendored):
-    symbols = subprocess.run(["nm", "-D", "--defined-only", str(vendored / "Linux" / "libreverie.so")],
-                             capture_output=True, text=True, check=True).stdout.split()
+    symbols = subprocess.run(
+        ["nm", "-D", "--defined-only", str(vendored / "Linux" / "libreverie.so")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     exported = {s for s in symbols if s.startswith("reverie_")}
     called = set()
     for source in plugin_sources():
@@ -72,7 +82,11 @@ def test_reverie_h_is_included_only_through_the_macro_guard():
     includers = [p.name for p in plugin_sources() if re.search(r'#include\s+"reverie\.h"', p.read_text())]
     assert includers == ["ReverieCApi.h"], includers
     text = (MODULE_DIR / "Private" / "ReverieCApi.h").read_text()
-    assert text.index('push_macro("REVERIE_API")') < text.index('#include "reverie.h"') < text.index('pop_macro("REVERIE_API")')
+    assert (
+        text.index('push_macro("REVERIE_API")')
+        < text.index('#include "reverie.h"')
+        < text.index('pop_macro("REVERIE_API")')
+    )
 
 
 def test_descriptor_modules_and_shader_path_agree():
@@ -90,8 +104,13 @@ def test_descriptor_modules_and_shader_path_agree():
     # IMPLEMENT_GLOBAL_SHADER(..., "/Plugin/Reverie/<path>", "<entry>", SF_Compute) and the
     # mapping of /Plugin/Reverie to the plugin's Shaders folder must land on a real entry point.
     shader_cpp = (MODULE_DIR / "Private" / "ReverieCaptureShader.cpp").read_text()
-    virtual_path, entry = re.search(r'IMPLEMENT_GLOBAL_SHADER\(\w+,\s*"/Plugin/Reverie/([^"]+)",\s*"(\w+)"', shader_cpp).groups()
-    assert 'AddShaderSourceDirectoryMapping(TEXT("/Plugin/Reverie")' in (MODULE_DIR / "Private" / "ReverieModule.cpp").read_text()
+    virtual_path, entry = re.search(
+        r'IMPLEMENT_GLOBAL_SHADER\(\w+,\s*"/Plugin/Reverie/([^"]+)",\s*"(\w+)"', shader_cpp
+    ).groups()
+    assert (
+        'AddShaderSourceDirectoryMapping(TEXT("/Plugin/Reverie")'
+        in (MODULE_DIR / "Private" / "ReverieModule.cpp").read_text()
+    )
     usf = PLUGIN_SRC / "Shaders" / virtual_path
     assert usf.is_file(), usf
     assert re.search(rf"void\s+{entry}\s*\(", usf.read_text())
@@ -105,8 +124,12 @@ def test_descriptor_modules_and_shader_path_agree():
 def test_readme_names_every_console_command():
     registered = set()
     for source in plugin_sources():
-        registered |= set(re.findall(r'(?:FAutoConsoleCommand|TAutoConsoleVariable<\w+>)\s+\w+\(\s*TEXT\("(Reverie\.\w+)"',
-                                     source.read_text()))
+        registered |= set(
+            re.findall(
+                r'(?:FAutoConsoleCommand|TAutoConsoleVariable<\w+>)\s+\w+\(\s*TEXT\("(Reverie\.\w+)"',
+                source.read_text(),
+            )
+        )
     assert {"Reverie.Prompt", "Reverie.Enable", "Reverie.Steps", "Reverie.Strength", "Reverie.Console"} <= registered
     readme = (ROOT / "unreal_plugin" / "README.md").read_text()
     missing = sorted(name for name in registered if name not in readme)

@@ -8,9 +8,9 @@ import pytest
 
 from reverie.model.history import sample_positions, validity_mask, warp_error
 from reverie.model.world.camera import CameraPath
+from reverie.model.world.looks import STYLES, TRAIN_PROMPTS
 from reverie.model.world.renderer import WorldRenderer
 from reverie.model.world.scene import BOUNCER, VEHICLE, WALKER, build_scene
-from reverie.model.world.looks import STYLES, TRAIN_PROMPTS
 
 SIZE = 192
 # Documented in docs/world.md: E_warp of the game look with the engine's motion, on pixels

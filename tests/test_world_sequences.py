@@ -42,8 +42,22 @@ def test_unknown_style_or_path_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown style 'sepia'"):
         SequenceSpec(1, 1, 32, 32, styles=("sepia",))
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "world", "render", "--path", "moonwalk", "--frames", "2", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "world",
+            "render",
+            "--path",
+            "moonwalk",
+            "--frames",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2 and "unknown camera path 'moonwalk'" in proc.stderr
 
@@ -51,9 +65,30 @@ def test_unknown_style_or_path_is_a_clear_error(tmp_path):
 def test_cli_renders_a_sequence(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "reverie", "world", "render", "--seed", "2", "--frames", "6", "--size", "48x32",
-         "--style", "toon", "--style", "oil", "--path", "run", "--out", str(out)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "world",
+            "render",
+            "--seed",
+            "2",
+            "--frames",
+            "6",
+            "--size",
+            "48x32",
+            "--style",
+            "toon",
+            "--style",
+            "oil",
+            "--path",
+            "run",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     frames = list(read_sequence(out))

@@ -58,8 +58,14 @@ class CaptureTap:
     """One recording. Created by the I/O thread (so a bad path is the request's error),
     fed by the frame loop, finished by `stop()` or after `max_frames` frames."""
 
-    def __init__(self, path: Path, header: dict[str, Any], *, max_frames: int | None = None,
-                 queue_bytes: int = DEFAULT_QUEUE_BYTES):
+    def __init__(
+        self,
+        path: Path,
+        header: dict[str, Any],
+        *,
+        max_frames: int | None = None,
+        queue_bytes: int = DEFAULT_QUEUE_BYTES,
+    ):
         self.path = Path(path)
         self.writer = CaptureWriter(self.path, header, exclusive=True)
         self.max_frames = max_frames
@@ -88,12 +94,24 @@ class CaptureTap:
             self.events += 1
             self._queue.put(CaptureEvent(op, dict(fields), t_ns=time.monotonic_ns()))
 
-    def frame(self, frame: Any, output: Any | None, *, status: str, settings: dict[str, Any], t_submit_ns: int,
-              t_done_ns: int, error: str | None = None, static_skip: bool = False) -> None:
+    def frame(
+        self,
+        frame: Any,
+        output: Any | None,
+        *,
+        status: str,
+        settings: dict[str, Any],
+        t_submit_ns: int,
+        t_done_ns: int,
+        error: str | None = None,
+        static_skip: bool = False,
+    ) -> None:
         """Copy one frame (a bridge Frame whose planes view the ring) and its output."""
         if not self.active:
             return
-        size = sum(int(p.nbytes) for p in (frame.color, frame.depth, frame.motion)) + (0 if output is None else int(output.nbytes))
+        size = sum(int(p.nbytes) for p in (frame.color, frame.depth, frame.motion)) + (
+            0 if output is None else int(output.nbytes)
+        )
         with self._pending_lock:
             room = self._pending_bytes == 0 or self._pending_bytes + size <= self.queue_bytes
             if room:
@@ -106,10 +124,22 @@ class CaptureTap:
             self.event("capture_gap", {"frames": self._gap})
             self._gap = 0
         record = CaptureFrame(
-            frame_id=int(frame.frame_id), color=_host(frame.color), depth=_host(frame.depth), motion=_host(frame.motion),
-            output=None if output is None else _host(output), status=status, reset=bool(frame.reset),
-            jitter=tuple(frame.jitter), near=frame.near, far=frame.far, fov_y=frame.fov_y, settings=dict(settings),
-            t_submit_ns=t_submit_ns, t_done_ns=t_done_ns, error=error, static_skip=static_skip,
+            frame_id=int(frame.frame_id),
+            color=_host(frame.color),
+            depth=_host(frame.depth),
+            motion=_host(frame.motion),
+            output=None if output is None else _host(output),
+            status=status,
+            reset=bool(frame.reset),
+            jitter=tuple(frame.jitter),
+            near=frame.near,
+            far=frame.far,
+            fov_y=frame.fov_y,
+            settings=dict(settings),
+            t_submit_ns=t_submit_ns,
+            t_done_ns=t_done_ns,
+            error=error,
+            static_skip=static_skip,
         )
         self.frames += 1
         self._queue.put((record, size))
@@ -170,7 +200,14 @@ class CaptureTap:
         """What `status.capture` reports."""
         end = self.finished_at or time.monotonic()
         return {
-            "path": str(self.path), "state": self.state, "frames": self.frames, "written": self.writer.frames,
-            "dropped": self.dropped, "events": self.events, "bytes_raw": self.writer.bytes_raw,
-            "bytes_stored": self.writer.bytes_stored, "seconds": round(end - self.started, 3), "error": self.error,
+            "path": str(self.path),
+            "state": self.state,
+            "frames": self.frames,
+            "written": self.writer.frames,
+            "dropped": self.dropped,
+            "events": self.events,
+            "bytes_raw": self.writer.bytes_raw,
+            "bytes_stored": self.writer.bytes_stored,
+            "seconds": round(end - self.started, 3),
+            "error": self.error,
         }

@@ -11,8 +11,9 @@ value with every line and keeps the one the reply returns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from .. import protocol as P
 from ..texts import format_status, pack_extras
@@ -48,8 +49,10 @@ def _number(arg: str, kind: type, usage: str) -> Any:
 
 
 def preset_line(p: dict[str, Any]) -> str:
-    return (f"preset {p['name']}: prompt {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  "
-            f"seed {p['seed']}  (transition {p['transition_frames']} frames){pack_extras(p)}")
+    return (
+        f"preset {p['name']}: prompt {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  "
+        f"seed {p['seed']}  (transition {p['transition_frames']} frames){pack_extras(p)}"
+    )
 
 
 class ConsoleLanguage:
@@ -104,8 +107,11 @@ class ConsoleLanguage:
     def _preset(self, name: str) -> str | Deferred:
         if not name:
             presets = self._run("list_presets")["presets"]
-            return "\n".join(f"  {p['name']:<12} {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  "
-                             f"seed {p['seed']}{pack_extras(p)}" for p in presets)
+            return "\n".join(
+                f"  {p['name']:<12} {p['prompt']!r}  steps {p['steps']}  strength {p['strength']}  "
+                f"seed {p['seed']}{pack_extras(p)}"
+                for p in presets
+            )
         answer = self._run("load_preset", name=name)
         if isinstance(answer, Deferred):
             return Deferred(answer.future, lambda done: preset_line(answer.finish(done)["preset"]))

@@ -11,8 +11,9 @@ each), so a reply goes back on the envelope its request came with.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from typing import Any, Callable
+from typing import Any
 
 import zmq
 
@@ -64,7 +65,11 @@ class ControlServer:
             while self._socket.poll(0):
                 self._receive(self._socket.recv_multipart())
         elif self._pending:  # a short wait for any deferred work to finish
-            wait([deferred.future for _, deferred in self._pending], timeout=timeout_ms / 1000, return_when=FIRST_COMPLETED)
+            wait(
+                [deferred.future for _, deferred in self._pending],
+                timeout=timeout_ms / 1000,
+                return_when=FIRST_COMPLETED,
+            )
         still: list[tuple[list[bytes], Deferred]] = []
         for envelope, deferred in self._pending:
             if deferred.future.done():
@@ -104,8 +109,13 @@ class ControlServer:
             payload = C.pack(C.error_reply(P.ERR_INTERNAL, f"{type(exc).__name__}: {exc}"[:300]))
         if not self._before_reply():
             # A success reply tells the game it may free the ring's memory: only say it when true.
-            payload = C.pack(C.error_reply(P.ERR_INTERNAL, "a CUDA ring this request ended is still in use by the "
-                                           "frame loop: keep its memory (free it once this daemon has exited)"))
+            payload = C.pack(
+                C.error_reply(
+                    P.ERR_INTERNAL,
+                    "a CUDA ring this request ended is still in use by the "
+                    "frame loop: keep its memory (free it once this daemon has exited)",
+                )
+            )
         try:
             self._socket.send_multipart([*envelope, payload], zmq.NOBLOCK)
         except zmq.Again:

@@ -124,8 +124,9 @@ class Daemon:
 
     def __init__(self, stylizer: Stylizer, config: DaemonConfig | None = None, sockets: DaemonSockets | None = None):
         if not isinstance(stylizer, Stylizer):
-            raise TypeError(f"{type(stylizer).__name__} does not implement the Stylizer interface "
-                            "(reverie.common.stylizer)")
+            raise TypeError(
+                f"{type(stylizer).__name__} does not implement the Stylizer interface (reverie.common.stylizer)"
+            )
         self.stylizer = stylizer
         self.config = config or DaemonConfig()
         self.pid = os.getpid()
@@ -138,8 +139,9 @@ class Daemon:
         self.looks = Looks(stylizer, self._inbox, self._events, self.config.styles)
         self.recorder = Recorder(stylizer, self._inbox, self._capture_fields)
         self.control = ControlServer(self._sockets.control, self._handlers(), self.sessions.await_closing)
-        self.frame_loop = FrameLoop(stylizer, self._sockets.frames, self._inbox, self.sessions, self.recorder,
-                                    self.stats, self._events)
+        self.frame_loop = FrameLoop(
+            stylizer, self._sockets.frames, self._inbox, self.sessions, self.recorder, self.stats, self._events
+        )
         self._io_thread: threading.Thread | None = None
         self._io_error: BaseException | None = None
 

@@ -57,8 +57,16 @@ def slot_frame(header: Any, planes: Any, reset_pending: bool = False) -> Frame:
 class FrameLoop:
     """Owns the stylizer and the frames socket; runs on the daemon's calling thread."""
 
-    def __init__(self, stylizer: Stylizer, frames: zmq.Socket, inbox: Inbox, sessions: Sessions, recorder: Recorder,
-                 stats: Stats, events: Events):
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        frames: zmq.Socket,
+        inbox: Inbox,
+        sessions: Sessions,
+        recorder: Recorder,
+        stats: Stats,
+        events: Events,
+    ):
         self.stylizer = stylizer
         self._frames = frames
         self._inbox = inbox
@@ -183,8 +191,13 @@ class FrameLoop:
                     log.exception("stylizer failed on frame %d", frame.frame_id)
                     code = P.FRAME_ERR_STYLIZER
                     error = f"stylizer {self.stylizer.name} failed: {type(exc).__name__}: {exc}"
-            self._recorder.frame(frame, None if error else planes.output, int(header["t_submit_ns"]), error,
-                                 static_skip=error is None and result.static_skip)
+            self._recorder.frame(
+                frame,
+                None if error else planes.output,
+                int(header["t_submit_ns"]),
+                error,
+                static_skip=error is None and result.static_skip,
+            )
             frame_reset = frame.reset
             del frame, planes
         t_done = time.monotonic_ns()

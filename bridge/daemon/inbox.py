@@ -8,7 +8,8 @@ socket it polls beside the frames socket: no thread hand-off sits on the per-fra
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import zmq
 

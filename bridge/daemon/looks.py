@@ -73,21 +73,26 @@ class Looks:
     # ------------------------------------------------------------ ops
     def set_prompt(self, text: str, transition_frames: int = 0) -> dict[str, Any]:
         self.settings.prompt, self.settings.transition_frames = text, transition_frames
-        self._inbox.put_command(lambda s: s.set_prompt(text, transition_frames),
-                                ("set_prompt", {"text": text, "transition_frames": transition_frames}))
+        self._inbox.put_command(
+            lambda s: s.set_prompt(text, transition_frames),
+            ("set_prompt", {"text": text, "transition_frames": transition_frames}),
+        )
         self._events.publish({"type": "prompt_changed", "text": text, "transition_frames": transition_frames})
         return {}
 
-    def set_params(self, steps: int | None = None, strength: float | None = None,
-                   seed: int | None = None) -> dict[str, Any]:
+    def set_params(
+        self, steps: int | None = None, strength: float | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
         if steps is not None:
             self.settings.steps = steps
         if strength is not None:
             self.settings.strength = float(strength)
         if seed is not None:
             self.settings.seed = seed
-        self._inbox.put_command(lambda s: s.set_params(steps, strength, seed),
-                                ("set_params", {"steps": steps, "strength": strength, "seed": seed}))
+        self._inbox.put_command(
+            lambda s: s.set_params(steps, strength, seed),
+            ("set_params", {"steps": steps, "strength": strength, "seed": seed}),
+        )
         s = self.settings
         self._events.publish({"type": "params_changed", "steps": s.steps, "strength": s.strength, "seed": s.seed})
         return {}
@@ -115,12 +120,18 @@ class Looks:
 
         def refused(exc: BaseException) -> P.ProtocolError:
             if isinstance(exc, WeightsUnsupported):
-                return P.ProtocolError(P.ERR_INVALID, f"preset {name!r} has fine-tuned weights, but the stylizer "
-                                       f"{self.stylizer.name!r} cannot load weights")
+                return P.ProtocolError(
+                    P.ERR_INVALID,
+                    f"preset {name!r} has fine-tuned weights, but the stylizer "
+                    f"{self.stylizer.name!r} cannot load weights",
+                )
             log.warning("preset %r refused: its weights do not load: %s", name, exc)
             detail = " ".join(str(exc).split())
-            return P.ProtocolError(P.ERR_INVALID, f"preset {name!r}: its weights ({pack.weights}) do not load, "
-                                   f"the look is unchanged: {type(exc).__name__}: {detail}"[:600])
+            return P.ProtocolError(
+                P.ERR_INVALID,
+                f"preset {name!r}: its weights ({pack.weights}) do not load, "
+                f"the look is unchanged: {type(exc).__name__}: {detail}"[:600],
+            )
 
         def finish(done: Future[Any]) -> dict[str, Any]:
             if (error := done.exception()) is not None:
@@ -134,8 +145,9 @@ class Looks:
         this order, between two frames."""
         if prepared is not _KEEP_WEIGHTS:
             weights = None if pack.weights is None else str(pack.weights)
-            self._inbox.put_command(lambda s: s.use_weights(prepared),
-                                    ("use_weights", {"preset": pack.name, "weights": weights}))
+            self._inbox.put_command(
+                lambda s: s.use_weights(prepared), ("use_weights", {"preset": pack.name, "weights": weights})
+            )
             self._weights = None if pack.weights is None else (pack.name, pack.weights)
         self._preset = pack.name
         self.set_params(pack.steps, pack.strength, pack.seed)
@@ -144,5 +156,8 @@ class Looks:
 
     def describe(self) -> dict[str, Any]:
         """The look as `status` shows it."""
-        return {"settings": asdict(self.settings), "preset": self._preset,
-                "weights": None if self._weights is None else self._weights[0]}
+        return {
+            "settings": asdict(self.settings),
+            "preset": self._preset,
+            "weights": None if self._weights is None else self._weights[0],
+        }

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from reverie.common.stylizer import Frame, Stylizer
 
@@ -41,12 +42,16 @@ class Recorder:
     # ------------------------------------------------------------ ops (I/O thread)
     def start(self, path: str, max_frames: int | None = None) -> dict[str, Any]:
         if self._tap is not None and self._tap.state in ("recording", "finishing"):
-            raise P.ProtocolError(P.ERR_INVALID, f"already recording to {self._tap.path} ({self._tap.state}): "
-                                  "record_stop first")
+            raise P.ProtocolError(
+                P.ERR_INVALID, f"already recording to {self._tap.path} ({self._tap.state}): record_stop first"
+            )
         target = Path(path)
         if not target.is_absolute() or "\x00" in path:
-            raise P.ProtocolError(P.ERR_INVALID, "record_start.path must be an absolute path (the daemon's working "
-                                  f"directory is not yours), got {path[:200]!r}")
+            raise P.ProtocolError(
+                P.ERR_INVALID,
+                "record_start.path must be an absolute path (the daemon's working "
+                f"directory is not yours), got {path[:200]!r}",
+            )
         try:
             exists, folder = target.exists(), target.parent.is_dir()
         except OSError as exc:  # a name too long, a folder not searchable
@@ -89,8 +94,12 @@ class Recorder:
             **self._header_fields(),
             "protocol": [P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR],
             "created_unix": time.time(),
-            "machine": {"host": platform.node(), "arch": platform.machine(), "system": platform.system(),
-                        "python": platform.python_version()},
+            "machine": {
+                "host": platform.node(),
+                "arch": platform.machine(),
+                "system": platform.system(),
+                "python": platform.python_version(),
+            },
         }
 
     # ------------------------------------------------------------ the frame loop
@@ -133,14 +142,27 @@ class Recorder:
         """A stylized (or failed) frame, before the hand-over: then the slot is the game's again."""
         if not self.recording:
             return
-        self._recording.frame(frame, output, status="failed" if error else "done", settings=asdict(self.applied),
-                              t_submit_ns=t_submit_ns, t_done_ns=time.monotonic_ns(), error=error,
-                              static_skip=static_skip)
+        self._recording.frame(
+            frame,
+            output,
+            status="failed" if error else "done",
+            settings=asdict(self.applied),
+            t_submit_ns=t_submit_ns,
+            t_done_ns=time.monotonic_ns(),
+            error=error,
+            static_skip=static_skip,
+        )
 
     def dropped(self, frame: Frame, t_submit_ns: int) -> None:
         """A frame replaced by a newer one before it was stylized: its inputs, no output."""
         if not self.recording:
             return
-        self._recording.frame(frame, None, status="dropped", settings=asdict(self.applied), t_submit_ns=t_submit_ns,
-                              t_done_ns=time.monotonic_ns(),
-                              error="replaced by a newer frame before the daemon took it")
+        self._recording.frame(
+            frame,
+            None,
+            status="dropped",
+            settings=asdict(self.applied),
+            t_submit_ns=t_submit_ns,
+            t_done_ns=time.monotonic_ns(),
+            error="replaced by a newer frame before the daemon took it",
+        )

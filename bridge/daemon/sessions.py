@@ -127,8 +127,10 @@ class Sessions:
                 # (an engine's script reload loses the token but keeps the pid).
                 its_own = replaces == current.token or pid == current.pid
                 if pid_alive(current.pid) and not takeover and not its_own:
-                    raise P.ProtocolError(P.ERR_BUSY, f"the daemon is serving {current.client} (pid {current.pid}); "
-                                          "pass takeover to replace it")
+                    raise P.ProtocolError(
+                        P.ERR_BUSY,
+                        f"the daemon is serving {current.client} (pid {current.pid}); pass takeover to replace it",
+                    )
                 self._end(current, "replaced by a new client")
             session = Session(token=secrets.token_hex(8), client=client, pid=pid)
             self._session = session
@@ -143,34 +145,62 @@ class Sessions:
             "stylizer": self.stylizer.name,
         }
 
-    def open_ring(self, session: str, width: int, height: int, motion: str = "f32", slots: int = P.DEFAULT_SLOTS,
-                  transport: str = P.TRANSPORT_SHM, **cuda: Any) -> dict[str, Any]:
-        layout = P.check_open_ring({"width": width, "height": height, "motion": motion, "slots": slots,
-                                    "transport": transport, **cuda})
+    def open_ring(
+        self,
+        session: str,
+        width: int,
+        height: int,
+        motion: str = "f32",
+        slots: int = P.DEFAULT_SLOTS,
+        transport: str = P.TRANSPORT_SHM,
+        **cuda: Any,
+    ) -> dict[str, Any]:
+        layout = P.check_open_ring(
+            {"width": width, "height": height, "motion": motion, "slots": slots, "transport": transport, **cuda}
+        )
         with self._lock:
             current = self._require(session)
             generation = current.generation + 1
         name = P.segment_name(self.pid, current.token, generation)
         if layout.total_bytes > P.MAX_RING_BYTES:
-            raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)}, more than the "
-                                  f"limit of {P.MAX_RING_BYTES >> 20} MiB: {_RING_ADVICE}")
+            raise P.ProtocolError(
+                P.ERR_INVALID,
+                f"{_ring_needs(width, height, slots, motion, layout)}, more than the "
+                f"limit of {P.MAX_RING_BYTES >> 20} MiB: {_RING_ADVICE}",
+            )
         # Outside the lock: allocating and mapping a large ring takes a while, and the frame
         # loop keeps serving the old ring meanwhile. Sessions change on this thread only.
         device = self._open_device_ring(layout, **cuda) if transport == P.TRANSPORT_CUDA else None
         try:
-            host = FrameRing.create(name, layout, daemon_pid=self.pid, session=int(current.token, 16),
-                                    generation=generation, device=device is not None)
+            host = FrameRing.create(
+                name,
+                layout,
+                daemon_pid=self.pid,
+                session=int(current.token, 16),
+                generation=generation,
+                device=device is not None,
+            )
         except OSError as exc:
             if device is not None:
                 device.close()
-            raise P.ProtocolError(P.ERR_INVALID, f"{_ring_needs(width, height, slots, motion, layout)} and "
-                                  f"{exc.strerror}: {_RING_ADVICE}, or give /dev/shm more room") from None
+            raise P.ProtocolError(
+                P.ERR_INVALID,
+                f"{_ring_needs(width, height, slots, motion, layout)} and "
+                f"{exc.strerror}: {_RING_ADVICE}, or give /dev/shm more room",
+            ) from None
         with self._lock:
             self._retire_ring(current)
             current.ring, current.generation = Ring(host, device), generation
         self._inbox.put_command(lambda s: s.reset_history(), ("reset_history", {"reason": "open_ring"}))
-        reply = {"shm": name, "generation": generation, "width": width, "height": height, "slots": slots,
-                 "motion": motion, "transport": transport}
+        reply = {
+            "shm": name,
+            "generation": generation,
+            "width": width,
+            "height": height,
+            "slots": slots,
+            "motion": motion,
+            "transport": transport,
+        }
         if device is not None:
             reply["cuda_events"] = device.event_handles
         return reply
@@ -180,24 +210,33 @@ class Sessions:
             self._end(self._require(session), "client said bye")
         return {}
 
-    def _open_device_ring(self, layout: P.RingLayout, cuda_device: str, cuda_memory: bytes, cuda_bytes: int,
-                          cuda_events: list[bytes]) -> DeviceRingImport:
+    def _open_device_ring(
+        self, layout: P.RingLayout, cuda_device: str, cuda_memory: bytes, cuda_bytes: int, cuda_events: list[bytes]
+    ) -> DeviceRingImport:
         """Map the game's CUDA ring, or refuse (invalid) saying why this daemon cannot."""
         if self.stylizer.device != DEVICE_CUDA:
-            raise P.ProtocolError(P.ERR_INVALID, f"this daemon has no CUDA device for its stylizer: "
-                                  f"{self.stylizer.name!r} takes host frames only (its device is "
-                                  f"{self.stylizer.device!r}); use transport 'shm'")
+            raise P.ProtocolError(
+                P.ERR_INVALID,
+                f"this daemon has no CUDA device for its stylizer: "
+                f"{self.stylizer.name!r} takes host frames only (its device is "
+                f"{self.stylizer.device!r}); use transport 'shm'",
+            )
         from .. import cuda_ipc  # cupy and torch load here, on the first CUDA ring only
 
         if not self._cuda_checked:
             self._cuda_reason, self._cuda_checked = cuda_ipc.cuda_unavailable_reason(), True
         if self._cuda_reason is not None:
-            raise P.ProtocolError(P.ERR_INVALID, f"this daemon has no CUDA device: {self._cuda_reason}; use transport 'shm'")
+            raise P.ProtocolError(
+                P.ERR_INVALID, f"this daemon has no CUDA device: {self._cuda_reason}; use transport 'shm'"
+            )
         ordinal = cuda_ipc.current_device()
         ours = cuda_ipc.gpu_uuid(ordinal)
         if cuda_device != ours:
-            raise P.ProtocolError(P.ERR_INVALID, f"the ring is on GPU {cuda_device[:64]}, this daemon runs on GPU "
-                                  f"{ours}; CUDA IPC needs one GPU for both")
+            raise P.ProtocolError(
+                P.ERR_INVALID,
+                f"the ring is on GPU {cuda_device[:64]}, this daemon runs on GPU "
+                f"{ours}; CUDA IPC needs one GPU for both",
+            )
         try:
             return cuda_ipc.DeviceRingImport(layout, cuda_memory, cuda_events, ordinal)
         except Exception as exc:  # a stale or foreign handle: cupy's CUDARuntimeError
@@ -279,5 +318,4 @@ class Sessions:
         self._retire_ring(session)
         if self._session is session:
             self._session = None
-        self._events.publish({"type": "session_closed", "client": session.client, "pid": session.pid,
-                              "reason": reason})
+        self._events.publish({"type": "session_closed", "client": session.client, "pid": session.pid, "reason": reason})

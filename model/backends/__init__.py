@@ -29,11 +29,32 @@ import functools
 from pathlib import Path
 
 from ..weights import CONFIG_FILE, DEFAULT_WEIGHTS, MODEL_FILE, load_model
-from .base import (DEVICES, Backend, BackendError, NonFiniteOutput, available_cores, backend_precision, check_device,
-                   check_inputs, torch_threads)
+from .base import (
+    DEVICES,
+    Backend,
+    BackendError,
+    NonFiniteOutput,
+    available_cores,
+    backend_precision,
+    check_device,
+    check_inputs,
+    torch_threads,
+)
 
-__all__ = ["BACKENDS", "DEVICES", "Backend", "BackendError", "NonFiniteOutput", "available_cores", "backend_precision",
-           "check_device", "check_inputs", "default_backend", "load_backend", "torch_threads"]
+__all__ = [
+    "BACKENDS",
+    "DEVICES",
+    "Backend",
+    "BackendError",
+    "NonFiniteOutput",
+    "available_cores",
+    "backend_precision",
+    "check_device",
+    "check_inputs",
+    "default_backend",
+    "load_backend",
+    "torch_threads",
+]
 
 BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
 
@@ -45,7 +66,7 @@ BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
 CPU_F32_DEFAULT = "onnxruntime"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_backend(device: str = "cpu") -> str:
     """The backend `--backend` means when not given, for `device`.
 
@@ -69,8 +90,16 @@ def default_backend(device: str = "cpu") -> str:
     return "openvino" if cpu_bf16(openvino.Core()) else CPU_F32_DEFAULT
 
 
-def load_backend(name: str | None, device: str = "cpu", weights: Path = DEFAULT_WEIGHTS, *, cache: Path | None = None,
-                 threads: int | None = None, trt_profile: str | None = None, precision: str | None = None) -> Backend:
+def load_backend(
+    name: str | None,
+    device: str = "cpu",
+    weights: Path = DEFAULT_WEIGHTS,
+    *,
+    cache: Path | None = None,
+    threads: int | None = None,
+    trt_profile: str | None = None,
+    precision: str | None = None,
+) -> Backend:
     """The backend `name` (None: `default_backend(device)`) on `device` for the weights in
     folder `weights` (model.safetensors + config.json). ONNX files, TensorRT engines and
     OpenVINO's compiled models are built once and cached under `cache` (default:

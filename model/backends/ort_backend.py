@@ -10,8 +10,8 @@ into a preallocated output buffer per shape, so no array is copied on the way in
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch

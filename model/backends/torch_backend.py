@@ -8,7 +8,7 @@ kernels, and launching them one by one from Python costs more than running them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
@@ -45,8 +45,8 @@ class ShapeProfile:
     batch: int = 1
 
     @classmethod
-    def parse(cls, text: str, stride: int) -> "ShapeProfile":
-        """"WxH" (one size) or "MINWxMINH:OPTWxOPTH:MAXWxMAXH"; every side a multiple of stride."""
+    def parse(cls, text: str, stride: int) -> ShapeProfile:
+        """ "WxH" (one size) or "MINWxMINH:OPTWxOPTH:MAXWxMAXH"; every side a multiple of stride."""
         parts = text.split(":")
         if len(parts) not in (1, 3):
             raise ValueError(f"TensorRT profile must be WxH or MIN:OPT:MAX (each WxH), got {text!r}")

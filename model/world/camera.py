@@ -21,6 +21,8 @@ ORBIT_RAD_PER_S = 0.25  # the orbit's angular speed: one lap every 2 pi / 0.25 *
 def orbit_lap_frames() -> int:
     """Frames after which an orbiting camera sees the same view again (to the nearest frame)."""
     return round(2 * math.pi / ORBIT_RAD_PER_S * FPS)
+
+
 EYE_HEIGHT = 1.7
 CUT_EVERY = 45  # frames between cuts on the "cuts" path
 
@@ -51,12 +53,14 @@ def view_matrix(pose: CameraPose) -> np.ndarray:
 
 def projection_matrix(fov_y: float, aspect: float, near: float, far: float) -> np.ndarray:
     f = 1.0 / math.tan(fov_y / 2)
-    return np.array([
-        [f / aspect, 0, 0, 0],
-        [0, f, 0, 0],
-        [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
-        [0, 0, -1, 0],
-    ])
+    return np.array(
+        [
+            [f / aspect, 0, 0, 0],
+            [0, f, 0, 0],
+            [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
+            [0, 0, -1, 0],
+        ]
+    )
 
 
 class CameraPath:

@@ -48,7 +48,9 @@ def _spec_options(parser: argparse.ArgumentParser, frames: int) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frames", type=int, default=frames)
     parser.add_argument("--size", default="256x256", help="WxH")
-    parser.add_argument("--style", action="append", default=[], help="a style to render as ground truth (repeat for more)")
+    parser.add_argument(
+        "--style", action="append", default=[], help="a style to render as ground truth (repeat for more)"
+    )
     parser.add_argument("--path", default="mixed", help="walk, run, strafe, orbit, fast_turn, static, cuts or mixed")
 
 
@@ -107,8 +109,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     times.sort()
     ms = [v * 1e3 for v in times]
     result = {
-        "size": f"{width}x{height}", "frames": args.frames, "style": args.style,
-        "fps": round(len(times) / sum(times), 1), "p50_ms": round(ms[len(ms) // 2], 3), "p95_ms": round(ms[int(len(ms) * 0.95)], 3),
+        "size": f"{width}x{height}",
+        "frames": args.frames,
+        "style": args.style,
+        "fps": round(len(times) / sum(times), 1),
+        "p50_ms": round(ms[len(ms) // 2], 3),
+        "p95_ms": round(ms[int(len(ms) * 0.95)], 3),
         "buffers": "color+depth+motion+style, read back",
     }
     if not args.json:

@@ -4,13 +4,13 @@ the bar the model's output must meet."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..history import validity_mask, warp_error
-from .sequence import SequenceSpec, render_sequence
 from .looks import STYLES
+from .sequence import SequenceSpec, render_sequence
 
 OCCLUSION_TOLERANCE = 0.01  # relative depth difference for "the same surface point"
 

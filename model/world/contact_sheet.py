@@ -9,9 +9,9 @@ import numpy as np
 
 from .camera import CameraPath
 from .images import depth_to_rgb, motion_to_rgb, write_png
+from .looks import STYLES
 from .renderer import WorldRenderer
 from .scene import build_scene
-from .looks import STYLES
 
 COLUMNS = 4
 
@@ -28,8 +28,10 @@ def contact_sheet(seed: int, width: int, height: int, path: str, frame: int, out
     while len(tiles) % COLUMNS:
         tiles.append(("", np.zeros_like(f.color)))
     gap = np.full((height, 4, 4), 255, np.uint8)
-    rows = [np.concatenate([part for _, image in tiles[r : r + COLUMNS] for part in (gap, image)][1:], axis=1)
-            for r in range(0, len(tiles), COLUMNS)]
+    rows = [
+        np.concatenate([part for _, image in tiles[r : r + COLUMNS] for part in (gap, image)][1:], axis=1)
+        for r in range(0, len(tiles), COLUMNS)
+    ]
     spacer = np.full((4, rows[0].shape[1], 4), 255, np.uint8)
     sheet = np.concatenate([part for row in rows for part in (spacer, row)][1:], axis=0)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -57,8 +57,10 @@ def read_png(path: Path) -> np.ndarray:
         raise PngError(f"{path}: PNG without a header or image data")
     width, height, bits, color_type, _, _, interlace = header
     if interlace or bits not in (8, 16) or color_type not in _PNG_CHANNELS or (color_type == 3 and bits != 8):
-        raise PngError(f"{path}: unsupported PNG (bit depth {bits}, color type {color_type}, interlace {interlace}); "
-                       "write 8-bit RGB or RGBA without interlacing")
+        raise PngError(
+            f"{path}: unsupported PNG (bit depth {bits}, color type {color_type}, interlace {interlace}); "
+            "write 8-bit RGB or RGBA without interlacing"
+        )
     channels = _PNG_CHANNELS[color_type]
     bpp = channels * bits // 8  # bytes per pixel: the filters' left neighbour distance
     stride = width * bpp
@@ -127,7 +129,13 @@ def motion_to_rgb(motion: np.ndarray, scale: float = 8.0) -> np.ndarray:
 PLOT_COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14)]
 
 
-def plot_curves(curves: list[list[float]], path: Path, width: int = 720, height: int = 300, y_range: tuple[float, float] | None = None) -> tuple[float, float]:
+def plot_curves(
+    curves: list[list[float]],
+    path: Path,
+    width: int = 720,
+    height: int = 300,
+    y_range: tuple[float, float] | None = None,
+) -> tuple[float, float]:
     """Line plot of several curves (colors in PLOT_COLORS order) on a white canvas with a
     light grid every 1/4; returns the y range drawn (labels live in the text beside it)."""
     values = np.concatenate([np.asarray(c, float) for c in curves])

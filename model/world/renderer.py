@@ -16,8 +16,8 @@ import moderngl
 import numpy as np
 
 from .camera import FPS, CameraPose, projection_matrix, view_matrix
-from .scene import MAX_OBJECTS, Scene
 from .looks import style as find_style
+from .scene import MAX_OBJECTS, Scene
 
 NEAR, FAR = 0.1, 1500.0
 # Rendering upside down puts the image's top row first in GL's memory order, so read-back

@@ -9,8 +9,8 @@ motion vectors from the transforms at t and t - dt exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -29,7 +29,10 @@ class Terrain:
     """A smooth heightfield, seeded; `height(x, z)` is used by the mesh and the cameras."""
 
     def __init__(self, rng: np.random.Generator):
-        self.waves = [(rng.uniform(0.02, 0.08), rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi), rng.uniform(0.4, 1.6)) for _ in range(4)]
+        self.waves = [
+            (rng.uniform(0.02, 0.08), rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi), rng.uniform(0.4, 1.6))
+            for _ in range(4)
+        ]
 
     def height(self, x, z):
         h = 0.0
@@ -184,7 +187,14 @@ def build_scene(seed: int) -> Scene:
         y = float(terrain.height(x, z))
         trunk_h, crown_h = rng.uniform(1.5, 3), rng.uniform(3, 7)
         rows += _box((x, y + trunk_h / 2, z), (0.4, trunk_h, 0.4), (0.35, 0.24, 0.14), 0, TRUNK)
-        rows += _cone((x, y + trunk_h, z), rng.uniform(1.2, 2.5), crown_h, rng.uniform(0.1, 0.35, 3) * np.array([0.6, 1.6, 0.6]), 0, FOLIAGE)
+        rows += _cone(
+            (x, y + trunk_h, z),
+            rng.uniform(1.2, 2.5),
+            crown_h,
+            rng.uniform(0.1, 0.35, 3) * np.array([0.6, 1.6, 0.6]),
+            0,
+            FOLIAGE,
+        )
     for _ in range(40):  # props: crates and rocks
         x, z = rng.uniform(-70, 70, 2)
         y = float(terrain.height(x, z))
@@ -213,7 +223,12 @@ def build_scene(seed: int) -> Scene:
             yaw = -heading + (0 if phase < 1 else math.pi)
             return _translate_rotate_y((x, float(terrain.height(x, z)) + 0.9 + 0.05 * abs(math.sin(6 * t)), z), yaw)
 
-        add(_box((0, 0, 0), (0.5, 1.8, 0.35), color, 0, 0) + _box((0.3, 0.6, 0), (0.25, 0.25, 0.25), (0.9, 0.8, 0.7), 0, 0), WALKER, walker)
+        add(
+            _box((0, 0, 0), (0.5, 1.8, 0.35), color, 0, 0)
+            + _box((0.3, 0.6, 0), (0.25, 0.25, 0.25), (0.9, 0.8, 0.7), 0, 0),
+            WALKER,
+            walker,
+        )
     for _ in range(6):  # vehicles: loops
         centre = rng.uniform(-40, 40, 2)
         radius, speed = rng.uniform(10, 30), rng.uniform(6, 12) * rng.choice([-1, 1])
@@ -225,7 +240,11 @@ def build_scene(seed: int) -> Scene:
             yaw = -angle - math.copysign(math.pi / 2, speed)
             return _translate_rotate_y((x, float(terrain.height(x, z)) + 0.8, z), yaw)
 
-        add(_box((0, 0, 0), (4.2, 1.2, 2.0), color, 0, 0) + _box((-0.3, 0.9, 0), (2.2, 0.8, 1.8), color * 0.7, 0, 0), VEHICLE, vehicle)
+        add(
+            _box((0, 0, 0), (4.2, 1.2, 2.0), color, 0, 0) + _box((-0.3, 0.9, 0), (2.2, 0.8, 1.8), color * 0.7, 0, 0),
+            VEHICLE,
+            vehicle,
+        )
     for _ in range(6):  # spinners: cubes turning on the spot
         x, z = rng.uniform(-40, 40, 2)
         rate = rng.uniform(0.5, 2.5)

@@ -14,16 +14,16 @@ On disk, a sequence is a folder:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from .camera import FPS, PATH_KINDS, CameraPath
+from .looks import style as check_style
 from .renderer import WorldFrame, WorldRenderer
 from .scene import build_scene
-from .looks import style as check_style
 
 FORMAT = 1
 MIXED = "mixed"  # segments of every kind of movement, separated by cuts
@@ -87,8 +87,16 @@ def write_sequence(spec: SequenceSpec, out: Path, chunk_frames: int = 32, progre
     `progress(done, total)` is called after every frame if given."""
     out.mkdir(parents=True, exist_ok=True)
     meta = {
-        "format": FORMAT, "seed": spec.seed, "frames": spec.frames, "width": spec.width, "height": spec.height,
-        "path": spec.path, "styles": list(spec.styles), "chunk_frames": chunk_frames, "fps": FPS, "chunks": [],
+        "format": FORMAT,
+        "seed": spec.seed,
+        "frames": spec.frames,
+        "width": spec.width,
+        "height": spec.height,
+        "path": spec.path,
+        "styles": list(spec.styles),
+        "chunk_frames": chunk_frames,
+        "fps": FPS,
+        "chunks": [],
     }
     buffer: list[tuple[int, WorldFrame]] = []
 

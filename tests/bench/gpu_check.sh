@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run ON the lent GPU machine (the device tool), from the repository root, after
-# tests/bench/gpu_prep.sh here: every GPU test, then the GPU benchmarks of issue 7, the
+# tests/bench/gpu_prep.sh here: every GPU test, then the GPU benchmarks (docs/benchmarks.md, "On a GPU"), the
 # JSON of each written under $OUT (or ./gpu-out) for docs/benchmarks.md. About 8-10 min.
 set -uo pipefail
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
@@ -27,7 +27,7 @@ done
 #    (OpenVINO is not carried: its wheel does not fit the carry beside OpenCV's.)
 python3 -m reverie bench model --device cuda --json --size 1920x1080 --backend torch --frames 300 2>&1 | tail -1 \
   | tee "$OUT/bench-model-cuda-1920x1080.json"
-#    The same for the 9.3-GFLOP network under training (model/training/v2/latest): issue 14's 40 ms bar at 1080p.
+#    The same for the 9.3-GFLOP network under training (model/training/v2/latest): the 40 ms bar at 1080p.
 python3 -m reverie bench model --device cuda --json --size 1920x1080 --backend torch --weights model/training/v2/latest \
   --frames 300 2>&1 | tail -1 | tee "$OUT/bench-model-cuda-1920x1080-v2.json"
 # 5. The shipped network's training step on the GPU machine (the gpu preset, a few steps: it runs, and how fast).

@@ -270,8 +270,9 @@ namespace Reverie
         }
 
         /// <summary>One line of the `reverie console` language (plain text = prompt, /preset,
-        /// /steps, /strength, /seed, /transition, /reset, /status, /help, /quit), the same
-        /// grammar and replies as the Python console. Quit for /quit.</summary>
+        /// /steps, /strength, /seed, /transition, /reset, /status, /help, /quit), run by the
+        /// daemon: the reply is the daemon's console text, what `reverie console` prints for
+        /// the line ("error: ..." for a mistake). Quit for /quit.</summary>
         public ReverieResult ConsoleExec(string line, out string reply)
         {
             reply = "";

@@ -286,8 +286,15 @@ namespace Reverie.Tests
 
                 string reply;
                 Check.Result(ReverieResult.Ok, client.ConsoleExec("/steps 4", out reply), "console /steps 4");
+                Check.Equal("steps set to 4", reply, "the daemon's console text");
                 client.GetStatus(out status);
                 Check.Equal(4, status.Steps, "console changed the steps");
+                Check.Result(ReverieResult.Ok, client.ConsoleExec("/transition 12", out reply), "console /transition 12");
+                Check.Result(ReverieResult.Ok, client.ConsoleExec("misty harbor \u2713", out reply), "console prompt, not ASCII");
+                Check.Equal("prompt set: 'misty harbor \u2713' (transition 12 frames)", reply, "UTF-8 both ways, this console's transition");
+                client.GetStatus(out status);
+                Check.Equal("misty harbor \u2713", status.Prompt, "the console's prompt is the daemon's");
+                Check.Equal(12, status.TransitionFrames, "blended over this console's transition");
                 var result = client.ConsoleExec("/steps 99", out reply);
                 Check.That(result != ReverieResult.Ok && reply.StartsWith("error:"), "console /steps 99 is an error: " + result + " " + reply);
                 result = client.ConsoleExec("/frobnicate", out reply);

@@ -475,14 +475,19 @@ REVERIE_API reverie_result reverie_poll_event(reverie_client* client, reverie_ev
 
 #define REVERIE_CONSOLE_REPLY_CAP 8192 /* enough for /status, /help and a long /preset list */
 
-/* One line of the console language, run by the daemon (the `console` op, protocol 1.4):
- * plain text sets the prompt; /preset [NAME], /steps N, /strength X, /seed N,
- * /transition N, /reset, /status, /help, /quit. The reply (several lines, no trailing
- * newline; "" for an empty line) is the daemon's text, the same `reverie console` prints,
- * errors as "error: ...", cut to cap - 1 bytes (never inside a UTF-8 character). The
- * /transition value belongs to this client's console. Results: REVERIE_OK, REVERIE_QUIT,
- * REVERIE_INVALID_ARGUMENT (a line typed wrong: unknown command, bad number),
- * REVERIE_REJECTED (the daemon refused what the line asked), REVERIE_UNAVAILABLE. */
+/* One line of the console language (at most 2000 characters), sent to the daemon, which
+ * runs it (the `console` op, protocol 1.4): plain text sets the prompt; /preset [NAME],
+ * /steps N, /strength X, /seed N, /transition N, /reset, /status, /help, /quit. The reply
+ * (several lines, no trailing newline) is whatever the daemon's console prints for the
+ * line, the same text `reverie console` shows, a mistake as "error: ..."; without a reply
+ * (no daemon, a line the daemon refused as a request) it is "error: " and the last
+ * error. A blank line ("") and /quit ("", REVERIE_QUIT) need no daemon, as in `reverie
+ * console`. The reply is cut to cap - 1 bytes, never inside a UTF-8 character. The
+ * /transition value belongs to this client's console: the library sends it with every
+ * line and keeps the one the daemon returns (0 at first). Results: REVERIE_OK,
+ * REVERIE_QUIT (the line was /quit), REVERIE_INVALID_ARGUMENT (a line typed wrong:
+ * unknown command, bad number), REVERIE_REJECTED (the daemon refused what the line
+ * asked, or the line itself: too long), REVERIE_UNAVAILABLE (no daemon). */
 REVERIE_API reverie_result reverie_console_exec(reverie_client* client, const char* line, char* reply, size_t cap);
 
 #ifdef __cplusplus

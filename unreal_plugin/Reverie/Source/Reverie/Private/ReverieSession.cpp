@@ -151,7 +151,7 @@ void FReverieSession::ConsoleExec(const FString& Line, FReplyFn OnReply)
 				TArray<ANSICHAR> Reply;
 				Reply.SetNumZeroed(REVERIE_CONSOLE_REPLY_CAP);
 				const reverie_result R = reverie_console_exec(Client, TCHAR_TO_UTF8(*Line), Reply.GetData(), Reply.Num());
-				// The reply already reads "error: ..." for failures, as the Python console prints it.
+				// The reply is the daemon's console text, "error: ..." for failures, as `reverie console` prints it.
 				FString Text = UTF8_TO_TCHAR(Reply.GetData());
 				if (Text.IsEmpty() && R < 0)
 				{
