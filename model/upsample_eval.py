@@ -4,7 +4,7 @@ truth: `python -m reverie.model.upsample_eval` (docs/benchmarks.md, "Resizing at
 The stand-in for the model's output is a style's ground truth rendered at the game's size
 and shrunk to the working size the way the model's color input is (`resize.shrink_color`):
 what a perfect model would give at the working size. Each method writes it back at the
-game's size with the daemon's own code (`frames.write_upsampled`), and is compared with the
+game's size with the daemon's own code (`resize.write_upsampled`), and is compared with the
 full-size ground truth:
 
 - PSNR in dB;
@@ -90,7 +90,7 @@ def upsample_truth(
     truth: np.ndarray, color: np.ndarray, work: tuple[int, int], p: np.ndarray | None = None, **options: Any
 ) -> np.ndarray:
     """`p` (default: the ground truth shrunk to `work`, width x height) written back at the
-    truth's size by `frames.write_upsampled(**options)` under the guidance of the game's `color`."""
+    truth's size by `resize.write_upsampled(**options)` under the guidance of the game's `color`."""
     p = shrunk_truth(truth, work) if p is None else p
     out = np.empty(truth.shape[:2] + (4,), np.uint8)
     write_upsampled(p, out, 1.0, color, **options)
