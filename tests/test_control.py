@@ -902,3 +902,32 @@ def test_events_endpoint_bound_to_a_wildcard_is_dialled_at_the_control_host():
     assert _connectable("tcp://0.0.0.0:5556", "tcp://game-pc:5555") == "tcp://game-pc:5556"
     assert _connectable("tcp://127.0.0.1:5556", "tcp://10.1.2.3:5555") == "tcp://127.0.0.1:5556"
     assert _connectable("ipc:///tmp/x/events", "ipc:///tmp/x/control") == "ipc:///tmp/x/events"
+
+
+def test_serve_refuses_a_stylizer_that_lacks_part_of_the_contract(endpoints, tmp_path):
+    """A stylizer without `restart`, `counters`, ... would fail later inside the daemon:
+    `reverie serve` refuses it at once, saying so, and leaves no socket behind."""
+    path = tmp_path / "bare.py"
+    path.write_text("class Bare:\n    name = 'bare'\n\n    def stylize(self, frame, out):\n        pass\n")
+    eps = endpoints
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reverie",
+            "serve",
+            "--stylizer",
+            f"{path}:Bare",
+            "--control",
+            eps.control,
+            "--events",
+            eps.events,
+            "--frames",
+            eps.frames,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Bare does not implement the Stylizer interface" in result.stderr, result.stderr
+    assert not Path(eps.control[len("ipc://") :]).exists()

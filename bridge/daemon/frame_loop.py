@@ -160,7 +160,7 @@ class FrameLoop:
         """A frame replaced by a newer one: recorded (host rings only: a CUDA ring's planes
         would cost a device sync to copy here), its camera cut carried, handed back."""
         header = job.ring.slots[job.slot].header
-        if job.ring.device is None:
+        if job.ring.device is None and self._recorder.recording:
             self._recorder.dropped(slot_frame(header, job.ring.slots[job.slot]), int(header["t_submit_ns"]))
         if int(header["flags"]) & P.FLAG_RESET:
             self._reset_pending = True  # a camera cut must reach the next frame that is stylized
@@ -191,13 +191,14 @@ class FrameLoop:
                     log.exception("stylizer failed on frame %d", frame.frame_id)
                     code = P.FRAME_ERR_STYLIZER
                     error = f"stylizer {self.stylizer.name} failed: {type(exc).__name__}: {exc}"
-            self._recorder.frame(
-                frame,
-                None if error else planes.output,
-                int(header["t_submit_ns"]),
-                error,
-                static_skip=error is None and result.static_skip,
-            )
+            if self._recorder.recording:  # before the hand-over: then the slot is the game's again
+                self._recorder.frame(
+                    frame,
+                    None if error else planes.output,
+                    int(header["t_submit_ns"]),
+                    error,
+                    static_skip=error is None and result.static_skip,
+                )
             frame_reset = frame.reset
             del frame, planes
         t_done = time.monotonic_ns()

@@ -139,9 +139,8 @@ class Recorder:
             self._recording.event(op, {k: v for k, v in fields.items() if v is not None})
 
     def frame(self, frame: Frame, output: Any, t_submit_ns: int, error: str | None, static_skip: bool) -> None:
-        """A stylized (or failed) frame, before the hand-over: then the slot is the game's again."""
-        if not self.recording:
-            return
+        """A stylized (or failed) frame, while `recording` (the frame loop asks first, so a
+        stream that is not recorded pays for nothing here)."""
         self._recording.frame(
             frame,
             output,
@@ -154,9 +153,8 @@ class Recorder:
         )
 
     def dropped(self, frame: Frame, t_submit_ns: int) -> None:
-        """A frame replaced by a newer one before it was stylized: its inputs, no output."""
-        if not self.recording:
-            return
+        """A frame replaced by a newer one before it was stylized, while `recording`: its
+        inputs, no output."""
         self._recording.frame(
             frame,
             None,
