@@ -215,10 +215,18 @@ class CaptureWriter:
     stylizer, stylizer_identity, settings, width, height, motion, ...). Each chunk is
     flushed to the OS as it is written, so a process that dies loses at most the chunk
     it was writing. `level` is zlib's (1: fastest; docs/benchmarks.md measures 1 and 6).
-    Not thread-safe: one writer thread."""
+    `file`: an open, empty binary file to write into (the daemon opens its captures
+    itself, under its path rules: `recorder`), else `path` is opened (`exclusive`: only
+    if it does not exist). Not thread-safe: one writer thread."""
 
     def __init__(
-        self, path: str | Path, header: dict[str, Any] | None = None, *, level: int = 1, exclusive: bool = False
+        self,
+        path: str | Path,
+        header: dict[str, Any] | None = None,
+        *,
+        level: int = 1,
+        exclusive: bool = False,
+        file: BinaryIO | None = None,
     ):
         self.path = Path(path)
         self.level = level
@@ -231,7 +239,9 @@ class CaptureWriter:
         meta = json.dumps(self.header, separators=(",", ":")).encode()
         if len(meta) > MAX_HEADER_JSON:
             raise ValueError(f"capture header metadata is {len(meta)} bytes, more than {MAX_HEADER_JSON}")
-        self._file: BinaryIO | None = open(self.path, "xb" if exclusive else "wb")  # exclusive: never overwrite
+        if file is None:
+            file = open(self.path, "xb" if exclusive else "wb")  # exclusive: never overwrite
+        self._file: BinaryIO | None = file
         self._file.write(_FILE_HEADER.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, len(meta), zlib.crc32(meta)) + meta)
         self._file.flush()
         self._offset = _FILE_HEADER.size + len(meta)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import zmq
 from reverie.common.cli_args import BACKENDS, DEFAULT_BACKEND_HELP, DEVICES, PRECISIONS
 
 from . import control as C
+from . import protocol as P
 from .cli_client import CLIENT_FAILURES, client_options, control_client
 from .texts import format_status
 
@@ -28,6 +28,13 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
     serve.add_argument("--events", help="event endpoint (PUB)")
     serve.add_argument("--frames", help="frame-notice endpoint (ROUTER); always local")
     serve.add_argument("--curve-keys", type=Path, help="folder from `reverie keys`; required for non-local binds")
+    serve.add_argument(
+        "--session-timeout",
+        type=float,
+        default=P.DEFAULT_SESSION_TIMEOUT_S,
+        metavar="S",
+        help="close a game's session after S seconds without a sign of life (default 10; docs/protocol.md)",
+    )
     serve.add_argument(
         "--stylizer", default="model", help="model (the denoiser, default), identity, module:Class or file.py:Class"
     )
@@ -62,6 +69,15 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
         default=[],
         metavar="DIR",
         help="a folder of style packs (or one pack), after the shipped ones and $REVERIE_STYLES; repeatable",
+    )
+    serve.add_argument(
+        "--capture-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder record_start may write captures in, besides $REVERIE_CAPTURES"
+        " (default ~/.local/share/reverie/captures); repeatable",
     )
     serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(func=cmd_serve)
@@ -101,25 +117,40 @@ def register(commands: argparse._SubParsersAction, benches: argparse._SubParsers
 
 
 def _endpoints(args: argparse.Namespace) -> C.Endpoints:
-    default = C.Endpoints.default()
-    return C.Endpoints(
-        control=args.control or default.control,
-        events=args.events or default.events,
-        frames=args.frames or default.frames,
-    )
+    """The endpoints given, the defaults for the others (the default socket folder is
+    only made, and checked, when one is not given: control.runtime_dir)."""
+    return C.Endpoints.default(control=args.control, events=args.events, frames=args.frames)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .daemon import Daemon, DaemonConfig, DaemonSockets
+    from .daemon import Daemon, DaemonConfig, DaemonSockets, logs
     from .packs import style_dirs
     from .stylizer import load_stylizer
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure(args.log_level)
     for folder in args.styles:
         if not folder.is_dir():
             print(f"reverie serve: --styles {folder}: no such folder", file=sys.stderr)
             return 2
-    config = DaemonConfig(endpoints=_endpoints(args), curve_keys=args.curve_keys, styles=style_dirs(args.styles))
+    for folder in args.capture_dir:
+        if not folder.is_dir():
+            print(f"reverie serve: --capture-dir {folder}: no such folder", file=sys.stderr)
+            return 2
+    if not 0.5 <= args.session_timeout <= 86400:
+        print("reverie serve: --session-timeout must be between 0.5 and 86400 seconds", file=sys.stderr)
+        return 2
+    try:
+        endpoints = _endpoints(args)
+    except OSError as exc:  # the default socket folder is not private (control.UnsafeRuntimeDir)
+        print(f"reverie serve: {exc}", file=sys.stderr)
+        return 2
+    config = DaemonConfig(
+        endpoints=endpoints,
+        capture_dirs=args.capture_dir,
+        curve_keys=args.curve_keys,
+        styles=style_dirs(args.styles),
+        session_timeout_s=args.session_timeout,
+    )
     options = _model_options(args)
     try:  # bind first: an endpoint mistake fails at once, not after a model has loaded
         sockets = DaemonSockets(config)

@@ -178,8 +178,11 @@ class ControlClient:
         self._request({"op": "reset_history", **({"full": True} if full else {})})
 
     def record_start(self, path: str | Path, max_frames: int | None = None) -> dict[str, Any]:
-        """Have the daemon record the session into `path` (docs/capture.md); the capture's status."""
-        fields = {"path": str(Path(path).absolute())}
+        """Have the daemon record the session into `path` (docs/capture.md): a bare file name
+        goes into the daemon's captures folder, a path must be in a folder it allows. The
+        capture's status."""
+        text = str(path)
+        fields = {"path": text if "/" not in text else str(Path(text).absolute())}
         if max_frames is not None:
             fields["max_frames"] = max_frames
         return self._request({"op": "record_start", **fields})["capture"]
@@ -288,6 +291,8 @@ class Client(ControlClient):
         self._hello_sent_at: float | None = None  # a hello awaiting its reply
         self._previous_session: str | None = None  # ours before a drop, to be replaced
         self._last_heartbeat = (0, 0.0)  # (heartbeat_ns seen, local time it changed)
+        self._last_beat = time.monotonic()  # when this game last wrote its own heartbeat
+        self.session_timeout_s = P.DEFAULT_SESSION_TIMEOUT_S  # the daemon's, from its hello reply
         self.last_error: str | None = None
         try:
             self._connect()
@@ -325,6 +330,7 @@ class Client(ControlClient):
         self._free_orphans()  # the daemon closed our old session's CUDA ring before replying
         self._session = reply["session"]
         self._events_endpoint = reply["events"]
+        self.session_timeout_s = float(reply.get("session_timeout_s", P.DEFAULT_SESSION_TIMEOUT_S))
         frames = self._context.socket(zmq.DEALER)
         frames.linger = 0
         frames.sndhwm = 64
@@ -343,8 +349,6 @@ class Client(ControlClient):
         if self._ring is not None:
             daemon_pid = int(self._ring.header["daemon_pid"])
             daemon_dead = not pid_alive(daemon_pid)
-            if daemon_dead:
-                self._ring.unlink()  # a dead daemon cannot remove its own segment
             self._ring.close()
             if self._device is not None:
                 self._orphans.append(self._device)  # freed once no daemon can map it
@@ -457,6 +461,8 @@ class Client(ControlClient):
         CUDA ring a torch CUDA tensor, ready in order on the current stream (`out` may be
         a CUDA or a host tensor)."""
         self._drain_notices(0)
+        if self._ring is not None:
+            self._beat()
         if self._newest_done is None or self._ring is None:
             return None
         slot, frame_id = self._newest_done
@@ -538,10 +544,10 @@ class Client(ControlClient):
                 )
             try:
                 reply = self._request(request)
-                new_ring = FrameRing.attach(reply["shm"])
+                new_ring = FrameRing.attach(reply["segment"])
                 if new_ring.device != (export is not None):
                     new_ring.close()
-                    raise RingError(f"segment {reply['shm']!r} is not a {self.transport} ring")
+                    raise RingError(f"segment {reply['segment']} is not a {self.transport} ring")
                 if export is not None:
                     export.connect(reply["cuda_events"])
             except ControlError as exc:
@@ -564,6 +570,7 @@ class Client(ControlClient):
             self._owned = set(range(new_ring.layout.slot_count))
             self._in_flight, self._newest_done = {}, None
             self._last_heartbeat = (int(new_ring.header["heartbeat_ns"]), time.monotonic())
+            self._beat()
             ring = new_ring
         return ring
 
@@ -572,8 +579,14 @@ class Client(ControlClient):
         ring = self._ring
         if ring is None:
             return
-        beat = int(ring.header["heartbeat_ns"])
         now = time.monotonic()
+        if now - self._last_beat > self.session_timeout_s:
+            # This game was silent past the daemon's limit: its session is gone (or about
+            # to be); the next call says hello again instead of feeding a closed ring.
+            self._drop_session()
+            return
+        self._beat()
+        beat = int(ring.header["heartbeat_ns"])
         if beat != self._last_heartbeat[0]:
             self._last_heartbeat = (beat, now)
             return
@@ -583,6 +596,11 @@ class Client(ControlClient):
             self._drop_session()
             self._last_attempt = now
             raise DaemonUnavailable(f"the Reverie daemon (pid {pid}) {why}; will reconnect")
+
+    def _beat(self) -> None:
+        """The game's heartbeat: the daemon closes a session whose beat stops (docs/protocol.md)."""
+        self._ring.header["game_beat_ns"] = time.monotonic_ns()
+        self._last_beat = time.monotonic()
 
     def _free_slot(self) -> int | None:
         """A slot the game owns, never the one holding the newest output; oldest first.

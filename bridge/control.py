@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,41 @@ def error_reply(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
 
 
+class UnsafeRuntimeDir(PermissionError):
+    """The default socket folder exists but is not private to this user (a link, another
+    user's, or open to group or others): its sockets could be someone else's."""
+
+
 def runtime_dir() -> Path:
-    """Where default ipc:// sockets live: private to this user."""
+    """Where default ipc:// sockets live: `$XDG_RUNTIME_DIR/reverie-<uid>`, else
+    `/tmp/reverie-<uid>` (the temp folder), private to this user. Made 0700; one that
+    exists must be a real folder (not a link), ours, with no group or other permission
+    bits, else `UnsafeRuntimeDir`: in a shared /tmp another user could have made it first
+    and then own, or replace, every socket in it."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    path = Path(base) / f"reverie-{os.getuid()}"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+    path = Path(base) / f"reverie-{os.geteuid()}"
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    else:
+        os.chmod(path, 0o700)  # whatever the umask
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        problem = f"is a symbolic link (to {os.readlink(path)})"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a folder"
+    elif info.st_uid != os.geteuid():
+        problem = f"is not yours (you are uid {os.geteuid()})"
+    elif info.st_mode & 0o077:
+        problem = "is open to group or others (it must be 0700)"
+    else:
+        return path
+    raise UnsafeRuntimeDir(
+        f"the socket folder {path} (owner uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):04o}) {problem}: its"
+        " sockets could be another user's. Remove it (or have its owner remove it), set XDG_RUNTIME_DIR to a private"
+        " folder, or pass --control, --events and --frames (or set REVERIE_CONTROL, REVERIE_EVENTS, REVERIE_FRAMES)"
+    )
 
 
 @dataclass(frozen=True)
@@ -67,14 +97,15 @@ class Endpoints:
     frames: str
 
     @classmethod
-    def default(cls) -> Endpoints:
-        control = os.environ.get("REVERIE_CONTROL")
-        base = runtime_dir()
-        return cls(
-            control=control or f"ipc://{base}/control",
-            events=os.environ.get("REVERIE_EVENTS") or f"ipc://{base}/events",
-            frames=os.environ.get("REVERIE_FRAMES") or f"ipc://{base}/frames",
-        )
+    def default(cls, **given: str | None) -> Endpoints:
+        """An endpoint in `given` (control=, events=, frames=), else `default_endpoint`."""
+        return cls(**{name: given.get(name) or default_endpoint(name) for name in ("control", "events", "frames")})
+
+
+def default_endpoint(name: str) -> str:
+    """$REVERIE_CONTROL (_EVENTS, _FRAMES), else a socket in `runtime_dir()`: the folder is
+    only made, and checked, for an endpoint nobody named."""
+    return os.environ.get(f"REVERIE_{name.upper()}") or f"ipc://{runtime_dir()}/{name}"
 
 
 def is_local_endpoint(endpoint: str) -> bool:

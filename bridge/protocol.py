@@ -12,14 +12,14 @@ segment (segment header) or of the slot (slot header, planes).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 4  # 1.1: status.stylizer_counters; 1.2: the CUDA IPC transport; 1.3: captures (record_start/stop);
-# 1.4: console (the console language, served by the daemon)
+PROTOCOL_MAJOR = 2  # 2.0: rings are sealed memfds opened by path (open_ring.segment), the game's heartbeat
+PROTOCOL_MINOR = 0
 
 MAGIC = 0x42525652  # b"RVRB" read as a little-endian u32
 PAGE = 4096
@@ -27,7 +27,7 @@ SEGMENT_HEADER_BYTES = PAGE  # the segment header is padded to one page
 SLOT_HEADER_BYTES = 256
 PLANE_ALIGN = PAGE  # every plane starts on a page boundary
 ERROR_TEXT_BYTES = 128
-SHM_PREFIX = "reverie"  # segment names: reverie.<daemon pid>.<session>.<generation>
+SHM_PREFIX = "reverie"  # memfd names (shown in /proc/<pid>/fd): reverie.<daemon pid>.<generation>
 
 # ---------------------------------------------------------------- slot ownership
 # Ownership passes with a notification on the frames socket; the state word mirrors it
@@ -99,6 +99,7 @@ SEGMENT_HEADER = np.dtype(
             "session",
             "heartbeat_ns",
             "created_ns",
+            "game_beat_ns",
         ],
         "formats": [
             "<u4",
@@ -122,6 +123,7 @@ SEGMENT_HEADER = np.dtype(
             "<u4",
             "<u4",
             "<u4",
+            "<u8",
             "<u8",
             "<u8",
             "<u8",
@@ -151,8 +153,9 @@ SEGMENT_HEADER = np.dtype(
             104,
             112,
             120,
+            128,
         ],
-        "itemsize": 128,
+        "itemsize": 136,
     }
 )
 
@@ -206,6 +209,7 @@ MAX_STEPS = 8
 MAX_SIDE = 8192
 MAX_RING_BYTES = 4 << 30  # one ring's segment, all slots: 4 GiB
 MIN_SLOTS, MAX_SLOTS, DEFAULT_SLOTS = 3, 16, 6
+DEFAULT_SESSION_TIMEOUT_S = 10.0  # a session without a sign of life this long is closed (hello.session_timeout_s)
 
 # Error codes in control replies: {"ok": False, "error": {"code": ..., "message": ...}}.
 ERR_MALFORMED = "malformed"  # not a msgpack map, multipart, undecodable
@@ -215,6 +219,7 @@ ERR_UNKNOWN_OP = "unknown_op"
 ERR_INVALID = "invalid"  # a field is missing, of the wrong type or out of range
 ERR_BUSY = "busy"  # another live game session holds the daemon
 ERR_SESSION = "session"  # unknown or expired session token
+ERR_FORBIDDEN = "forbidden"  # the connection's peer is another local user
 ERR_INTERNAL = "internal"
 
 
@@ -474,14 +479,16 @@ def ring_layout(
     return RingLayout(width, height, slot_count, motion_format, color, depth, motion, output, stride)
 
 
-def segment_name(daemon_pid: int, session: str, generation: int) -> str:
-    """Shared-memory segment name; the daemon pid in it lets a new daemon reclaim stale ones."""
-    return f"{SHM_PREFIX}.{daemon_pid}.{session}.{generation}"
+def segment_name(daemon_pid: int, generation: int) -> str:
+    """A ring segment's memfd name: a label in /proc/<pid>/fd listings, never opened by name."""
+    return f"{SHM_PREFIX}.{daemon_pid}.{generation}"
 
 
-def parse_segment_name(name: str) -> int | None:
-    """The daemon pid in a segment name, or None when the name is not one of ours."""
-    parts = name.split(".")
-    if len(parts) != 4 or parts[0] != SHM_PREFIX or not parts[1].isdigit():
-        return None
-    return int(parts[1])
+_SEGMENT_PATH = re.compile(r"/proc/[0-9]{1,10}/fd/[0-9]{1,10}")
+
+
+def check_segment_path(path: Any) -> str:
+    """The `open_ring.segment` path, checked: a daemon must never make a game open any other file."""
+    if not isinstance(path, str) or _SEGMENT_PATH.fullmatch(path) is None:
+        raise ProtocolError(ERR_MALFORMED, f"open_ring.segment must be /proc/<pid>/fd/<n>, got {str(path)[:80]!r}")
+    return path

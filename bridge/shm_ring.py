@@ -1,28 +1,32 @@
-"""The POSIX shared-memory frame ring: one segment, a header page, N slots of planes.
+"""The shared-memory frame ring: one segment, a header page, N slots of planes.
 
-The daemon creates a ring for a game session (`FrameRing.create`); the game attaches to
-it by name (`FrameRing.attach`). Both sides get numpy views of every plane, made once, so
-the per-frame path allocates nothing. Layout and states come from `protocol`.
+The daemon creates a ring for a game session (`FrameRing.create`) as a sealed memfd: no
+process can shrink or grow it, so no access to it can fault, whatever a game does with
+its descriptor. The game opens it by the path `/proc/<daemon pid>/fd/<fd>`
+(`FrameRing.attach`); nothing is named in /dev/shm, and the kernel frees the memory when
+the last process holding it goes, so a crash leaves nothing behind. Both sides get numpy
+views of every plane, made once, so the per-frame path allocates nothing. Layout and
+states come from `protocol`.
 
 A CUDA ring (`device=True`) keeps its planes in the game's device allocation
-(`cuda_ipc`); its host segment is only the control part, the header page and the slot
-headers, with `RING_FLAG_DEVICE_PLANES` set. Slot states, headers and heartbeat work the
+(`cuda_ipc`); its segment is only the control part, the header page and the slot
+headers, with `RING_FLAG_DEVICE_PLANES` set. Slot states, headers and heartbeats work the
 same on both, through the same code here: only where a slot header sits differs, and a
 device ring's `SlotViews` have no host planes.
 """
 
 from __future__ import annotations
 
+import fcntl
+import mmap
 import os
 import time
-from multiprocessing import resource_tracker
-from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
 from . import protocol as P
 
-SHM_DIR = "/dev/shm"  # Linux: where POSIX shared-memory segments are listed
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 
 class RingError(Exception):
@@ -38,7 +42,7 @@ class SlotViews:
     motion: np.ndarray | None
     output: np.ndarray | None
 
-    def __init__(self, buf: memoryview, layout: P.RingLayout, slot: int, device: bool = False):
+    def __init__(self, buf: mmap.mmap, layout: P.RingLayout, slot: int, device: bool = False):
         self.header = np.ndarray((), P.SLOT_HEADER, buf, layout.header_offset(slot, device))
         if device:
             self.color = self.depth = self.motion = self.output = None
@@ -59,42 +63,46 @@ class SlotViews:
 class FrameRing:
     """A mapped ring segment. Create with `create` (daemon) or `attach` (game)."""
 
-    def __init__(self, shm: SharedMemory, layout: P.RingLayout, owner: bool, device: bool = False):
-        self.shm = shm
+    def __init__(self, buf: mmap.mmap, layout: P.RingLayout, path: str, fd: int | None, device: bool = False):
+        self._mmap = buf
         self.layout = layout
-        self.owner = owner
+        self.path = path  # what the game opens: /proc/<daemon pid>/fd/<fd>
+        self._fd = fd  # the daemon keeps its descriptor: the path names it
         self.device = device  # planes in a CUDA allocation; this segment is the control part
-        self.header = np.ndarray((), P.SEGMENT_HEADER, shm.buf, 0)
-        self.slots = [SlotViews(shm.buf, layout, i, device) for i in range(layout.slot_count)]
-
-    @property
-    def name(self) -> str:
-        return self.shm.name
+        self.header = np.ndarray((), P.SEGMENT_HEADER, buf, 0)
+        self.slots = [SlotViews(buf, layout, i, device) for i in range(layout.slot_count)]
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of every plane in this ring."""
         return self.layout.width, self.layout.height
 
+    @property
+    def nbytes(self) -> int:
+        return len(self._mmap)
+
     @classmethod
     def create(
-        cls, name: str, layout: P.RingLayout, *, daemon_pid: int, session: int, generation: int, device: bool = False
+        cls, layout: P.RingLayout, *, daemon_pid: int, session: int, generation: int, device: bool = False
     ) -> FrameRing:
-        """Create the segment (mode 0600), fill its header and fault every page in now.
-        With `device` it is a CUDA ring's control segment: headers only, flag set."""
+        """Create the sealed segment, fill its header and fault every page in now. With
+        `device` it is a CUDA ring's control segment: headers only, flag set."""
         size = layout.control_bytes if device else layout.total_bytes
-        shm = SharedMemory(name=name, create=True, size=size)
+        fd = os.memfd_create(P.segment_name(daemon_pid, generation), os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
-            # Allocate every page now: a full /dev/shm fails here with ENOSPC instead of
-            # killing whichever process writes the missing page later with SIGBUS.
-            os.posix_fallocate(shm._fd, 0, size)  # type: ignore[attr-defined]
+            os.ftruncate(fd, size)
+            # Allocate every page now: no room fails here with ENOSPC/ENOMEM instead of
+            # killing whichever process writes the missing page later.
+            os.posix_fallocate(fd, 0, size)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+            buf = mmap.mmap(fd, size)
         except OSError:
-            shm.close()
-            shm.unlink()
+            os.close(fd)
             raise
-        ring = cls(shm, layout, owner=True, device=device)
-        _map_pages(shm.buf, 0)
+        ring = cls(buf, layout, f"/proc/{os.getpid()}/fd/{fd}", fd, device=device)
+        _map_pages(buf, 0)
         hdr = ring.header
+        now = time.monotonic_ns()
         for key, value in {
             "magic": P.MAGIC,
             "version_major": P.PROTOCOL_MAJOR,
@@ -118,77 +126,78 @@ class FrameRing:
             "generation": generation,
             "daemon_pid": daemon_pid,
             "session": session,
-            "heartbeat_ns": time.monotonic_ns(),
-            "created_ns": time.monotonic_ns(),
+            "heartbeat_ns": now,
+            "created_ns": now,
+            "game_beat_ns": 0,
         }.items():
             hdr[key] = value
         return ring
 
     @classmethod
-    def attach(cls, name: str) -> FrameRing:
-        """Map an existing segment, check it is a ring of our protocol, fault its pages in."""
+    def attach(cls, path: str) -> FrameRing:
+        """Map the daemon's segment by its /proc path, check it is a ring of our protocol,
+        fault its pages in."""
         try:
-            shm = SharedMemory(name=name)
-        except FileNotFoundError as exc:
-            raise RingError(f"shared-memory segment {name!r} does not exist") from exc
-        # Python 3.11: an attaching process must not let its resource tracker unlink the
-        # daemon's segment when it exits.
-        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+            path = P.check_segment_path(path)
+        except P.ProtocolError as exc:
+            raise RingError(exc.message) from None
         try:
-            layout, device = _layout_from_header(shm)
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            raise RingError(f"cannot open the ring segment {path}: {exc.strerror}") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size < P.SEGMENT_HEADER_BYTES:
+                raise RingError(f"segment {path} is {size} bytes: too small to be a ring")
+            buf = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        try:
+            layout, device = _layout_from_header(buf, path)
         except RingError:
-            shm.close()
+            buf.close()
             raise
-        ring = cls(shm, layout, owner=False, device=device)
-        _map_pages(shm.buf, P.SEGMENT_HEADER_BYTES)
+        ring = cls(buf, layout, path, None, device=device)
+        _map_pages(buf, P.SEGMENT_HEADER_BYTES)
         return ring
 
     def close(self) -> None:
-        """Unmap. Views handed out earlier must be gone; the owner also unlinks the name."""
+        """Unmap, and the daemon closes its descriptor. Views handed out earlier must be gone."""
         self.slots = []
         self.header = None  # type: ignore[assignment]
         try:
-            self.shm.close()
+            self._mmap.close()
         except BufferError:
-            # Someone still holds a view; the mapping goes when the last view does.
-            pass
-        if self.owner:
-            self.unlink()
-
-    def unlink(self) -> None:
-        """Remove the segment's name (idempotent); mappings stay valid until closed."""
-        try:
-            self.shm.unlink()
-        except FileNotFoundError:
-            pass
+            pass  # someone still holds a view; the mapping goes when the last view does
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
-def _map_pages(buf: memoryview, start: int) -> None:
+def _map_pages(buf: mmap.mmap, start: int) -> None:
     """Read one byte of every page so this process maps them all now, and the first
     frames do not pay for page faults (the pages themselves exist: see create)."""
     int(np.frombuffer(buf, np.uint8)[start :: P.PAGE].sum())
 
 
-def _layout_from_header(shm: SharedMemory) -> tuple[P.RingLayout, bool]:
+def _layout_from_header(buf: mmap.mmap, path: str) -> tuple[P.RingLayout, bool]:
     """The ring's layout and whether its planes are on a device, from a checked header."""
-    if shm.size < P.SEGMENT_HEADER_BYTES:
-        raise RingError(f"segment {shm.name!r} is too small to be a ring")
-    hdr = np.ndarray((), P.SEGMENT_HEADER, shm.buf, 0).copy()
+    hdr = np.ndarray((), P.SEGMENT_HEADER, buf, 0).copy()
     if int(hdr["magic"]) != P.MAGIC:
-        raise RingError(f"segment {shm.name!r} is not a Reverie ring (bad magic)")
+        raise RingError(f"segment {path} is not a Reverie ring (bad magic)")
     if int(hdr["version_major"]) != P.PROTOCOL_MAJOR:
-        raise RingError(f"segment {shm.name!r} has protocol {int(hdr['version_major'])}, expected {P.PROTOCOL_MAJOR}")
+        raise RingError(f"segment {path} has protocol {int(hdr['version_major'])}, expected {P.PROTOCOL_MAJOR}")
     layout = P.ring_layout(int(hdr["width"]), int(hdr["height"]), int(hdr["slot_count"]), int(hdr["motion_format"]))
     for field in ("slot_stride", "color_offset", "depth_offset", "motion_offset", "output_offset"):
         if int(hdr[field]) != getattr(layout, field):
-            raise RingError(f"segment {shm.name!r}: {field} {int(hdr[field])} disagrees with the layout rule")
+            raise RingError(f"segment {path}: {field} {int(hdr[field])} disagrees with the layout rule")
     flags = int(hdr["flags"])
     if flags & ~P.RING_FLAG_DEVICE_PLANES:
-        raise RingError(f"segment {shm.name!r} has unknown flags {flags:#x} (a newer protocol?)")
+        raise RingError(f"segment {path} has unknown flags {flags:#x} (a newer protocol?)")
     device = bool(flags & P.RING_FLAG_DEVICE_PLANES)
     needed = layout.control_bytes if device else layout.total_bytes
-    if shm.size < needed:
-        raise RingError(f"segment {shm.name!r} is {shm.size} bytes, layout needs {needed}")
+    if len(buf) < needed:
+        raise RingError(f"segment {path} is {len(buf)} bytes, layout needs {needed}")
     return layout, device
 
 
@@ -207,24 +216,19 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def list_segments() -> list[str]:
-    """Names of Reverie ring segments present on this machine."""
+def segments_of(pid: int) -> list[str]:
+    """The ring segments (memfd names) process `pid` holds open, for diagnosis and tests."""
+    prefix = f"/memfd:{P.SHM_PREFIX}."
+    names = set()  # an mmap holds a duplicate of the descriptor it maps
     try:
-        names = os.listdir(SHM_DIR)
+        fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         return []
-    return sorted(n for n in names if P.parse_segment_name(n) is not None)
-
-
-def reclaim_stale_segments() -> list[str]:
-    """Unlink segments whose daemon is dead (a crash left them); return their names."""
-    reclaimed = []
-    for name in list_segments():
-        pid = P.parse_segment_name(name)
-        if pid is not None and pid != os.getpid() and not pid_alive(pid):
-            try:
-                os.unlink(os.path.join(SHM_DIR, name))
-                reclaimed.append(name)
-            except OSError:
-                pass
-    return reclaimed
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith(prefix):
+            names.add(target[len("/memfd:") :].removesuffix(" (deleted)"))
+    return sorted(names)

@@ -3,13 +3,22 @@ its live stats line all print these."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+
+
+def escape(text: str) -> str:
+    """`text` with every control or format character written as a Python escape (\\n,
+    \\x1b...): what a client sent cannot forge a line or repaint a terminal."""
+    if all(unicodedata.category(ch)[0] != "C" for ch in text):
+        return text
+    return "".join(ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text)
 
 
 def format_status(status: dict[str, Any]) -> str:
     """A few human lines from the status map."""
     settings, stats, game = status["settings"], status["stats"], status["session"]
-    who = "none" if game is None else f"{game['client']} (pid {game['pid']}) size {game['size']}"
+    who = "none" if game is None else f"{escape(game['client'])} (pid {game['pid']}) size {game['size']}"
     version = ".".join(map(str, status["version"]))
     lines = [
         f"daemon pid {status['daemon_pid']}  protocol {version}  up {status['uptime_s']:.0f} s  "

@@ -70,12 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="rv-capture-bench-"))
     path = folder / "bench.rvcap"
     result: dict = {"frames": args.frames, "size": args.size, "stylizer": args.stylizer}
-    extra = []
+    extra = ["--capture-dir", str(folder)]
     if args.stylizer == "model":
         from reverie.model.backends import default_backend
 
         result["backend"] = args.backend or default_backend("cpu")
-        extra = ["--backend", result["backend"]]
+        extra += ["--backend", result["backend"]]
     with LocalDaemon(stylizer=args.stylizer, extra=extra, ready_timeout_s=300.0) as daemon:
         with Client(daemon.endpoints.control, name="bench", timeout_s=60.0) as game:
             game.set_prompt("oil painting", 0)

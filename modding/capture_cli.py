@@ -21,7 +21,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     record = commands.add_parser(
         "record", help="record the live session into a capture file (frames, prompts, outputs)"
     )
-    record.add_argument("--out", type=Path, required=True, help="the capture file to write (must not exist)")
+    record.add_argument(
+        "--out",
+        required=True,
+        help="the capture file to write (must not exist): a bare name goes into the daemon's captures folder"
+        " ($REVERIE_CAPTURES, default ~/.local/share/reverie/captures); a path must be in that folder or one"
+        " the daemon allows (reverie serve --capture-dir)",
+    )
     limit = record.add_mutually_exclusive_group()
     limit.add_argument("--frames", type=int, help="stop after this many frames")
     limit.add_argument("--seconds", type=float, help="stop after this many seconds")
@@ -55,8 +61,11 @@ def _print_capture(capture: dict[str, Any]) -> str:
 def cmd_record(args: argparse.Namespace) -> int:
     from reverie.bridge.cli_client import CLIENT_FAILURES, control_client
 
-    if args.out.exists():
-        print(f"reverie record: {args.out} exists; a capture never overwrites a file", file=sys.stderr)
+    # A bare name is the daemon's to place (its captures folder); a path is made absolute
+    # here (the daemon's working directory is not ours).
+    out = args.out if "/" not in args.out else str(Path(args.out).absolute())
+    if "/" in out and Path(out).exists():
+        print(f"reverie record: {out} exists; a capture never overwrites a file", file=sys.stderr)
         return 2
     if (args.frames is not None and args.frames < 1) or (args.seconds is not None and args.seconds <= 0):
         print("reverie record: --frames and --seconds must be positive", file=sys.stderr)
@@ -67,7 +76,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     )  # Ctrl-C: stop cleanly, finish the index
     try:
         with control_client(args) as ctl:
-            capture = ctl.record_start(args.out.absolute(), args.frames)
+            fields = {} if args.frames is None else {"max_frames": args.frames}
+            capture = ctl.request("record_start", path=out, **fields)["capture"]
             print(f"recording to {capture['path']} (Ctrl-C stops)", flush=True)
             deadline = None if args.seconds is None else time.monotonic() + args.seconds
             while not stop["asked"] and (deadline is None or time.monotonic() < deadline):

@@ -71,3 +71,12 @@ def _private_styles_folder(tmp_path_factory):
     if "REVERIE_STYLES" not in os.environ:
         os.environ["REVERIE_STYLES"] = str(tmp_path_factory.mktemp("reverie-styles"))
     yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_captures_folder(tmp_path_factory):
+    """Bare `record_start` names land in a temporary captures folder (which daemons also
+    allow absolute paths in), never in the user's ~/.local/share/reverie/captures."""
+    if "REVERIE_CAPTURES" not in os.environ:
+        os.environ["REVERIE_CAPTURES"] = str(tmp_path_factory.mktemp("reverie-captures"))
+    yield

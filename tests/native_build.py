@@ -31,7 +31,7 @@ class NativeBuildError(RuntimeError):
 def build_libreverie() -> Path:
     """Configure (first time) and build; return the build dir. There: libreverie.so,
     libreverie.a and tests/<program> (c_client, cpp_client, console_exec, bad_input,
-    burst, protocol_constants, transport_check)."""
+    burst, protocol_constants, transport_check, segment_check)."""
     global _built
     if _built is not None:
         return _built

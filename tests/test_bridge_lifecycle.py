@@ -3,11 +3,11 @@ no shared-memory segment outlives its owner."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 import time
-from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 import pytest
@@ -16,11 +16,20 @@ from stylizers import expected_mix
 
 from reverie.bridge import Client, ControlError, DaemonUnavailable
 from reverie.bridge.local_daemon import LocalDaemon
-from reverie.bridge.shm_ring import list_segments
+from reverie.bridge.shm_ring import segments_of
+
+NOBODY = 65534
 
 
-def segments_of(pid: int) -> list[str]:
-    return [name for name in list_segments() if name.split(".")[1] == str(pid)]
+def named_in_dev_shm() -> list[str]:
+    """Reverie never names a segment in /dev/shm: rings are memfds."""
+    return [name for name in os.listdir("/dev/shm") if name.startswith("reverie")]
+
+
+def mapped_by_me(daemon_pid: int) -> bool:
+    """Whether this process still maps a ring segment of that daemon."""
+    with open("/proc/self/maps") as maps:
+        return f"memfd:reverie.{daemon_pid}." in maps.read()
 
 
 def wait_until(predicate, timeout_s: float = 5.0, interval_s: float = 0.02) -> bool:
@@ -161,7 +170,8 @@ def test_daemon_killed_and_restarted_game_reconnects(endpoints, rng):
                 assert time.monotonic() - t0 < 0.1, "a game-side call blocked on a dead daemon"
                 time.sleep(0.01)
             assert errors and any("exited" in e or "unavailable" in e or "no reply" in e for e in errors)
-            assert segments_of(first.pid) == [], "the dead daemon's ring was not removed"
+            assert named_in_dev_shm() == [], "a crash must leave nothing behind"
+            assert not mapped_by_me(first.pid), "the game still maps the dead daemon's ring"
 
             second = LocalDaemon(endpoints, stylizer_spec("Mix")).start()
             assert wait_until(lambda: _try_round_trip(game, rng), timeout_s=10, interval_s=0.05)
@@ -181,17 +191,6 @@ def _try_round_trip(game: Client, rng) -> bool:
         return True
     except DaemonUnavailable:
         return False
-
-
-def test_stale_segments_of_a_dead_daemon_are_reclaimed_at_start(start_daemon):
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    name = f"reverie.{dead.pid}.deadbeef.1"
-    shm = SharedMemory(name=name, create=True, size=4096)
-    shm.close()
-    assert name in list_segments()
-    start_daemon()
-    assert name not in list_segments()
 
 
 def test_second_daemon_on_the_same_endpoint_refuses(start_daemon, endpoints):
@@ -217,18 +216,40 @@ def test_second_daemon_on_the_same_endpoint_refuses(start_daemon, endpoints):
     assert "another Reverie daemon is serving" in proc.stderr
 
 
-def test_segments_are_private_and_removed_on_clean_exit(start_daemon, endpoints, rng):
-    import os
-    import stat
-
+def test_segments_are_private_and_closed_on_clean_exit(start_daemon, endpoints, rng):
     daemon = start_daemon(stylizer_spec("Mix"))
     with Client(endpoints.control) as game:
         round_trip(game, rng)
-        (name,) = segments_of(daemon.pid)
-        mode = stat.S_IMODE(os.stat(f"/dev/shm/{name}").st_mode)
-        assert mode == 0o600
+        assert segments_of(daemon.pid) == [f"reverie.{daemon.pid}.1"] and named_in_dev_shm() == []
+        if os.geteuid() == 0:  # another local user cannot open the daemon's descriptor
+            probe = subprocess.run(
+                ["/usr/bin/python3", "-c", f"import os; os.open({game._ring.path!r}, os.O_RDWR)"],
+                preexec_fn=lambda: (os.setgid(NOBODY), os.setuid(NOBODY)),
+                capture_output=True,
+                text=True,
+            )
+            assert probe.returncode != 0 and "PermissionError" in probe.stderr, probe.stderr
     assert wait_until(lambda: not segments_of(daemon.pid))
     assert daemon.stop() == 0
+
+
+def test_a_game_cannot_shrink_its_segment_under_the_daemon(start_daemon, endpoints, rng):
+    """A game that truncates its ring (to 0, or below header + slots) used to kill the
+    daemon by SIGBUS; the segment is sealed, so the truncate fails and nothing faults."""
+    daemon = start_daemon(stylizer_spec("Mix"))
+    with Client(endpoints.control) as game:
+        round_trip(game, rng)
+        fd = os.open(game._ring.path, os.O_RDWR)
+        try:
+            for size in (0, 4096, game._ring.nbytes - 4096):
+                with pytest.raises(PermissionError):
+                    os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+        time.sleep(0.3)  # heartbeats written to page 0 meanwhile
+        assert daemon.proc.poll() is None
+        round_trip(game, rng)
+        assert game.status()["stats"]["frames"] == 2
 
 
 def test_game_that_dropped_its_session_gets_it_back(start_daemon, endpoints, rng):

@@ -63,11 +63,17 @@ def record_session(endpoints, path, rng) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def trail(tmp_path_factory):
+def captures(tmp_path_factory):
+    """The folder the module's daemon may write captures in (`--capture-dir`)."""
+    return tmp_path_factory.mktemp("capture")
+
+
+@pytest.fixture(scope="module")
+def trail(captures):
     """One daemon with the Trail stylizer for the module, and a capture recorded on it:
     (daemon endpoints, capture path, the outputs the game saw)."""
-    path = tmp_path_factory.mktemp("capture") / "session.rvcap"
-    with LocalDaemon(stylizer=stylizer_spec("Trail")) as daemon:
+    path = captures / "session.rvcap"
+    with LocalDaemon(stylizer=stylizer_spec("Trail"), extra=["--capture-dir", str(captures)]) as daemon:
         outputs = record_session(daemon.endpoints, path, np.random.default_rng(1234))
         yield daemon.endpoints, path, outputs
 
@@ -165,25 +171,28 @@ def test_a_damaged_chunk_is_named(trail, tmp_path):
     assert cli.returncode == 1 and f"frame 4 at byte {offset}: crc32 mismatch" in cli.stderr
 
 
-def test_bad_record_requests_get_clear_errors_and_the_daemon_keeps_serving(trail, rng, tmp_path):
+def test_bad_record_requests_get_clear_errors_and_the_daemon_keeps_serving(trail, captures, rng, tmp_path):
     endpoints = trail[0]
-    existing = tmp_path / "exists.rvcap"
+    existing = captures / "exists.rvcap"
     existing.write_bytes(b"x")
     with ControlClient(endpoints.control) as ctl:
         for path, says in (
-            ("relative.rvcap", "must be an absolute path"),
+            ("sub/relative.rvcap", "must be a bare file name .* or an absolute path"),
             (str(existing), "never overwrites"),
-            (str(tmp_path / "no" / "such.rvcap"), "no folder"),
+            (str(captures / "no" / "such.rvcap"), "captures go into .* only"),
+            (str(tmp_path / "elsewhere.rvcap"), "captures go into .* only"),
+            (str(captures) + "/", "names a folder"),
+            ("..", "not a file name"),
         ):
             with pytest.raises(ControlError, match=says):
                 ctl.request("record_start", path=path)
         with pytest.raises(ControlError, match="not recording"):
             ctl.request("record_stop")
         with pytest.raises(ControlError, match="max_frames"):
-            ctl.request("record_start", path=str(tmp_path / "a.rvcap"), max_frames=0)
-        ctl.record_start(tmp_path / "a.rvcap")
+            ctl.request("record_start", path=str(captures / "a.rvcap"), max_frames=0)
+        ctl.record_start(captures / "a.rvcap")
         with pytest.raises(ControlError, match="already recording"):
-            ctl.record_start(tmp_path / "b.rvcap")
+            ctl.record_start(captures / "b.rvcap")
         assert ctl.record_stop()["state"] == "finished"
     assert existing.read_bytes() == b"x"
     with Client(endpoints.control) as game:
@@ -191,7 +200,7 @@ def test_bad_record_requests_get_clear_errors_and_the_daemon_keeps_serving(trail
         game.wait_output(game.submit(color, depth, motion), timeout_s=5)
 
 
-def test_reverie_record_command_with_a_running_game(trail, rng, tmp_path):
+def test_reverie_record_command_with_a_running_game(trail, captures, rng):
     """`reverie record --frames N` while a game streams: N frames, the file complete; the
     game never waits for the recorder (frames keep flowing)."""
     endpoints = trail[0]
@@ -210,14 +219,14 @@ def test_reverie_record_command_with_a_running_game(trail, rng, tmp_path):
     thread = threading.Thread(target=game_loop, daemon=True)
     thread.start()
     try:
-        path = tmp_path / "live.rvcap"
+        path = captures / "live.rvcap"
         cli = run_reverie("record", "--out", str(path), "--frames", "40", "--control", endpoints.control)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "finished, 40 frames" in cli.stdout
         cli = run_reverie("record", "--out", str(path), "--frames", "5", "--control", endpoints.control)
         assert cli.returncode == 2 and "exists" in cli.stderr
         # No limit: Ctrl-C stops it cleanly, and the file gets its index.
-        interrupted = tmp_path / "interrupted.rvcap"
+        interrupted = captures / "interrupted.rvcap"
         proc = subprocess.Popen(
             [sys.executable, "-m", "reverie", "record", "--out", str(interrupted), "--control", endpoints.control],
             stdout=subprocess.PIPE,

@@ -20,11 +20,11 @@ FRAMES = 10
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory):
     """(capture path, the outputs the game saw, the daemon) from one model daemon."""
-    path = tmp_path_factory.mktemp("capture") / "model.rvcap"
+    folder = tmp_path_factory.mktemp("capture")
+    path = folder / "model.rvcap"
     frames = world_frames("walk", FRAMES + 3)
-    with LocalDaemon(
-        stylizer="model", extra=["--weights", str(SHIPPED), "--backend", "onnxruntime"], ready_timeout_s=120.0
-    ) as daemon:
+    extra = ["--weights", str(SHIPPED), "--backend", "onnxruntime", "--capture-dir", str(folder)]
+    with LocalDaemon(stylizer="model", extra=extra, ready_timeout_s=120.0) as daemon:
         with Client(daemon.endpoints.control, name="game", timeout_s=30.0) as game:
             game.set_prompt("oil painting", 0)
             for f in frames[:3]:

@@ -171,8 +171,8 @@ def _nested_list(depth: int) -> bytes:
 
 
 def _nested_map_value(depth: int) -> bytes:
-    """{"v": 1, "op": "set_prompt", "text": {"a": {"a": ... nil}}}"""
-    head = C.pack({"v": 1, "op": "set_prompt"})
+    """{"v": 2, "op": "set_prompt", "text": {"a": {"a": ... nil}}}"""
+    head = C.pack({"v": P.PROTOCOL_MAJOR, "op": "set_prompt"})
     body = (b"\x81\xa1a" * depth) + b"\xc0"
     return bytes([head[0] + 1]) + head[1:] + C.pack("text") + body
 
@@ -198,19 +198,30 @@ MALFORMED = [
     pytest.param(C.pack(1.5), P.ERR_MALFORMED, ["map", "float"], id="float"),
     pytest.param(C.pack(b"\x00" * 8), P.ERR_MALFORMED, ["map", "bytes"], id="bin"),
     pytest.param(C.pack(msgpack.ExtType(5, b"xyz")), P.ERR_MALFORMED, ["map"], id="ext"),
-    pytest.param(C.pack({"v": 1, "op": "ping"}) + b"\x00", P.ERR_MALFORMED, ["extra data"], id="trailing-bytes"),
+    pytest.param(
+        C.pack({"v": P.PROTOCOL_MAJOR, "op": "ping"}) + b"\x00", P.ERR_MALFORMED, ["extra data"], id="trailing-bytes"
+    ),
     # nesting
     pytest.param(_nested_list(60_000), P.ERR_MALFORMED, ["deep"], id="nested-60000"),
     pytest.param(_nested_list(1000), P.ERR_MALFORMED, ["map", "list"], id="nested-1000"),
     pytest.param(_nested_map_value(1000), P.ERR_INVALID, ["set_prompt.text", "str", "dict"], id="nested-map-field"),
     # keys that are not strings
     pytest.param(C.pack({1: 2}), P.ERR_MALFORMED, ["key"], id="int-key"),
-    pytest.param(C.pack({"v": 1, "op": "ping", 7: "x"}), P.ERR_MALFORMED, ["key"], id="int-key-in-request"),
-    pytest.param(C.pack({b"v": 1, b"op": b"ping"}), P.ERR_MALFORMED, ["key", "str"], id="bin-keys"),
-    pytest.param(C.pack({"v": 1, "op": "ping", b"x": 1}), P.ERR_MALFORMED, ["key", "str"], id="bin-key-in-request"),
+    pytest.param(
+        C.pack({"v": P.PROTOCOL_MAJOR, "op": "ping", 7: "x"}), P.ERR_MALFORMED, ["key"], id="int-key-in-request"
+    ),
+    pytest.param(C.pack({b"v": P.PROTOCOL_MAJOR, b"op": b"ping"}), P.ERR_MALFORMED, ["key", "str"], id="bin-keys"),
+    pytest.param(
+        C.pack({"v": P.PROTOCOL_MAJOR, "op": "ping", b"x": 1}), P.ERR_MALFORMED, ["key", "str"], id="bin-key-in-request"
+    ),
     # versions
     pytest.param(C.pack({"op": "ping"}), P.ERR_VERSION, ["'v'"], id="missing-v"),
-    pytest.param(C.pack({"v": 2, "op": "ping"}), P.ERR_VERSION, ["2", str(P.PROTOCOL_MAJOR)], id="v2"),
+    pytest.param(
+        C.pack({"v": P.PROTOCOL_MAJOR + 1, "op": "ping"}),
+        P.ERR_VERSION,
+        [str(P.PROTOCOL_MAJOR + 1), str(P.PROTOCOL_MAJOR)],
+        id="next-major",
+    ),
     pytest.param(C.pack({"v": 0, "op": "ping"}), P.ERR_VERSION, ["0"], id="v0"),
     pytest.param(C.pack({"v": "1", "op": "ping"}), P.ERR_VERSION, ["'v'", "int"], id="v-string"),
     pytest.param(C.pack({"v": True, "op": "ping"}), P.ERR_VERSION, ["'v'", "int"], id="v-bool"),
@@ -831,44 +842,53 @@ def test_load_preset_unknown_name_lists_known_ones(start_daemon, endpoints):
 
 
 # ------------------------------------------------------------------------ 7. requests the daemon cannot honour
-def _can_make_private_shm() -> bool:
+def _child_memory_cgroup(limit_bytes: int) -> Path | None:
+    """A new memory cgroup (v1) below this process's, limited to `limit_bytes`, as a
+    container would be; None where one cannot be made (not root, cgroup v2 only...)."""
     try:
-        probe = subprocess.run(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /dev/shm"],
-            capture_output=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+        line = next(x for x in Path("/proc/self/cgroup").read_text().splitlines() if ":memory:" in x)
+        folder = Path("/sys/fs/cgroup/memory") / line.split(":", 2)[2].lstrip("/") / f"reverie-test-{os.getpid()}"
+        folder.mkdir()
+        (folder / "memory.limit_in_bytes").write_text(str(limit_bytes))
+        return folder
+    except (OSError, StopIteration):
+        return None
 
 
-class SmallShmDaemon(LocalDaemon):
-    """The daemon in a private mount namespace whose /dev/shm is a 64 MiB tmpfs, as in a
-    container with default settings (needs root for the mount)."""
+class CgroupDaemon(LocalDaemon):
+    """The daemon inside a memory cgroup (`folder`), as in a container with a memory limit."""
+
+    def __init__(self, endpoints, folder: Path):
+        super().__init__(endpoints)
+        self.folder = folder
 
     def command(self) -> list[str]:
-        script = f"mount -t tmpfs -o size=64m tmpfs /dev/shm && exec {shlex.join(super().command())}"
-        return ["unshare", "-m", "--propagation", "private", "sh", "-c", script]
+        script = f"echo $$ > {self.folder}/cgroup.procs && exec {shlex.join(super().command())}"
+        return ["sh", "-c", script]
 
 
-def test_ring_larger_than_free_shared_memory_is_refused(spawn, endpoints):
-    """A full tmpfs does not fail the create, it SIGBUSes whoever writes the next page:
-    open_ring must refuse what cannot fit, and serve what can."""
-    if not _can_make_private_shm():
-        pytest.skip("needs root to give the daemon a small private /dev/shm")
-    daemon = spawn(SmallShmDaemon(endpoints))
-    with ControlClient(endpoints.control) as ctl:
-        token = ctl.request("hello", client="shm-test", pid=os.getpid())["session"]
-        with pytest.raises(ControlError) as info:
-            ctl.request("open_ring", session=token, width=1920, height=1080, slots=6)
-        assert info.value.code == P.ERR_INVALID
-        assert "MiB" in str(info.value) and "/dev/shm" in str(info.value) and "1920x1080" in str(info.value)
-        ring = ctl.request("open_ring", session=token, width=320, height=240, slots=3)
-        assert ring["ok"] and ring["width"] == 320
-        ctl.request("bye", session=token)
-    assert daemon.proc.poll() is None
-    assert_alive(endpoints.control, daemon.pid)
+def test_ring_larger_than_the_memory_left_is_refused(spawn, endpoints):
+    """A ring that cannot fit the daemon's memory limit would get the daemon OOM-killed
+    while it allocates: open_ring must refuse it with the reason, and serve what fits."""
+    folder = _child_memory_cgroup(256 << 20)
+    if folder is None:
+        pytest.skip("needs root and a cgroup v1 memory controller to limit the daemon's memory")
+    try:
+        daemon = spawn(CgroupDaemon(endpoints, folder))
+        with ControlClient(endpoints.control) as ctl:
+            token = ctl.request("hello", client="memory-test", pid=os.getpid())["session"]
+            with pytest.raises(ControlError) as info:
+                ctl.request("open_ring", session=token, width=1920, height=1080, slots=6)
+            assert info.value.code == P.ERR_INVALID
+            assert "MiB of memory available" in str(info.value) and "1920x1080" in str(info.value)
+            ring = ctl.request("open_ring", session=token, width=320, height=240, slots=3)
+            assert ring["ok"] and ring["width"] == 320
+            ctl.request("bye", session=token)
+        assert daemon.proc.poll() is None
+        assert_alive(endpoints.control, daemon.pid)
+    finally:
+        daemon.stop()
+        folder.rmdir()
 
 
 UNENCODABLE_STYLIZER = """

@@ -28,7 +28,7 @@ from stylizers import expected_mix, mix_torch
 from reverie.bridge import protocol as P
 from reverie.bridge.client import Client, FrameRejected
 from reverie.bridge.cuda_ipc import cuda_unavailable_reason, format_uuid
-from reverie.bridge.shm_ring import FrameRing, RingError, list_segments
+from reverie.bridge.shm_ring import FrameRing, RingError, segments_of
 from reverie.bridge.stylizer import IdentityStylizer, find_nonfinite, find_nonfinite_device, frame_nonfinite
 from reverie.common.stylizer import Frame
 
@@ -76,7 +76,14 @@ def test_a_well_formed_cuda_request_passes():
     assert fields["cuda_events"] == [HANDLE] * 6
     # The host transport, said or left out, needs none of them.
     for transport in ("shm", None):
-        plain = {"v": 1, "op": "open_ring", "session": "s", "width": 64, "height": 48, "transport": transport}
+        plain = {
+            "v": P.PROTOCOL_MAJOR,
+            "op": "open_ring",
+            "session": "s",
+            "width": 64,
+            "height": 48,
+            "transport": transport,
+        }
         _, fields = P.validate_request({k: v for k, v in plain.items() if v is not None})
         assert P.check_open_ring(fields) == P.ring_layout(64, 48)
 
@@ -133,16 +140,15 @@ def test_control_segment_layout():
     assert layout.control_bytes == 4096 + 6 * 256 == 5632
     assert [layout.header_offset(s, device=True) for s in range(3)] == [4096, 4352, 4608]
     assert [layout.header_offset(s) for s in range(3)] == [layout.slot_offset(s) for s in range(3)]
-    name = f"reverie.{os.getpid()}.00000000000000c1.1"
-    daemon_side = FrameRing.create(name, layout, daemon_pid=os.getpid(), session=0xC1, generation=1, device=True)
+    daemon_side = FrameRing.create(layout, daemon_pid=os.getpid(), session=0xC1, generation=1, device=True)
     game_side = None
     try:
-        assert daemon_side.shm.size == layout.control_bytes and os.path.getsize(f"/dev/shm/{name}") == 5632
+        assert daemon_side.nbytes == layout.control_bytes == os.path.getsize(daemon_side.path) == 5632
         assert int(daemon_side.header["flags"]) == P.RING_FLAG_DEVICE_PLANES
         # The other header fields describe the device allocation's layout.
         for field in ("slot_stride", "color_offset", "depth_offset", "motion_offset", "output_offset", "motion_pitch"):
             assert int(daemon_side.header[field]) == getattr(layout, field)
-        game_side = FrameRing.attach(name)
+        game_side = FrameRing.attach(daemon_side.path)
         assert game_side.device and game_side.layout == layout
         assert game_side.slots[0].color is None and game_side.slots[5].output is None
         # Slot states work as on a host ring: the game writes slot 5, the daemon sees it,
@@ -150,25 +156,24 @@ def test_control_segment_layout():
         game_side.slots[5].header["seq"] = 77
         game_side.slots[5].header["state"] = P.SLOT_SUBMITTED
         assert int(daemon_side.slots[5].header["state"]) == P.SLOT_SUBMITTED
-        raw = bytes(daemon_side.shm.buf[layout.header_offset(5, True) : layout.header_offset(5, True) + 16])
+        raw = bytes(daemon_side._mmap[layout.header_offset(5, True) : layout.header_offset(5, True) + 16])
         assert int.from_bytes(raw[0:4], "little") == P.SLOT_SUBMITTED and int.from_bytes(raw[8:16], "little") == 77
     finally:
         if game_side is not None:
             game_side.close()
         daemon_side.close()
-    assert name not in list_segments()
+    assert f"reverie.{os.getpid()}.1" not in segments_of(os.getpid())
 
 
 def test_host_ring_keeps_flags_zero_and_unknown_flags_are_refused():
     layout = P.ring_layout(16, 16, 3)
-    name = f"reverie.{os.getpid()}.00000000000000c2.1"
-    ring = FrameRing.create(name, layout, daemon_pid=os.getpid(), session=0xC2, generation=1)
+    ring = FrameRing.create(layout, daemon_pid=os.getpid(), session=0xC2, generation=1)
     try:
         assert int(ring.header["flags"]) == 0 and not ring.device
         assert ring.slots[0].color.shape == (16, 16, 4)
         ring.header["flags"] = 1 << 1  # a bit this protocol does not know
         with pytest.raises(RingError, match="unknown flags 0x2"):
-            FrameRing.attach(name)
+            FrameRing.attach(ring.path)
     finally:
         ring.close()
 
@@ -192,13 +197,13 @@ def _refuse_then_serve(daemon, rng, says: str) -> None:
     """open_ring transport cuda is refused with `says`; nothing is created; the same daemon
     then serves a host-ring game byte-exact."""
     control = daemon.endpoints.control
-    hello = _wire_request(control, {"v": 1, "op": "hello", "client": "cuda-test", "pid": os.getpid()})
-    before = set(list_segments())
+    hello = _wire_request(control, {"v": P.PROTOCOL_MAJOR, "op": "hello", "client": "cuda-test", "pid": os.getpid()})
+    before = set(segments_of(daemon.pid))
     reply = _wire_request(control, _cuda_request(session=hello["session"]))
     assert reply["ok"] is False and reply["error"]["code"] == P.ERR_INVALID, reply
     assert says in reply["error"]["message"], reply["error"]["message"]
-    assert not [n for n in set(list_segments()) - before if n.startswith(f"reverie.{daemon.pid}.")]
-    assert _wire_request(control, {"v": 1, "op": "status"})["session"]["size"] is None  # no ring taken
+    assert set(segments_of(daemon.pid)) == before
+    assert _wire_request(control, {"v": P.PROTOCOL_MAJOR, "op": "status"})["session"]["size"] is None  # no ring taken
     with Client(control, name="after-refusal") as game:  # same pid: replaces the session
         color, depth, motion = random_frame(rng, 40, 24)
         frame_id = game.submit(color, depth, motion)
@@ -225,7 +230,7 @@ def test_daemon_refuses_cuda_for_a_host_only_stylizer(start_daemon, rng):
 def test_daemon_refuses_bad_cuda_fields_over_the_wire(start_daemon):
     daemon = start_daemon(stylizer_spec("Mix"))
     control = daemon.endpoints.control
-    hello = _wire_request(control, {"v": 1, "op": "hello", "client": "cuda-test", "pid": os.getpid()})
+    hello = _wire_request(control, {"v": P.PROTOCOL_MAJOR, "op": "hello", "client": "cuda-test", "pid": os.getpid()})
     for changes, says in [
         ({"cuda_memory": HANDLE[:32]}, "exactly 64 bytes, got 32"),
         ({"cuda_events": [HANDLE]}, "has 1 handles; the ring has 3 slots"),
@@ -233,7 +238,7 @@ def test_daemon_refuses_bad_cuda_fields_over_the_wire(start_daemon):
     ]:
         reply = _wire_request(control, _cuda_request(session=hello["session"], **changes))
         assert reply["error"]["code"] == P.ERR_INVALID and says in reply["error"]["message"], reply
-    assert _wire_request(control, {"v": 1, "op": "ping"})["pong"] is True
+    assert _wire_request(control, {"v": P.PROTOCOL_MAJOR, "op": "ping"})["pong"] is True
 
 
 # ---------------------------------------------------------------- without cupy
@@ -413,8 +418,8 @@ def test_gpu_reopen_at_new_sizes(start_daemon, rng):
                 np.testing.assert_array_equal(out.image.cpu().numpy(), expected_mix(frame_id, *host, False))
             assert game._generation == generation
             assert game.status()["session"]["size"] == [width, height]
-            mine = [n for n in list_segments() if n.startswith(f"reverie.{daemon.pid}.")]
-            assert mine == [P.segment_name(daemon.pid, game._session, generation)], mine  # the old ring is gone
+            mine = segments_of(daemon.pid)
+            assert mine == [P.segment_name(daemon.pid, generation)], mine  # the old ring is gone
 
 
 @gpu
@@ -448,7 +453,7 @@ def test_gpu_game_killed_mid_frame_and_the_daemon_keeps_serving(start_daemon, rn
             assert time.monotonic() < deadline, "the daemon did not notice the dead game"
             time.sleep(0.05)
     assert daemon.proc.poll() is None
-    assert not [n for n in list_segments() if n.startswith(f"reverie.{daemon.pid}.")]
+    assert not segments_of(daemon.pid)
     host, planes = _device_frame(rng, 320, 200)
     with Client(daemon.endpoints.control, name="next", timeout_s=5.0, transport="cuda") as game:
         frame_id = game.submit(*planes)
@@ -467,7 +472,7 @@ def test_gpu_uuid_check(start_daemon):
         assert ours in subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout
     daemon = start_daemon(stylizer_spec("Mix"))
     control = daemon.endpoints.control
-    hello = _wire_request(control, {"v": 1, "op": "hello", "client": "uuid-test", "pid": os.getpid()})
+    hello = _wire_request(control, {"v": P.PROTOCOL_MAJOR, "op": "hello", "client": "uuid-test", "pid": os.getpid()})
     other = "GPU-00000000-0000-0000-0000-000000000000"
     reply = _wire_request(control, _cuda_request(session=hello["session"], cuda_device=other))
     assert reply["error"] == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
+import numpy as np
 import pytest
 from native_build import program
 
@@ -61,6 +62,7 @@ STRINGS = [
     "ERR_INVALID",
     "ERR_BUSY",
     "ERR_SESSION",
+    "ERR_FORBIDDEN",
     "ERR_INTERNAL",
 ]
 
@@ -86,10 +88,24 @@ def test_public_header_agrees(native_values):
 
 @pytest.mark.parametrize("dtype_name", ["SEGMENT_HEADER", "SLOT_HEADER"])
 def test_header_layout(native_values, dtype_name):
+    """Every field of the dtype is in the C struct, at the same offset and of the same size."""
     dtype = getattr(P, dtype_name)
     assert int(native_values[f"{dtype_name}.itemsize"]) == dtype.itemsize
     for field in dtype.names:
-        assert int(native_values[f"{dtype_name}.{field}"]) == dtype.fields[field][1], field
+        field_dtype, offset = dtype.fields[field][:2]
+        assert int(native_values[f"{dtype_name}.{field}"]) == offset, field
+        assert int(native_values[f"{dtype_name}.{field}.size"]) == field_dtype.itemsize, field
+
+
+def test_game_heartbeat_field(native_values):
+    """The game's heartbeat word (protocol 2.0): a u64 at 128, after created_ns, and the
+    header still fits in its page."""
+    field_dtype, offset = P.SEGMENT_HEADER.fields["game_beat_ns"][:2]
+    assert (field_dtype, offset) == (np.dtype("<u8"), 128)
+    assert int(native_values["SEGMENT_HEADER.game_beat_ns"]) == 128
+    assert int(native_values["SEGMENT_HEADER.game_beat_ns.size"]) == 8
+    assert int(native_values["SEGMENT_HEADER.itemsize"]) == P.SEGMENT_HEADER.itemsize == 136
+    assert P.SEGMENT_HEADER.itemsize <= P.SEGMENT_HEADER_BYTES
 
 
 def test_layout_rule(native_values):

@@ -3,13 +3,18 @@
 The doc is what native clients (C library, Unity, Unreal) are written against, so every
 op and field, every header field with its byte offset, every state, error code and
 constant must be there with the value the code uses. The live tests check the reply,
-event and notice keys a real daemon sends against the doc's tables.
+event and notice keys a real daemon sends against the doc's tables, and open, check and
+beat in a ring segment the way the doc tells a native client to (section 2.1, 4.7).
 """
 
 from __future__ import annotations
 
+import errno
+import mmap
 import os
 import re
+import stat
+import struct
 import time
 from pathlib import Path
 
@@ -176,6 +181,22 @@ def test_envelope_and_protocol_major(doc):
     versioning = section(doc, r"7\. Versioning")
     assert f"`PROTOCOL_MAJOR` = {P.PROTOCOL_MAJOR}" in versioning
     assert f"`PROTOCOL_MINOR` = {P.PROTOCOL_MINOR}" in versioning
+
+
+def test_one_version_everywhere(doc):
+    """Every place that names the protocol's version names the one bridge/protocol.py has."""
+    major, minor = P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR
+    assert f"Scope: protocol {major}.{minor} " in doc
+    assert {int(v) for v in re.findall(r'"v":\s*(\d+)', doc)} == {major}, "every request example carries the major"
+    header = rows_by_name(table_with(section(doc, r"2\.2 Segment header"), "field"))
+    assert plain(header["version_major"][4]).endswith(f", {major}")
+    assert plain(header["version_minor"][4]).endswith(f", {minor}")
+    assert f"`version_major == {major}`" in section(doc, r"2\.1 The segment")
+    envelope = section(doc, r"5\.1 Envelope, framing and limits")
+    assert f"must equal {major}." in envelope and f"`v` is not {major}: `version`" in envelope
+    hello = _reply_table(doc, "hello")
+    assert f"`[{major}, {minor}]`" in hello["version"][2]
+    assert f"currently **{major}.{minor}**" in section(doc, r"7\. Versioning")
 
 
 # ---------------------------------------------------------------- shared-memory layout
@@ -366,11 +387,14 @@ def _check_reply(doc: str, op: str, reply: dict) -> None:
         else:
             value = reply[parent]
         assert isinstance(value, dict), f"{op}.{parent} is not a map in the reply"
-        assert children == set(value), f"{op}.{parent}: doc {sorted(children)} != daemon {sorted(value)}"
+        optional = {c for c in children if plain(documented[f"{parent}.{c}"][-1]).startswith("only when")}
+        assert children - optional <= set(value) <= children, (
+            f"{op}.{parent}: doc {sorted(children)} (only when ...: {sorted(optional)}) != daemon {sorted(value)}"
+        )
 
 
 def test_live_reply_keys_match_the_doc(doc, start_daemon, endpoints, tmp_path):
-    daemon = start_daemon()
+    daemon = start_daemon(extra=["--capture-dir", str(tmp_path)])
     wire = _Wire(endpoints)
     try:
         _check_reply(doc, "ping", wire.request("ping"))
@@ -378,13 +402,20 @@ def test_live_reply_keys_match_the_doc(doc, start_daemon, endpoints, tmp_path):
         _check_reply(doc, "hello", hello)
         assert re.fullmatch(r"[0-9a-f]{16}", hello["session"])
         assert hello["version"] == [P.PROTOCOL_MAJOR, P.PROTOCOL_MINOR]
+        assert hello["session_timeout_s"] == 10.0, "the documented default"
         opened = wire.request("open_ring", session=hello["session"], width=64, height=48)
         _check_reply(doc, "open_ring", opened)
-        assert opened["shm"] == P.segment_name(daemon.pid, hello["session"], 1)
+        assert re.fullmatch(rf"/proc/{daemon.pid}/fd/[0-9]+", opened["segment"])
         assert (opened["slots"], opened["motion"]) == (P.DEFAULT_SLOTS, "f32")
-        _check_reply(doc, "record_start", wire.request("record_start", path=str(tmp_path / "doc.rvcap")))
+        # record_start: an absolute path in a --capture-dir folder, created 0600 (section 5.3).
+        capture = tmp_path / "doc.rvcap"
+        _check_reply(doc, "record_start", wire.request("record_start", path=str(capture)))
+        assert stat.S_IMODE(capture.stat().st_mode) == 0o600
         _check_reply(doc, "record_stop", wire.request("record_stop"))
-        _check_reply(doc, "status", wire.request("status"))
+        status = wire.request("status")
+        _check_reply(doc, "status", status)
+        assert status["session"]["pid"] == os.getpid() and status["session"]["pid_verified"] is True
+        assert "stated_pid" not in status["session"], "stated_pid only when it differs"
         _check_reply(doc, "set_prompt", wire.request("set_prompt", text="doc test"))
         _check_reply(doc, "set_params", wire.request("set_params", steps=2))
         _check_reply(doc, "load_preset", wire.request("load_preset", name="anime"))
@@ -423,7 +454,7 @@ def test_live_events_and_frame_notices_match_the_doc(doc, start_daemon, endpoint
         dealer = wire.socket(zmq.DEALER)
         dealer.setsockopt(zmq.IDENTITY, hello["session"].encode())
         dealer.connect(hello["frames"])
-        ring = FrameRing.attach(opened["shm"])
+        ring = FrameRing.attach(opened["segment"])
         assert int(ring.header["generation"]) == opened["generation"]
 
         # Game -> daemon notice built from the doc's table; the daemon answers "done".
@@ -481,4 +512,97 @@ def test_live_events_and_frame_notices_match_the_doc(doc, start_daemon, endpoint
     finally:
         if ring is not None:
             ring.close()
+        wire.close()
+
+
+# ---------------------------------------------------------------- a native client, from the doc
+_STRUCT_CODES = {"u16": "<H", "u32": "<I", "u64": "<Q"}
+
+
+def _header_fields(doc: str) -> dict[str, tuple[int, str]]:
+    """Segment header field -> (offset, struct code), read from the doc's table (2.2)."""
+    rows = rows_by_name(table_with(section(doc, r"2\.2 Segment header"), "field"))
+    return {name: (int(number(row[1])), _STRUCT_CODES[plain(row[2])]) for name, row in rows.items()}
+
+
+def _segment_rule(doc: str) -> re.Pattern:
+    """The path check the doc tells a game to make before it opens `segment` (2.1)."""
+    found = set(re.findall(r"`(\^/proc/[^`]+\$)`", section(doc, r"2\.1 The segment")))
+    assert len(found) == 1, f"2.1 must give one path rule, found {sorted(found)}"
+    return re.compile(found.pop())
+
+
+def test_live_segment_and_game_heartbeat_as_the_doc_says(doc, start_daemon, endpoints):
+    """Open the ring as 2.1 says (path check, open, fstat, mmap, close), find it sealed and
+    nowhere in /dev/shm, read the header by the doc's offsets, keep the session by
+    game_beat_ns alone (4.7), then fall silent and lose it with the documented reason."""
+    timeout_s = 2.0
+    daemon = start_daemon(extra=["--session-timeout", str(timeout_s)])
+    fields = _header_fields(doc)
+    wire = _Wire(endpoints)
+    buf = None
+    try:
+        sub = wire.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(endpoints.events)
+        assert sub.poll(3000), "no event within 3 s"
+        hello = wire.request("hello", client="doc-native", pid=os.getpid())
+        assert hello["session_timeout_s"] == timeout_s
+        opened = wire.request("open_ring", session=hello["session"], width=64, height=48, slots=3)
+        path = opened["segment"]
+        assert _segment_rule(doc).fullmatch(path), path
+        for bad in ("/etc/passwd", "/proc/self/fd/3", f"/proc/{daemon.pid}/fd/3/../../environ", "/dev/shm/reverie"):
+            assert not _segment_rule(doc).fullmatch(bad), f"the rule lets {bad} through"
+
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            assert size == P.ring_layout(64, 48, 3).total_bytes
+            buf = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            for new_size in (0, size // 2, size + P.PAGE):
+                with pytest.raises(OSError) as refused:
+                    os.ftruncate(fd, new_size)
+                assert refused.value.errno == errno.EPERM, f"ftruncate to {new_size}: sealed, EPERM"
+        finally:
+            os.close(fd)
+        assert not [n for n in os.listdir("/dev/shm") if n.startswith(f"{P.SHM_PREFIX}.{daemon.pid}.")]
+
+        def read(name: str) -> int:
+            offset, code = fields[name]
+            return struct.unpack_from(code, buf, offset)[0]
+
+        assert read("magic") == P.MAGIC and read("version_major") == P.PROTOCOL_MAJOR
+        assert read("version_minor") == P.PROTOCOL_MINOR and read("daemon_pid") == daemon.pid
+        assert read("generation") == opened["generation"] and read("session") == int(hello["session"], 16)
+        assert read("game_beat_ns") == 0, "0 at creation"
+
+        # Only the game's heartbeat, for twice the timeout: no request, no notice.
+        offset, code = fields["game_beat_ns"]
+        beats_until = time.monotonic() + 2 * timeout_s
+        daemon_beat = read("heartbeat_ns")
+        while time.monotonic() < beats_until:
+            struct.pack_into(code, buf, offset, time.monotonic_ns())
+            time.sleep(0.05)
+        assert read("heartbeat_ns") != daemon_beat, "the daemon beats too"
+        session = wire.request("status")["session"]
+        assert session is not None, "game_beat_ns alone keeps the session"
+        assert session["silent_s"] < timeout_s
+
+        # Silence: the session goes, with the documented reason.
+        time.sleep(timeout_s + 1.5)
+        assert wire.request("status")["session"] is None
+        gone = wire.request("bye", session=hello["session"])
+        assert gone["error"]["code"] == P.ERR_SESSION
+        reasons = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not reasons:
+            if sub.poll(200):
+                event = msgpack.unpackb(sub.recv(), raw=False)
+                if event["type"] == "session_closed":
+                    reasons.append(event["reason"])
+        assert reasons and re.fullmatch(r"silent for \d+ s", reasons[0]), reasons
+        assert '"silent for N s"' in section(doc, r"4\.7 Session timeout.*")
+    finally:
+        if buf is not None:
+            buf.close()
         wire.close()

@@ -15,7 +15,7 @@ build="${REVERIE_BUILD_DIR:-$repo/build/unity-native}"
 dest="${1:-$here/Plugins/x86_64}"
 
 if [[ "$(uname -s)" != Linux ]]; then
-    # Protocol 1.1 is the Linux CPU path (POSIX shared memory, /proc): see docs/protocol.md.
+    # The ring is a Linux memfd opened through /proc, the control plane ipc://: see docs/protocol.md.
     echo "build_native.sh: libreverie supports Linux only for now (found $(uname -s))" >&2
     exit 1
 fi

@@ -32,8 +32,8 @@ done
 case "$(uname -s)" in
     Linux) ;;
     *)
-        echo "build_native.sh: libreverie builds on Linux only for now (protocol 1.1 is POSIX shared" >&2
-        echo "memory and ipc:// sockets). For Win64, put reverie.dll and reverie.lib (and their DLL" >&2
+        echo "build_native.sh: libreverie builds on Linux only for now (protocol 2.0 rings are Linux" >&2
+        echo "memfds, the control plane ipc:// sockets). For Win64, put reverie.dll and reverie.lib (and their DLL" >&2
         echo "dependencies) into $plugin/Source/ThirdParty/ReverieLibrary/Win64/ yourself." >&2
         exit 1 ;;
 esac

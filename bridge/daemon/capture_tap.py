@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -65,9 +65,10 @@ class CaptureTap:
         *,
         max_frames: int | None = None,
         queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        file: BinaryIO | None = None,
     ):
         self.path = Path(path)
-        self.writer = CaptureWriter(self.path, header, exclusive=True)
+        self.writer = CaptureWriter(self.path, header, exclusive=True, file=file)  # file: opened by the recorder
         self.max_frames = max_frames
         self.queue_bytes = queue_bytes
         self.state = STATE_RECORDING

@@ -6,13 +6,18 @@ refuses, or returns a `Deferred` when the answer waits on work off the I/O threa
 style pack's weights being built): that request is answered when the work is done, and
 every other request is answered meanwhile. Clients are REQ sockets (one request at a time
 each), so a reply goes back on the envelope its request came with.
+
+On ipc:// each request carries its connection's peer credentials (SO_PEERCRED, which
+ZeroMQ exposes as the frame's `Peer-Address`): `on_request` sees them first (and may refuse
+the request), and the ops in `peer_ops` get them as `peer`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
@@ -23,6 +28,30 @@ from .. import protocol as P
 log = logging.getLogger("reverie.daemon")
 
 Handler = Callable[..., "dict[str, Any] | Deferred"]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is at the other end of a local connection, as the kernel says (not the client)."""
+
+    uid: int
+    gid: int
+    pid: int
+
+    @classmethod
+    def of(cls, frame: zmq.Frame) -> Peer | None:
+        """From an ipc:// frame's `Peer-Address` ("<host>:<uid>:<gid>:<pid>"); None on tcp."""
+        try:
+            address = frame.get("Peer-Address")
+        except zmq.ZMQError:
+            return None
+        fields = address.rsplit(":", 3)
+        if len(fields) != 4 or not all(f.isdigit() for f in fields[1:]):
+            return None
+        return cls(int(fields[1]), int(fields[2]), int(fields[3]))
+
+
+RequestHook = Callable[[Peer | None, dict[str, Any]], None]
 
 
 class Deferred:
@@ -49,12 +78,21 @@ class ControlServer:
     """Serves requests on `socket` (bound by the daemon) from the I/O thread: `serve_ready`
     answers what has arrived and what deferred work has finished, never blocking."""
 
-    def __init__(self, socket: zmq.Socket, handlers: dict[str, Handler], before_reply: Callable[[], bool]):
+    def __init__(
+        self,
+        socket: zmq.Socket,
+        handlers: dict[str, Handler],
+        before_reply: Callable[[], bool],
+        on_request: RequestHook,
+        peer_ops: Collection[str] = (),
+    ):
         missing = sorted(set(P.OPS) - set(handlers))
         if missing:
             raise ValueError(f"no handler for the ops {', '.join(missing)}")
         self._socket = socket
         self._handlers = handlers
+        self._on_request = on_request  # sees (peer, decoded map) of each request first; may raise ProtocolError
+        self._peer_ops = frozenset(peer_ops)
         self._before_reply = before_reply  # False: the request left work unfinished (a CUDA ring still open)
         self._pending: list[tuple[list[bytes], Deferred]] = []
 
@@ -63,7 +101,7 @@ class ControlServer:
         deferred one whose work is done."""
         if self._socket.poll(timeout=0 if self._pending else timeout_ms):
             while self._socket.poll(0):
-                self._receive(self._socket.recv_multipart())
+                self._receive(self._socket.recv_multipart(copy=False))
         elif self._pending:  # a short wait for any deferred work to finish
             wait(
                 [deferred.future for _, deferred in self._pending],
@@ -78,20 +116,25 @@ class ControlServer:
                 still.append((envelope, deferred))
         self._pending = still
 
-    def _receive(self, parts: list[bytes]) -> None:
-        envelope, body = _split_envelope(parts)
+    def _receive(self, frames: list[zmq.Frame]) -> None:
+        envelope, body = _split_envelope([f.bytes for f in frames])
         if not body:
             return  # an empty message or a bare identity: nothing to answer
-        self._answer(envelope, lambda: self.handle(C.unpack(body)))
+        peer = Peer.of(frames[-1])
+        self._answer(envelope, lambda: self.handle(C.unpack(body), peer))
 
-    def handle(self, request: Any) -> dict[str, Any] | Deferred:
-        """One decoded request: check it against its op's fields, run its handler."""
+    def handle(self, request: Any, peer: Peer | None) -> dict[str, Any] | Deferred:
+        """One decoded request: shown to `on_request` (which may refuse it, before any
+        check of its fields), checked against its op's fields, then its handler runs."""
+        self._on_request(peer, request if isinstance(request, dict) else {})
         op, fields = P.validate_request(request)
+        if op in self._peer_ops:
+            return self._handlers[op](**fields, peer=peer)
         return self._handlers[op](**fields)
 
     def run(self, op: str, **fields: Any) -> dict[str, Any] | Deferred:
         """A request made inside the daemon (a console line), checked like one from a client."""
-        return self.handle({"v": P.PROTOCOL_MAJOR, "op": op, **fields})
+        return self.handle({"v": P.PROTOCOL_MAJOR, "op": op, **fields}, None)
 
     def _answer(self, envelope: list[bytes], handle: Callable[[], dict[str, Any] | Deferred]) -> None:
         """Send `handle()`'s reply, or the error it raised; park it when it is deferred."""

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,8 @@ from reverie.common.stylizer import Stylizer
 from .. import control as C
 from .. import packs as S
 from .. import protocol as P
-from ..shm_ring import reclaim_stale_segments
 from .console import ConsoleLanguage
-from .control_server import ControlServer, Handler
+from .control_server import ControlServer, Handler, Peer
 from .frame_loop import FrameLoop
 from .inbox import Inbox
 from .looks import Looks
@@ -54,11 +55,14 @@ class DaemonConfig:
     stats_interval_s: float = 1.0
     heartbeat_interval_s: float = 0.1
     liveness_interval_s: float = 0.25
+    session_timeout_s: float = P.DEFAULT_SESSION_TIMEOUT_S  # a game silent this long loses its session
+    capture_dirs: list[Path] = field(default_factory=list)  # record_start may write here too (--capture-dir)
 
 
 class DaemonSockets:
     """The three sockets, bound: made before the stylizer, so that an endpoint mistake
-    fails at once, not after a model has loaded."""
+    fails at once, not after a model has loaded. ipc:// socket files are 0600 and the
+    folders made for them 0700, whatever the umask: only this user may connect."""
 
     def __init__(self, config: DaemonConfig):
         eps = config.endpoints
@@ -71,9 +75,6 @@ class DaemonSockets:
         self.context = zmq.Context()
         try:
             self._refuse_if_served(eps.control)
-            for ep in (eps.control, eps.events, eps.frames):
-                if ep.startswith("ipc://"):
-                    Path(ep[len("ipc://") :]).parent.mkdir(parents=True, exist_ok=True)
             self.control = self.context.socket(zmq.ROUTER)
             self.events = self.context.socket(zmq.PUB)
             self.frames = self.context.socket(zmq.ROUTER)
@@ -83,14 +84,28 @@ class DaemonSockets:
             self.auth = None
             if config.curve_keys is not None:
                 self.auth = C.secure_server(self.context, [self.control, self.events], config.curve_keys)
-            self.control.bind(eps.control)
-            self.events.bind(eps.events)
-            self.frames.bind(eps.frames)
+            umask = os.umask(0o077)  # folders and socket files are born private (bind makes the file)
+            try:
+                for path in filter(None, map(self._socket_file, (eps.control, eps.events, eps.frames))):
+                    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self.control.bind(eps.control)
+                self.events.bind(eps.events)
+                self.frames.bind(eps.frames)
+            finally:
+                os.umask(umask)
+            for path in filter(None, map(self._socket_file, (eps.control, eps.events, eps.frames))):
+                if stat.S_ISSOCK(os.lstat(path).st_mode):
+                    os.chmod(path, 0o600)  # exactly 0600, whatever the umask took away
         except BaseException:
             self.context.destroy(linger=0)
             raise
-        for name in reclaim_stale_segments():
-            log.warning("reclaimed shared-memory segment %s of a dead daemon", name)
+
+    @staticmethod
+    def _socket_file(endpoint: str) -> Path | None:
+        """The file an ipc:// endpoint binds (none for tcp://, or an abstract `ipc://@name`)."""
+        if not endpoint.startswith("ipc://") or endpoint.startswith("ipc://@"):
+            return None
+        return Path(endpoint[len("ipc://") :])
 
     def _refuse_if_served(self, endpoint: str) -> None:
         """ipc:// binds silently steal a live daemon's socket: ask first."""
@@ -130,15 +145,24 @@ class Daemon:
         self.stylizer = stylizer
         self.config = config or DaemonConfig()
         self.pid = os.getpid()
+        self._uid = os.geteuid()
         self.started = time.monotonic()
         self.stats = Stats()
         self._sockets = sockets or DaemonSockets(self.config)
         self._events = Events()
         self._inbox = Inbox(self._sockets.context)
-        self.sessions = Sessions(self.pid, stylizer, self._inbox, self._events, self.config.endpoints)
+        self.sessions = Sessions(
+            self.pid, stylizer, self._inbox, self._events, self.config.endpoints, self.config.session_timeout_s
+        )
         self.looks = Looks(stylizer, self._inbox, self._events, self.config.styles)
-        self.recorder = Recorder(stylizer, self._inbox, self._capture_fields)
-        self.control = ControlServer(self._sockets.control, self._handlers(), self.sessions.await_closing)
+        self.recorder = Recorder(stylizer, self._inbox, self._capture_fields, self.config.capture_dirs)
+        self.control = ControlServer(
+            self._sockets.control,
+            self._handlers(),
+            self.sessions.await_closing,
+            on_request=self._admit,
+            peer_ops=("hello",),
+        )
         self.frame_loop = FrameLoop(
             stylizer, self._sockets.frames, self._inbox, self.sessions, self.recorder, self.stats, self._events
         )
@@ -165,6 +189,15 @@ class Daemon:
             "console": console.console,
             "shutdown": self._shutdown,
         }
+
+    def _admit(self, peer: Peer | None, fields: dict[str, Any]) -> None:
+        """Every request: another local user is refused whatever the socket's mode; the
+        rest may be a sign of the game's life."""
+        if peer is not None and peer.uid not in (self._uid, 0):
+            raise P.ProtocolError(
+                P.ERR_FORBIDDEN, f"this daemon serves user {self._uid}; user {peer.uid} may not use it"
+            )
+        self.sessions.saw_request(peer, fields)
 
     def status(self) -> dict[str, Any]:
         """The `status` op: the daemon, the game, the look, the capture, the stats."""
@@ -208,27 +241,29 @@ class Daemon:
             raise RuntimeError("the daemon's I/O thread failed") from self._io_error
 
     def _io_main(self) -> None:
+        """Requests, events and the session's duties until shutdown. A duty that fails
+        (an event that cannot be built) is logged and tried again next time: it never ends
+        this thread; only a failure of the loop itself does, and then the daemon stops."""
         config = self.config
-        next_stats = time.monotonic() + config.stats_interval_s
-        next_heartbeat = next_liveness = 0.0
+        duties = [
+            _Duty("heartbeat", config.heartbeat_interval_s, self.sessions.heartbeat),
+            _Duty("liveness", config.liveness_interval_s, self.sessions.check_liveness),
+            _Duty("stats", config.stats_interval_s, self._publish_stats, first_after_s=config.stats_interval_s),
+        ]
         try:
             while not self._inbox.stopped:
                 self.control.serve_ready(timeout_ms=50)
                 self._events.send_all(self._sockets.events)
                 now = time.monotonic()
-                if now >= next_heartbeat:
-                    next_heartbeat = now + config.heartbeat_interval_s
-                    self.sessions.heartbeat()
-                if now >= next_liveness:
-                    next_liveness = now + config.liveness_interval_s
-                    self.sessions.check_client_alive()
-                if now >= next_stats:
-                    next_stats = now + config.stats_interval_s
-                    self._events.publish({"type": "stats", **self.stats.snapshot(config.stats_interval_s)})
+                for duty in duties:
+                    duty.run_if_due(now)
         except BaseException as exc:  # surface in run(); never die silently
             log.exception("I/O thread failed")
             self._io_error = exc
             self._inbox.stop()
+
+    def _publish_stats(self) -> None:
+        self._events.publish({"type": "stats", **self.stats.snapshot(self.config.stats_interval_s)})
 
     def close(self) -> None:
         self._inbox.stop()
@@ -245,3 +280,28 @@ class Daemon:
         self._inbox.close()
         self._sockets.context.term()
         self._sockets.unlink()
+
+
+class _Duty:
+    """Something the I/O thread does every `interval_s`; a failure is logged (once a
+    minute at most) and the duty runs again at its next time."""
+
+    _LOG_EVERY_S = 60.0
+
+    def __init__(self, name: str, interval_s: float, work: Callable[[], None], first_after_s: float = 0.0):
+        self.name, self.interval_s, self._work = name, interval_s, work
+        self._next = time.monotonic() + first_after_s
+        self._failures = 0
+        self._logged_at = float("-inf")
+
+    def run_if_due(self, now: float) -> None:
+        if now < self._next:
+            return
+        self._next = now + self.interval_s
+        try:
+            self._work()
+        except Exception:
+            self._failures += 1
+            if now - self._logged_at >= self._LOG_EVERY_S:
+                self._logged_at = now
+                log.exception("the daemon's %s failed (%d times so far); it keeps serving", self.name, self._failures)

@@ -37,6 +37,7 @@ class Job:
     generation: int
     slot: int
     seq: int
+    session_started_ns: int  # a submit time before this is not the session's
 
 
 def slot_frame(header: Any, planes: Any, reset_pending: bool = False) -> Frame:
@@ -128,6 +129,7 @@ class FrameLoop:
         live = self._sessions.live_ring()
         if live is None or identity != live.token:
             return None  # a game whose session ended: it learns from the heartbeat
+        self._sessions.saw_notice()
         try:
             notice = C.unpack(parts[1:])
             gen, slot, seq = notice["gen"], notice["slot"], notice["seq"]
@@ -154,7 +156,7 @@ class FrameLoop:
             self._frames.send_multipart([identity, C.pack(notice)])
             self._stats.count(failed=1)
             return None
-        return Job(identity, ring, gen, slot, seq)
+        return Job(identity, ring, gen, slot, seq, live.started_ns)
 
     def _drop(self, job: Job) -> None:
         """A frame replaced by a newer one: recorded (host rings only: a CUDA ring's planes
@@ -207,7 +209,9 @@ class FrameLoop:
         # Counted before the hand-over: a game that sees its frame back and asks for status
         # at once must find it counted.
         if error is None:
-            self._stats.add((t_done - int(header["t_submit_ns"])) / 1e6, (t_done - t_start) / 1e6)
+            t_submit = int(header["t_submit_ns"])  # the game's word: believed only inside the session
+            latency_ms = (t_done - t_submit) / 1e6 if job.session_started_ns <= t_submit <= t_done else None
+            self._stats.add(latency_ms, (t_done - t_start) / 1e6)
             self._notify(job, P.SLOT_DONE, "done")
         else:
             self._reset_pending = frame_reset

@@ -262,8 +262,8 @@ namespace Reverie
         public const int CounterNameCap = 64;
         public const int ConsoleReplyCap = 8192;
         public const int Keep = -1;
-        public const int ProtocolMajor = 1;
-        public const int ProtocolMinor = 4;
+        public const int ProtocolMajor = 2;
+        public const int ProtocolMinor = 0;
 
         const CallingConvention Cdecl = CallingConvention.Cdecl;
 

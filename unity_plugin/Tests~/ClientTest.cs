@@ -265,7 +265,7 @@ namespace Reverie.Tests
                 Check.Equal("winter night, ünïcödé ❄", status.Prompt, "status shows the prompt (UTF-8 both ways)");
                 Check.Equal(12, status.TransitionFrames, "status shows the transition");
                 Check.Equal("echo", status.Stylizer, "stylizer name");
-                Check.Equal(1u, status.VersionMajor, "protocol major");
+                Check.Equal(2u, status.VersionMajor, "protocol major");
                 Check.That(WaitForEvent(client, ReverieEventType.PromptChanged, "winter night, ünïcödé ❄"), "prompt_changed event arrives");
 
                 Check.Result(ReverieResult.Ok, client.SetParams(3, 0.5, 42), "set params");

@@ -2,7 +2,7 @@
  *
  * The game writes its color, depth and motion planes into a slot of a shared-memory
  * ring, the daemon stylizes the newest frame and the game shows the newest output it
- * has; nothing here ever waits for the model. Wire and shared-memory protocol 1.3:
+ * has; nothing here ever waits for the model. Wire and shared-memory protocol 2.0:
  * docs/protocol.md. Build, threading and engine notes: docs/native.md.
  *
  * Typical frame loop (render thread):
@@ -57,6 +57,12 @@
  * reverie_begin_frame / reverie_submit_copy says hello again on its own (with
  * "replaces" = the old session), at most once per reconnect_interval_ms and without
  * blocking the render thread, then re-opens the ring at the current frame format.
+ * The other way round, reverie_begin_frame, reverie_submit_copy, reverie_latest_output,
+ * reverie_map_output and reverie_wait_output write the game's heartbeat into the ring
+ * (game_beat_ns); the daemon closes a session silent for its session timeout (the hello
+ * reply's session_timeout_s, 10 s by default). A game that makes none of these calls for
+ * that long finds its session gone at the next one (REVERIE_UNAVAILABLE) and says hello
+ * again, as after a restart.
  *
  * GPU mode (protocol 1.2, docs/native.md "GPU mode"): a library built with
  * -DREVERIE_CUDA=ON can put the planes in the game's CUDA memory instead of shared memory:
@@ -77,8 +83,8 @@
 
 /* The wire protocol this library speaks (docs/protocol.md section 7): the daemon's
  * major must equal REVERIE_PROTOCOL_MAJOR. */
-#define REVERIE_PROTOCOL_MAJOR 1
-#define REVERIE_PROTOCOL_MINOR 4
+#define REVERIE_PROTOCOL_MAJOR 2
+#define REVERIE_PROTOCOL_MINOR 0
 
 #if defined(_WIN32)
 #  if defined(REVERIE_BUILDING)
@@ -115,10 +121,10 @@ typedef enum reverie_result {
     REVERIE_UNAVAILABLE = -2,      /* the daemon is not running or not answering; retried later */
     REVERIE_REJECTED = -3,         /* the daemon refused the request (its code: last_error), or a frame failed */
     REVERIE_BUSY = -4,             /* hello: another live game holds the daemon (set REVERIE_CONNECT_TAKEOVER) */
-    REVERIE_PROTOCOL = -5,         /* a garbled reply or a segment that is not a protocol-1 ring */
+    REVERIE_PROTOCOL = -5,         /* a garbled reply, or a ring segment that fails the attach checks */
     REVERIE_TIMEOUT = -6,          /* wait_output: no answer for this frame within the time given */
     REVERIE_OUT_OF_MEMORY = -7,
-    REVERIE_SYSTEM = -8,           /* an OS, ZeroMQ or CUDA call failed (shm_open, mmap, zmq_socket, cudaEventRecord...) */
+    REVERIE_SYSTEM = -8,           /* an OS, ZeroMQ or CUDA call failed (mmap, zmq_socket, cudaEventRecord...) */
     REVERIE_UNSUPPORTED = -9       /* not in this build or on this machine: the CUDA transport without CUDA or a GPU */
 } reverie_result;
 
@@ -195,7 +201,7 @@ REVERIE_API reverie_result reverie_default_control_endpoint(char* out, size_t ca
 /* Frame size and motion format for the next frames: width and height 8..8192 each. If the
  * client has a session and the ring differs, it is re-opened now (open_ring; blocks up
  * to timeout_ms); otherwise the next reverie_begin_frame opens it. A ring the daemon
- * refuses (over 4 GiB, /dev/shm full) gives REVERIE_REJECTED and keeps the old one. */
+ * refuses (over 4 GiB, no memory for it) gives REVERIE_REJECTED and keeps the old one. */
 REVERIE_API reverie_result reverie_set_frame_format(reverie_client* client, uint32_t width, uint32_t height,
                                                     uint32_t motion_format);
 

@@ -38,6 +38,7 @@ typedef struct rv_frames {
     rv_ring ring;
     uint64_t generation;
     uint32_t daemon_pid;            /* from the hello reply: who maps our device rings */
+    double session_timeout_s;       /* from the hello reply: how long the daemon keeps a silent session */
     /* The transport (reverie_set_transport): for a CUDA ring, `cuda` holds its planes and
      * `ring` maps only its control segment. */
     uint32_t want_transport;
@@ -63,8 +64,9 @@ typedef struct rv_frames {
     bool begun_lost;                  /* the session dropped while a frame was begun */
     bool have_format;
     uint32_t want_width, want_height, want_motion;
-    uint64_t last_beat;               /* heartbeat_ns last seen, and when it changed */
+    uint64_t last_beat;               /* the daemon's heartbeat_ns last seen, and when it changed */
     uint64_t last_beat_change_ns;
+    uint64_t game_beat_ns;            /* the game_beat_ns this game last wrote */
     rv_frame_result results[RV_RESULTS];
 } rv_frames;
 

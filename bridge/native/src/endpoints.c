@@ -32,9 +32,18 @@ reverie_result rv_default_endpoint(char* out, size_t cap, const char* env, const
     const char* base = getenv("XDG_RUNTIME_DIR");
     if (base == NULL || *base == '\0') base = temp_dir(cwd, sizeof cwd);
     char dir[900];
-    snprintf(dir, sizeof dir, "%s/reverie-%u", base, (unsigned)getuid());
+    snprintf(dir, sizeof dir, "%s/reverie-%u", base, (unsigned)geteuid());
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return rv_fail(REVERIE_SYSTEM, "cannot create the socket folder %s: %s", dir, strerror(errno));
+    /* A folder someone else made (or a link) would let them answer this game's hello. */
+    struct stat st;
+    if (lstat(dir, &st) != 0) return rv_fail(REVERIE_SYSTEM, "cannot inspect the socket folder %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+        return rv_fail(REVERIE_SYSTEM,
+                       "the socket folder %s is not private (%s, owner uid %u, mode %03o): remove it, set "
+                       "XDG_RUNTIME_DIR, or set REVERIE_CONTROL",
+                       dir, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a folder" : "not a folder",
+                       (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
     if (snprintf(out, cap, "ipc://%s/%s", dir, name) >= (int)cap) return rv_fail(REVERIE_INVALID_ARGUMENT, "endpoint path too long");
     return REVERIE_OK;
 }

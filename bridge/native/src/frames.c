@@ -1,6 +1,7 @@
-/* The FRAME group: the game session (hello, open_ring, bye), liveness from the ring's
- * heartbeat, and the slot hand-over of docs/protocol.md section 3, as bridge/client.py
- * does it. Nothing here waits for the model; only hello/open_ring wait for the daemon.
+/* The FRAME group: the game session (hello, open_ring, bye), liveness both ways through
+ * the ring's header (the daemon's heartbeat_ns read, the game's game_beat_ns written), and
+ * the slot hand-over of docs/protocol.md section 3, as bridge/client.py does it. Nothing
+ * here waits for the model; only hello/open_ring wait for the daemon.
  * A CUDA ring (protocol 1.2) differs only in where the planes are: f->cuda holds them,
  * cuda_ring.c orders the GPU work, transport.c decides when the planes may be freed. */
 #include <stdio.h>
@@ -21,6 +22,7 @@ void rv_frames_init(reverie_client* c) {
     rv_control_init(&f->ctl, c->zmq, c->control, &c->curve, c->timeout_ms);
     f->newest_slot = -1;
     f->begun_slot = -1;
+    f->session_timeout_s = RV_DEFAULT_SESSION_TIMEOUT_S;
 }
 
 static void publish_view(reverie_client* c) {
@@ -118,6 +120,9 @@ static reverie_result take_session(reverie_client* c, const rv_reply* reply) {
     f->dealer = dealer;
     uint64_t daemon_pid = 0;
     f->daemon_pid = rv_get_u64(reply->map, "daemon_pid", &daemon_pid) && daemon_pid <= UINT32_MAX ? (uint32_t)daemon_pid : 0;
+    double timeout_s = 0;
+    f->session_timeout_s = rv_get_f64(reply->map, "session_timeout_s", &timeout_s) && timeout_s > 0 ? timeout_s
+                                                                                                     : RV_DEFAULT_SESSION_TIMEOUT_S;
     memcpy(f->session, session, sizeof session);
     f->has_session = true;
     /* This daemon ended the session we named in "replaces" and closed its rings before
@@ -172,6 +177,13 @@ static reverie_result hello_async(reverie_client* c) {
 
 /* ------------------------------------------------------------------ ring */
 
+/* The game's heartbeat: game_beat_ns = now in the ring's header (when there is a ring). */
+static void game_beat(rv_frames* f, uint64_t now) {
+    if (f->ring.base == NULL) return;
+    rv_ring_game_beat(&f->ring, now);
+    f->game_beat_ns = now;
+}
+
 static reverie_result open_ring(reverie_client* c) {
     rv_frames* f = &c->fr;
     bool cuda = f->want_transport == REVERIE_TRANSPORT_CUDA;
@@ -197,15 +209,16 @@ static reverie_result open_ring(reverie_client* c) {
     if (cuda) rv_transport_put(&req, &fresh, &offer); /* a host ring sends what protocol 1.1 did */
     r = rv_control_request(&f->ctl, &req, &reply, 0);
     rv_request_free(&req);
-    char shm[128];
     uint64_t generation = 0;
     bool refused = r != REVERIE_OK && reply.error_code[0] != '\0'; /* the daemon answered no */
-    if (r == REVERIE_OK && (!rv_get_str(reply.map, "shm", shm, sizeof shm) || !rv_get_u64(reply.map, "generation", &generation)))
-        r = rv_fail(REVERIE_PROTOCOL, "garbled open_ring reply: shm or generation missing");
+    const msgpack_object* segment = r == REVERIE_OK ? rv_get(reply.map, "segment") : NULL;
+    if (r == REVERIE_OK && (segment == NULL || segment->type != MSGPACK_OBJECT_STR || !rv_get_u64(reply.map, "generation", &generation)))
+        r = rv_fail(REVERIE_PROTOCOL, "garbled open_ring reply: segment or generation missing");
     bool session_gone = r == REVERIE_REJECTED && strcmp(reply.error_code, RV_ERR_SESSION) == 0;
     rv_ring ring;
     memset(&ring, 0, sizeof ring);
-    if (r == REVERIE_OK) r = rv_ring_attach(&ring, shm, cuda);
+    /* The path's exact bytes: ring.c refuses anything but /proc/<pid>/fd/<n>. */
+    if (r == REVERIE_OK) r = rv_ring_attach(&ring, segment->via.str.ptr, segment->via.str.size, cuda);
     if (r == REVERIE_OK && cuda && (r = rv_transport_accept(&fresh, reply.map)) != REVERIE_OK) rv_ring_detach(&ring);
     rv_reply_free(&reply);
     if (r != REVERIE_OK) {
@@ -231,29 +244,42 @@ static reverie_result open_ring(reverie_client* c) {
     forget_slots(f);
     f->last_beat = rv_ring_heartbeat(&f->ring);
     f->last_beat_change_ns = rv_now_ns();
+    game_beat(f, f->last_beat_change_ns);
     publish_view(c);
     return REVERIE_OK;
 }
 
-/* Section 4.6: a heartbeat unchanged for longer than the liveness limit means the daemon
+/* Section 4.6, both ways. The game's beat: game_beat_ns = now, so the daemon sees this
+ * game is alive (it closes a session silent for session_timeout_s, section 4.7). The
+ * daemon's: a heartbeat_ns unchanged for longer than the liveness limit means the daemon
  * died or stopped; drop the session so the next frame reconnects. */
 static reverie_result check_daemon(reverie_client* c) {
     rv_frames* f = &c->fr;
     if (f->ring.base == NULL) return REVERIE_OK;
-    uint64_t beat = rv_ring_heartbeat(&f->ring), now = rv_now_ns();
-    if (beat != f->last_beat) {
+    uint64_t beat = rv_ring_heartbeat(&f->ring), now = rv_now_ns(), liveness = (uint64_t)c->liveness_ms * MS;
+    double game_silent_s = (double)(now - f->game_beat_ns) / 1e9; /* since this game's last beat */
+    game_beat(f, now);
+    /* After a silence past the session timeout the daemon has closed the session and
+     * stopped beating its ring, maybe only just: that the heartbeat changed since the last
+     * look proves nothing then, its age does (heartbeat_ns is CLOCK_MONOTONIC too). */
+    bool closed = game_silent_s > f->session_timeout_s && now > beat && now - beat > liveness;
+    if (beat != f->last_beat && !closed) {
         f->last_beat = beat;
         f->last_beat_change_ns = now;
         return REVERIE_OK;
     }
     uint64_t silent = now - f->last_beat_change_ns;
-    if (silent <= (uint64_t)c->liveness_ms * MS) return REVERIE_OK;
+    if (!closed && silent <= liveness) return REVERIE_OK;
     uint32_t pid = rv_ring_header(&f->ring)->daemon_pid;
-    char why[160];
-    if (rv_pid_alive(pid))
-        snprintf(why, sizeof why, "the Reverie daemon (pid %u) silent for %.1f s; will reconnect", pid, silent / 1e9);
-    else
+    char why[224];
+    if (!rv_pid_alive(pid))
         snprintf(why, sizeof why, "the Reverie daemon (pid %u) exited; will reconnect", pid);
+    else if (game_silent_s > f->session_timeout_s) /* it closed the session, and its ring with it */
+        snprintf(why, sizeof why,
+                 "no frame call for %.1f s, past the daemon's session timeout (%.1f s): the session was closed; will reconnect",
+                 game_silent_s, f->session_timeout_s);
+    else
+        snprintf(why, sizeof why, "the Reverie daemon (pid %u) silent for %.1f s; will reconnect", pid, silent / 1e9);
     drop_session(c, false); /* a silent daemon may still map our device ring */
     f->last_attempt_ns = now;
     f->attempted = true;
@@ -666,6 +692,7 @@ reverie_result reverie_latest_output(reverie_client* c, void* dst, size_t dst_st
                                      reverie_output_info* info) {
     if (c == NULL) return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_latest_output: client is NULL");
     pthread_mutex_lock(&c->frame_lock);
+    game_beat(&c->fr, rv_now_ns()); /* a game showing outputs is alive */
     drain(c, 0);
     reverie_result r = copy_newest("reverie_latest_output", &c->fr, dst, dst_stride, dst_size, flags, info);
     pthread_mutex_unlock(&c->frame_lock);
@@ -677,6 +704,7 @@ reverie_result reverie_map_output(reverie_client* c, const void** pixels, uint64
         return rv_fail(REVERIE_INVALID_ARGUMENT, "reverie_map_output: client, pixels and pitch must not be NULL");
     pthread_mutex_lock(&c->frame_lock);
     rv_frames* f = &c->fr;
+    game_beat(f, rv_now_ns());
     drain(c, 0);
     reverie_result r = copy_newest("reverie_map_output", f, NULL, 0, 0, 0, info);
     /* A device output: the engine's stream waits for the daemon's output before reading it. */

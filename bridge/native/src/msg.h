@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A request being built: {"v": 1, "op": op, ...fields}. */
+/* A request being built: {"v": REVERIE_PROTOCOL_MAJOR, "op": op, ...fields}. */
 typedef struct rv_request {
     msgpack_sbuffer buf;
     msgpack_packer pk;

@@ -1,4 +1,4 @@
-/* Protocol 1.3 constants and byte layouts (docs/protocol.md; the source of truth is
+/* Protocol 2.0 constants and byte layouts (docs/protocol.md; the source of truth is
  * bridge/protocol.py, and tests/test_native_protocol.py compares every value here with it). */
 #ifndef RV_PROTOCOL_H
 #define RV_PROTOCOL_H
@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RV_PROTOCOL_MAJOR 1
-#define RV_PROTOCOL_MINOR 4 /* 1.2: the CUDA IPC transport; 1.3: captures (control ops only); 1.4: console */
+#define RV_PROTOCOL_MAJOR 2 /* 2.0: rings are sealed memfds opened by path (open_ring.segment), the game's heartbeat */
+#define RV_PROTOCOL_MINOR 0
 
 #define RV_MAGIC 0x42525652u /* "RVRB" as a little-endian u32 */
 #define RV_PAGE 4096u
@@ -15,7 +15,7 @@
 #define RV_SLOT_HEADER_BYTES 256u
 #define RV_PLANE_ALIGN 4096u
 #define RV_ERROR_TEXT_BYTES 128u
-#define RV_SHM_PREFIX "reverie"
+#define RV_SHM_PREFIX "reverie" /* memfd names, as /proc/<pid>/fd shows them: reverie.<daemon pid>.<generation> */
 
 #define RV_SLOT_EMPTY 0u
 #define RV_SLOT_SUBMITTED 1u
@@ -62,12 +62,15 @@
 #define RV_ERR_INVALID "invalid"
 #define RV_ERR_BUSY "busy"
 #define RV_ERR_SESSION "session"
+#define RV_ERR_FORBIDDEN "forbidden" /* the connection's peer is another local user */
 #define RV_ERR_INTERNAL "internal"
 
 /* Python client defaults (protocol section 8). */
 #define RV_DEFAULT_TIMEOUT_MS 2000
 #define RV_DEFAULT_LIVENESS_MS 1000
 #define RV_DEFAULT_RECONNECT_MS 500
+/* The daemon closes a session silent this long unless its hello reply says otherwise. */
+#define RV_DEFAULT_SESSION_TIMEOUT_S 10.0
 
 typedef struct rv_segment_header {
     uint32_t magic;
@@ -95,6 +98,7 @@ typedef struct rv_segment_header {
     uint64_t session;
     uint64_t heartbeat_ns; /* rewritten by the daemon: read it with an atomic load */
     uint64_t created_ns;
+    uint64_t game_beat_ns; /* rewritten by the game (CLOCK_MONOTONIC ns): an atomic store */
 } rv_segment_header;
 
 typedef struct rv_slot_header {
@@ -115,11 +119,12 @@ typedef struct rv_slot_header {
     uint8_t _reserved[56];
 } rv_slot_header;
 
-_Static_assert(sizeof(rv_segment_header) == 128, "segment header is 128 bytes");
+_Static_assert(sizeof(rv_segment_header) == 136, "segment header is 136 bytes (padded to one page in the segment)");
 _Static_assert(offsetof(rv_segment_header, slot_stride) == 32, "slot_stride at 32");
 _Static_assert(offsetof(rv_segment_header, color_offset) == 48, "color_offset at 48");
 _Static_assert(offsetof(rv_segment_header, generation) == 96, "generation at 96");
 _Static_assert(offsetof(rv_segment_header, heartbeat_ns) == 112, "heartbeat_ns at 112");
+_Static_assert(offsetof(rv_segment_header, game_beat_ns) == 128, "game_beat_ns at 128");
 _Static_assert(sizeof(rv_slot_header) == RV_SLOT_HEADER_BYTES, "slot header is 256 bytes");
 _Static_assert(offsetof(rv_slot_header, jitter_x) == 48, "jitter_x at 48");
 _Static_assert(offsetof(rv_slot_header, error_code) == 68, "error_code at 68");

@@ -1,5 +1,6 @@
 /* The shared-memory ring on the game side: the layout rule, attaching to the daemon's
- * segment with the checks of protocol 2.1, and pointers to slots and planes. */
+ * segment with the checks of protocol 2.1, pointers to slots and planes, and the two
+ * heartbeats (the daemon's, which the game reads, and the game's, which it writes). */
 #ifndef RV_RING_H
 #define RV_RING_H
 
@@ -8,6 +9,8 @@
 
 #include "protocol.h"
 #include "reverie.h"
+
+#define RV_SEGMENT_PATH_CAP 32 /* "/proc/" + 10 digits + "/fd/" + 10 digits, and the NUL */
 
 typedef struct rv_layout {
     uint32_t width, height, slot_count, motion_format;
@@ -27,15 +30,22 @@ typedef struct rv_ring {
     bool device_planes; /* a CUDA ring: this segment holds headers only, no planes */
     uint64_t header_stride; /* bytes from one slot header to the next */
     rv_layout layout;
-    char name[128];
+    char path[RV_SEGMENT_PATH_CAP]; /* the /proc path it was opened by (the open_ring reply's segment) */
 } rv_ring;
 
-/* shm_open("/" + name), map all of it (pre-faulted), check magic, version and layout.
- * device_planes: we asked for a CUDA ring, so the segment must carry
- * RV_RING_FLAG_DEVICE_PLANES and be at least control_bytes long (and not carry it otherwise). */
-reverie_result rv_ring_attach(rv_ring* ring, const char* name, bool device_planes);
+/* True if the `len` bytes at `path` are exactly /proc/<digits>/fd/<digits> (1 to 10 digits
+ * each, as bridge/protocol.py's check_segment_path): the only file a daemon may make the
+ * game open. */
+bool rv_segment_path_valid(const char* path, size_t len);
 
-/* Unmap; when the daemon that made the segment is dead, unlink it too (it cannot). */
+/* Attach to the segment the daemon named in open_ring (`len` bytes at `path`, not
+ * necessarily NUL-terminated): check the path's shape, open it (the daemon's memfd, through
+ * /proc), fstat it (a regular file, from the header page to RV_MAX_RING_BYTES), map all of
+ * it (pre-faulted), close the fd, and check magic, version and layout. device_planes: we asked for a CUDA ring, so the segment must carry
+ * RV_RING_FLAG_DEVICE_PLANES and be at least control_bytes long (and not carry it otherwise). */
+reverie_result rv_ring_attach(rv_ring* ring, const char* path, size_t len, bool device_planes);
+
+/* Unmap. The segment itself goes when the last process holding or mapping it lets go. */
 void rv_ring_detach(rv_ring* ring);
 
 static inline rv_segment_header* rv_ring_header(const rv_ring* ring) { return (rv_segment_header*)ring->base; }
@@ -59,6 +69,11 @@ static inline uint8_t* rv_ring_plane(const rv_ring* ring, uint32_t slot, uint64_
 
 /* The daemon's heartbeat word, read atomically. */
 uint64_t rv_ring_heartbeat(const rv_ring* ring);
+
+/* The game's heartbeat: store `now_ns` (CLOCK_MONOTONIC) into game_beat_ns, atomically.
+ * The daemon closes a session whose game_beat_ns stops changing (with no frame notice and
+ * no control request either) for the hello reply's session_timeout_s. */
+void rv_ring_game_beat(const rv_ring* ring, uint64_t now_ns);
 
 /* True if a process with this pid exists and is not a zombie. */
 bool rv_pid_alive(uint32_t pid);

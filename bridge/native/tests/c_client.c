@@ -117,7 +117,7 @@ static void phase_steering(reverie_client* rv) {
     CHECK(reverie_set_prompt(rv, prompt, 7) == REVERIE_OK, "set_prompt: %s", reverie_last_error(rv));
     CHECK(reverie_get_status(rv, &st) == REVERIE_OK, "status: %s", reverie_last_error(rv));
     CHECK(strcmp(st.prompt, prompt) == 0 && st.transition_frames == 7, "status prompt '%s' transition %d", st.prompt, st.transition_frames);
-    CHECK(strcmp(st.stylizer, "mix") == 0 && st.version_major == 1 && st.connected == 1, "status stylizer/version/connected");
+    CHECK(strcmp(st.stylizer, "mix") == 0 && st.version_major == REVERIE_PROTOCOL_MAJOR && st.connected == 1, "status stylizer/version/connected");
     CHECK(st.has_session && strcmp(st.session_client, "c_client") == 0 && st.ring_width == 40, "status session");
     CHECK(st.frames >= 330 && st.frames_submitted == 330, "status frames %llu submitted %llu", (unsigned long long)st.frames,
           (unsigned long long)st.frames_submitted);

@@ -9,8 +9,14 @@
 
 #define INT(name, value) printf("%s=%lld\n", name, (long long)(value))
 #define STR(name, value) printf("%s=%s\n", name, value)
-#define SEG(field) INT("SEGMENT_HEADER." #field, offsetof(rv_segment_header, field))
-#define SLOT(field) INT("SLOT_HEADER." #field, offsetof(rv_slot_header, field))
+/* Each header field's offset (SEGMENT_HEADER.<field>) and size (SEGMENT_HEADER.<field>.size). */
+#define FIELD(prefix, type, name, member)                        \
+    do {                                                         \
+        INT(prefix "." name, offsetof(type, member));            \
+        INT(prefix "." name ".size", sizeof(((type*)0)->member)); \
+    } while (0)
+#define SEG(field) FIELD("SEGMENT_HEADER", rv_segment_header, #field, field)
+#define SLOT(field) FIELD("SLOT_HEADER", rv_slot_header, #field, field)
 
 int main(void) {
     INT("PROTOCOL_MAJOR", RV_PROTOCOL_MAJOR);
@@ -59,19 +65,20 @@ int main(void) {
     STR("ERR_INVALID", RV_ERR_INVALID);
     STR("ERR_BUSY", RV_ERR_BUSY);
     STR("ERR_SESSION", RV_ERR_SESSION);
+    STR("ERR_FORBIDDEN", RV_ERR_FORBIDDEN);
     STR("ERR_INTERNAL", RV_ERR_INTERNAL);
     INT("SEGMENT_HEADER.itemsize", sizeof(rv_segment_header));
     SEG(magic); SEG(version_major); SEG(version_minor); SEG(header_bytes); SEG(slot_count);
     SEG(width); SEG(height); SEG(motion_format); SEG(flags); SEG(slot_stride); SEG(slot_header_bytes);
     SEG(color_offset); SEG(depth_offset); SEG(motion_offset); SEG(output_offset);
     SEG(color_pitch); SEG(depth_pitch); SEG(motion_pitch); SEG(output_pitch);
-    SEG(generation); SEG(daemon_pid); SEG(session); SEG(heartbeat_ns); SEG(created_ns);
+    SEG(generation); SEG(daemon_pid); SEG(session); SEG(heartbeat_ns); SEG(created_ns); SEG(game_beat_ns);
     INT("SLOT_HEADER.itemsize", sizeof(rv_slot_header));
     SLOT(state); SLOT(flags); SLOT(seq); SLOT(frame_id); SLOT(t_submit_ns); SLOT(t_start_ns); SLOT(t_done_ns);
     SLOT(jitter_x); SLOT(jitter_y); SLOT(error_code); SLOT(error_text);
-    INT("SLOT_HEADER.near", offsetof(rv_slot_header, near_m)); /* named near/far in protocol.py */
-    INT("SLOT_HEADER.far", offsetof(rv_slot_header, far_m));
-    INT("SLOT_HEADER.fov_y", offsetof(rv_slot_header, fov_y));
+    FIELD("SLOT_HEADER", rv_slot_header, "near", near_m); /* named near/far in protocol.py */
+    FIELD("SLOT_HEADER", rv_slot_header, "far", far_m);
+    SLOT(fov_y);
     /* The layout rule for a few shapes: LAYOUT.<w>x<h>x<slots>.<motion>.<field>. */
     const unsigned shapes[][4] = {{1920, 1080, 4, 0}, {1920, 1080, 6, 1}, {64, 48, 6, 0}, {8, 8, 3, 1}, {8192, 8192, 3, 0}, {1281, 719, 16, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
