@@ -6,8 +6,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "reverie.h"
 
@@ -212,8 +215,40 @@ static void with_a_daemon(const char* control) {
     reverie_close(c);
 }
 
+/* The default socket folder must be ours and private: one another user made (here: mode
+ * 0777) or a link would let them answer the game's hello. */
+static void default_endpoint_folder(void) {
+    char base[] = "/tmp/rv-native-runtime-XXXXXX", folder[128], link_target[160], out[256];
+    if (mkdtemp(base) == NULL) {
+        failures++, printf("FAIL mkdtemp\n");
+        return;
+    }
+    const char* saved = getenv("REVERIE_CONTROL");
+    char* saved_copy = saved ? strdup(saved) : NULL;
+    unsetenv("REVERIE_CONTROL");
+    setenv("XDG_RUNTIME_DIR", base, 1);
+    snprintf(folder, sizeof folder, "%s/reverie-%u", base, (unsigned)geteuid());
+    mkdir(folder, 0700);
+    chmod(folder, 0777);
+    expect("squatted socket folder", reverie_default_control_endpoint(out, sizeof out), REVERIE_SYSTEM, "not private");
+    rmdir(folder);
+    snprintf(link_target, sizeof link_target, "%s/elsewhere", base);
+    mkdir(link_target, 0700);
+    symlink(link_target, folder);
+    expect("linked socket folder", reverie_default_control_endpoint(out, sizeof out), REVERIE_SYSTEM, "symbolic link");
+    unlink(folder);
+    expect("private socket folder", reverie_default_control_endpoint(out, sizeof out), REVERIE_OK, NULL);
+    checks++;
+    if (strstr(out, folder) == NULL) failures++, printf("FAIL default endpoint %s is not in %s\n", out, folder);
+    rmdir(folder);
+    rmdir(link_target);
+    rmdir(base);
+    if (saved_copy) setenv("REVERIE_CONTROL", saved_copy, 1), free(saved_copy);
+}
+
 int main(int argc, char** argv) {
     without_a_client();
+    default_endpoint_folder();
     without_a_daemon();
     last_error_is_per_thread();
     if (argc > 1) with_a_daemon(argv[1]);
