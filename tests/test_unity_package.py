@@ -75,3 +75,29 @@ def test_shaders_are_found_by_the_names_the_code_uses():
     assert used and used <= names
     capture = (PLUGIN / "Runtime" / "Shaders" / "ReverieCapture.shader").read_text()
     assert capture.count("#pragma fragment") == 3  # color, depth, motion: the pass indices ReverieFrameCapture uses
+
+
+def _rows_shown_top_down(image_rows_top_down: list[str]) -> list[str]:
+    """What the Unity camera shows, top of the screen first, for an output plane whose rows
+    (top of the image first) are given: the C# copy into the Texture2D (as
+    ReverieCamera.ShowNewestOutput asks the library for it), then the present shader's v."""
+    camera = (PLUGIN / "Runtime" / "ReverieCamera.cs").read_text()
+    show = camera[camera.index("void ShowNewestOutput") :]
+    show = show[: show.index("\n        }\n")]
+    flags = re.findall(r"CopyFlags\.(\w+), out info\)", show)
+    assert len(flags) == 2, flags  # the size probe, then the copy into the texture
+    texture_rows = image_rows_top_down[::-1] if flags[1] == "RowsBottomUp" else list(image_rows_top_down)
+    # texture_rows[0] is what Unity samples at v = 0, the bottom of the texture.
+    shader = (PLUGIN / "Runtime" / "Shaders" / "ReveriePresent.shader").read_text()
+    (uv,) = re.findall(r"o\.uv = ([^;]+);", shader)
+    flips_v = "1.0-v.texcoord.y" in uv.replace(" ", "")
+    assert flips_v or uv.strip() == "v.texcoord", uv
+    # A blit draws texture v = 1 (or 0 when the shader flips) at the top of the screen.
+    top_first = texture_rows[::-1]
+    return top_first[::-1] if flips_v else top_first
+
+
+def test_the_stylized_frame_is_shown_upright():
+    """One flip between the output plane and the screen, not two: an asymmetric image (a sky
+    row above a ground row above a shadow row) comes out in the same order."""
+    assert _rows_shown_top_down(["sky", "ground", "shadow"]) == ["sky", "ground", "shadow"]

@@ -301,7 +301,7 @@ namespace Reverie
             if (info.FrameId == shownFrameId || info.Width != StylizedTexture.width || info.Height != StylizedTexture.height) return;
             var pixels = StylizedTexture.GetRawTextureData<byte>(); // the texture's own memory: no extra copy
             var result = Client.LatestOutput((IntPtr)NativeArrayUnsafeUtility.GetUnsafePtr(pixels), info.Width * 4, pixels.Length,
-                CopyFlags.RowsBottomUp, out info);  // Unity textures keep the bottom row first
+                CopyFlags.RowsBottomUp, out info);  // the one flip: Unity textures keep the bottom row first
             if (result != ReverieResult.Ok) return;
             StylizedTexture.Apply(false);
             shownFrameId = info.FrameId;

@@ -1,6 +1,7 @@
-// Draws the newest stylized frame over the camera image. The output plane's row 0 is the top
-// of the image, and a Texture2D filled with LoadRawTextureData/GetRawTextureData puts the
-// first row at the bottom, so the v coordinate is flipped here.
+// Draws the newest stylized frame over the camera image. The one flip between the output
+// plane (row 0 at the top) and Unity's textures (row 0 at the bottom) is made where the rows
+// are copied (ReverieCamera.ShowNewestOutput asks for CopyFlags.RowsBottomUp), so the texture
+// is upright for anything that samples it and this pass samples it as it is.
 Shader "Hidden/Reverie/Present"
 {
     Properties { _MainTex ("Stylized", 2D) = "black" {} }
@@ -21,7 +22,7 @@ Shader "Hidden/Reverie/Present"
             {
                 v2f o;
                 o.pos = UnityObjectToClipPos(v.vertex);
-                o.uv = float2(v.texcoord.x, 1.0 - v.texcoord.y);
+                o.uv = v.texcoord;
                 return o;
             }
 
