@@ -128,3 +128,19 @@ def test_layout_rule(native_values):
             "control_bytes",
         ):
             assert int(native_values[f"{prefix}.{field}"]) == getattr(layout, field), (prefix, field)
+
+
+def test_the_soname_and_reverie_abi_version_follow_the_headers_abi_version():
+    """A program compares reverie_abi_version() with the REVERIE_ABI_VERSION it was built
+    with; the linker finds the library by the same number (libreverie.so.<ABI>)."""
+    import ctypes
+    import re
+
+    from native_build import SOURCE, build_libreverie
+
+    header = (SOURCE / "include" / "reverie.h").read_text()
+    (abi,) = re.findall(r"^#define REVERIE_ABI_VERSION (\d+)$", header, re.M)
+    library = build_libreverie() / "libreverie.so"
+    dynamic = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True, check=True).stdout
+    assert f"Library soname: [libreverie.so.{abi}]" in dynamic
+    assert ctypes.CDLL(str(library)).reverie_abi_version() == int(abi) >= 1

@@ -121,7 +121,7 @@ def test_struct_layouts_enums_and_constants_match_the_header(client_test, tmp_pa
 
 def test_every_header_function_has_one_dllimport():
     header = (HEADER_DIR / "reverie.h").read_text()
-    declared = set(re.findall(r"^REVERIE_API\b[^(]*?\b(reverie_\w+)\(", header, re.M))
+    declared = set(re.findall(r"^LIBREVERIE_EXPORT\b[^(]*?\b(reverie_\w+)\(", header, re.M))
     native = (PLUGIN / "Runtime" / "ReverieNative.cs").read_text()
     imported = re.findall(r"\[DllImport\(Library, CallingConvention = Cdecl\)\][^(]*?\b(reverie_\w+)\(", native)
     assert len(declared) >= 20

@@ -76,17 +76,15 @@ def test_build_native_refuses_a_folder_that_is_not_the_plugin(tmp_path):
     assert run.returncode == 2 and "no Reverie.uplugin" in run.stderr
 
 
-def test_reverie_h_is_included_only_through_the_macro_guard():
-    """UnrealBuildTool defines REVERIE_API for the module; reverie.h defines its own. Only
-    ReverieCApi.h may include reverie.h (it sets the engine's macro aside around it)."""
+def test_reverie_h_is_included_once_and_its_macros_cannot_collide_with_the_engines():
+    """UnrealBuildTool defines <MODULE>_API for every module (REVERIE_API for this one):
+    reverie.h defines no macro of that form. Only ReverieCApi.h includes it."""
     includers = [p.name for p in plugin_sources() if re.search(r'#include\s+"reverie\.h"', p.read_text())]
     assert includers == ["ReverieCApi.h"], includers
-    text = (MODULE_DIR / "Private" / "ReverieCApi.h").read_text()
-    assert (
-        text.index('push_macro("REVERIE_API")')
-        < text.index('#include "reverie.h"')
-        < text.index('pop_macro("REVERIE_API")')
-    )
+    header = (NATIVE_INCLUDE / "reverie.h").read_text()
+    macros = re.findall(r"^#\s*define\s+(\w+)", header, re.M)
+    assert "LIBREVERIE_EXPORT" in macros
+    assert not [m for m in macros if m.endswith("_API")], macros
 
 
 def test_descriptor_modules_and_shader_path_agree():

@@ -57,6 +57,10 @@ namespace Reverie
             managedError = null;
             client = null;
             if (options == null) return Fail("Connect: options is null");
+            int abi = Native.reverie_abi_version();  // before anything else: struct layouts depend on it
+            if (abi != Native.AbiVersion)
+                return Fail("Connect: libreverie has ABI version " + abi + ", these bindings were written for " +
+                            Native.AbiVersion + ": use the library that ships with this package");
             ReverieConfig config;
             Native.reverie_config_init(out config);
             var handle = new ReverieHandle();

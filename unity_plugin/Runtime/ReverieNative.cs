@@ -264,12 +264,14 @@ namespace Reverie
         public const int Keep = -1;
         public const int ProtocolMajor = 2;
         public const int ProtocolMinor = 0;
+        public const int AbiVersion = 1;  // REVERIE_ABI_VERSION: the library's reverie_abi_version() must say the same
 
         const CallingConvention Cdecl = CallingConvention.Cdecl;
 
         [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr reverie_result_name(int result);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr reverie_last_error(IntPtr client);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr reverie_version();
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern int reverie_abi_version();
 
         [DllImport(Library, CallingConvention = Cdecl)] public static extern void reverie_config_init(out ReverieConfig config);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_connect(ref ReverieConfig config, out IntPtr client);

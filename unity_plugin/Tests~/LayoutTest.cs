@@ -50,6 +50,7 @@ namespace Reverie.Tests
             Console.WriteLine("const Keep " + Native.Keep);
             Console.WriteLine("const ProtocolMajor " + Native.ProtocolMajor);
             Console.WriteLine("const ProtocolMinor " + Native.ProtocolMinor);
+            Console.WriteLine("const AbiVersion " + Native.AbiVersion);
             return 0;
         }
 

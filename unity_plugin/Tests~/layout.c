@@ -95,5 +95,6 @@ int main(void) {
     printf("const Keep %d\n", REVERIE_KEEP);
     printf("const ProtocolMajor %d\n", REVERIE_PROTOCOL_MAJOR);
     printf("const ProtocolMinor %d\n", REVERIE_PROTOCOL_MINOR);
+    printf("const AbiVersion %d\n", REVERIE_ABI_VERSION);
     return 0;
 }

@@ -45,7 +45,7 @@
  *     reply, at most reverie_config.timeout_ms.
  *   - EVENT group (any one thread, typically the game thread): reverie_poll_event.
  *     Never blocks.
- *   - Any thread, any time: reverie_last_error, reverie_result_name, reverie_version,
+ *   - Any thread, any time: reverie_last_error, reverie_result_name, reverie_version, reverie_abi_version,
  *     reverie_config_init, reverie_default_control_endpoint.
  *   - reverie_connect and reverie_close: no other call on that client may be running.
  * reverie_last_error() is per calling thread (thread-local): it describes the last
@@ -86,18 +86,27 @@
 #define REVERIE_PROTOCOL_MAJOR 2
 #define REVERIE_PROTOCOL_MINOR 0
 
+/* The binary interface: the soname's number (libreverie.so.1). It changes when a
+ * function's signature or a public struct's layout changes incompatibly; a program
+ * compares reverie_abi_version() with the REVERIE_ABI_VERSION it was built with before
+ * any other call (a plugin that loads the library at run time especially). */
+#define REVERIE_ABI_VERSION 1
+
+/* The export macro is named so that no engine's own macros collide with it (Unreal
+ * defines <MODULE>_API for every module, REVERIE_API for a module named Reverie). */
+
 #if defined(_WIN32)
 #  if defined(REVERIE_BUILDING)
-#    define REVERIE_API __declspec(dllexport)
+#    define LIBREVERIE_EXPORT __declspec(dllexport)
 #  elif defined(REVERIE_STATIC)
-#    define REVERIE_API
+#    define LIBREVERIE_EXPORT
 #  else
-#    define REVERIE_API __declspec(dllimport)
+#    define LIBREVERIE_EXPORT __declspec(dllimport)
 #  endif
 #elif defined(__GNUC__)
-#  define REVERIE_API __attribute__((visibility("default")))
+#  define LIBREVERIE_EXPORT __attribute__((visibility("default")))
 #else
-#  define REVERIE_API
+#  define LIBREVERIE_EXPORT
 #endif
 
 #ifdef __cplusplus
@@ -129,17 +138,21 @@ typedef enum reverie_result {
 } reverie_result;
 
 /* "REVERIE_OK", "REVERIE_UNAVAILABLE", ...; "REVERIE_UNKNOWN_RESULT" for other values. */
-REVERIE_API const char* reverie_result_name(int result);
+LIBREVERIE_EXPORT const char* reverie_result_name(int result);
 
 /* What went wrong in the last call on this thread that did not return REVERIE_OK,
  * for example "invalid: set_params.steps=99 is outside [1, 8]" (the daemon's error code
  * and message) or "reverie_begin_frame: out is NULL". Never NULL; valid until the next
  * libreverie call on this thread. The client argument is accepted for symmetry and may
  * be NULL. */
-REVERIE_API const char* reverie_last_error(const reverie_client* client);
+LIBREVERIE_EXPORT const char* reverie_last_error(const reverie_client* client);
 
 /* The library version, "0.1.0". */
-REVERIE_API const char* reverie_version(void);
+LIBREVERIE_EXPORT const char* reverie_version(void);
+
+/* The library's REVERIE_ABI_VERSION: a program built against another one must not call
+ * anything else. */
+LIBREVERIE_EXPORT int reverie_abi_version(void);
 
 /* ------------------------------------------------------------------ connecting */
 
@@ -180,21 +193,21 @@ typedef struct reverie_config {
 
 /* Fill *config with the defaults (every field 0/NULL). Call it before setting fields,
  * so fields added in later versions start at their defaults. */
-REVERIE_API void reverie_config_init(reverie_config* config);
+LIBREVERIE_EXPORT void reverie_config_init(reverie_config* config);
 
 /* Create a client. Without REVERIE_CONNECT_LAZY it says hello now (waiting at most
  * timeout_ms): REVERIE_UNAVAILABLE, REVERIE_BUSY or REVERIE_REJECTED then leave
  * *out NULL. With REVERIE_CONNECT_LAZY it only checks the arguments. *out is set only
  * on REVERIE_OK. config may be NULL (all defaults). */
-REVERIE_API reverie_result reverie_connect(const reverie_config* config, reverie_client** out);
+LIBREVERIE_EXPORT reverie_result reverie_connect(const reverie_config* config, reverie_client** out);
 
 /* Say bye (best effort, at most 500 ms), unmap the ring, close the sockets, free the
  * client. NULL is accepted and does nothing. */
-REVERIE_API void reverie_close(reverie_client* client);
+LIBREVERIE_EXPORT void reverie_close(reverie_client* client);
 
 /* The control endpoint a client with config.control == NULL uses: $REVERIE_CONTROL or
  * the default ipc path (creating its 0700 folder, as the daemon does). */
-REVERIE_API reverie_result reverie_default_control_endpoint(char* out, size_t cap);
+LIBREVERIE_EXPORT reverie_result reverie_default_control_endpoint(char* out, size_t cap);
 
 /* ------------------------------------------------------------------ frames (FRAME group) */
 
@@ -202,7 +215,7 @@ REVERIE_API reverie_result reverie_default_control_endpoint(char* out, size_t ca
  * client has a session and the ring differs, it is re-opened now (open_ring; blocks up
  * to timeout_ms); otherwise the next reverie_begin_frame opens it. A ring the daemon
  * refuses (over 4 GiB, no memory for it) gives REVERIE_REJECTED and keeps the old one. */
-REVERIE_API reverie_result reverie_set_frame_format(reverie_client* client, uint32_t width, uint32_t height,
+LIBREVERIE_EXPORT reverie_result reverie_set_frame_format(reverie_client* client, uint32_t width, uint32_t height,
                                                     uint32_t motion_format);
 
 /* Where plane pointers point: host shared memory, or (the CUDA transport) device memory
@@ -236,7 +249,7 @@ enum reverie_transport {
  *   REVERIE_UNSUPPORTED      CUDA: built without CUDA, no CUDA driver or device, or no CUDA IPC
  *   REVERIE_INVALID_ARGUMENT no such transport or device, or a frame is begun
  * and what reverie_set_frame_format returns when the ring is re-opened now. */
-REVERIE_API reverie_result reverie_set_transport(reverie_client* client, uint32_t transport, int32_t cuda_device,
+LIBREVERIE_EXPORT reverie_result reverie_set_transport(reverie_client* client, uint32_t transport, int32_t cuda_device,
                                                  void* cuda_stream);
 
 /* The input planes of the slot reverie_begin_frame reserved; writable until
@@ -279,15 +292,15 @@ typedef struct reverie_frame_info {
  *                       REVERIE_SKIPPED and carries a REVERIE_FRAME_RESET to the next frame
  *   REVERIE_UNAVAILABLE the daemon is down, restarting, or the reconnect is pending
  *   REVERIE_INVALID_ARGUMENT no format set, out NULL, or a frame already begun */
-REVERIE_API reverie_result reverie_begin_frame(reverie_client* client, reverie_frame_planes* out);
+LIBREVERIE_EXPORT reverie_result reverie_begin_frame(reverie_client* client, reverie_frame_planes* out);
 
 /* Hand the begun slot to the daemon. *frame_id_out (may be NULL) gets the frame id used.
  * REVERIE_UNAVAILABLE if the notice could not be sent (the slot stays ours). */
-REVERIE_API reverie_result reverie_submit_frame(reverie_client* client, const reverie_frame_info* info,
+LIBREVERIE_EXPORT reverie_result reverie_submit_frame(reverie_client* client, const reverie_frame_info* info,
                                                 uint64_t* frame_id_out);
 
 /* Give the begun slot back without submitting it (e.g. the GPU readback failed). */
-REVERIE_API reverie_result reverie_cancel_frame(reverie_client* client);
+LIBREVERIE_EXPORT reverie_result reverie_cancel_frame(reverie_client* client);
 
 enum reverie_copy_flags {
     /* The caller's rows are bottom-up (row 0 = bottom), as OpenGL/Unity readbacks are:
@@ -315,7 +328,7 @@ typedef struct reverie_frame_source {
  * CUDA transport the sources may be host or device pointers; the copies are queued on
  * the transport's stream, so a device (or pinned host) source must stay unchanged until
  * that stream has passed them. */
-REVERIE_API reverie_result reverie_submit_copy(reverie_client* client, const reverie_frame_source* source,
+LIBREVERIE_EXPORT reverie_result reverie_submit_copy(reverie_client* client, const reverie_frame_source* source,
                                                const reverie_frame_info* info, uint64_t* frame_id_out);
 
 /* The newest output and what it answers. */
@@ -333,14 +346,14 @@ typedef struct reverie_output_info {
  * buffer's size in bytes; it must hold (height - 1) * stride + width * 4. dst NULL with
  * dst_size 0 only fills *info (to learn the size or whether a new frame arrived).
  * Returns REVERIE_NONE_YET when no frame of the current ring is done yet. Never waits. */
-REVERIE_API reverie_result reverie_latest_output(reverie_client* client, void* dst, size_t dst_stride,
+LIBREVERIE_EXPORT reverie_result reverie_latest_output(reverie_client* client, void* dst, size_t dst_stride,
                                                  size_t dst_size, uint32_t flags, reverie_output_info* info);
 
 /* Zero copy: point *pixels at the newest output in shared memory, rows *pitch bytes
  * apart, top-down. Valid until the next FRAME-group call on this client. With the CUDA
  * transport *pixels is a device pointer, and the transport's stream has been made to wait
  * for the daemon's output: read it on that stream. */
-REVERIE_API reverie_result reverie_map_output(reverie_client* client, const void** pixels, uint64_t* pitch,
+LIBREVERIE_EXPORT reverie_result reverie_map_output(reverie_client* client, const void** pixels, uint64_t* pitch,
                                               reverie_output_info* info);
 
 /* Block up to timeout_ms for the answer to frame_id, then copy it like latest_output.
@@ -348,7 +361,7 @@ REVERIE_API reverie_result reverie_map_output(reverie_client* client, const void
  *   REVERIE_OK, REVERIE_DROPPED (a newer frame replaced it; skipped frames too),
  *   REVERIE_REJECTED (the frame failed: NaN/inf or the stylizer raised; last_error has
  *   the daemon's text), REVERIE_TIMEOUT, REVERIE_UNAVAILABLE. */
-REVERIE_API reverie_result reverie_wait_output(reverie_client* client, uint64_t frame_id, int32_t timeout_ms,
+LIBREVERIE_EXPORT reverie_result reverie_wait_output(reverie_client* client, uint64_t frame_id, int32_t timeout_ms,
                                                void* dst, size_t dst_stride, size_t dst_size, uint32_t flags,
                                                reverie_output_info* info);
 
@@ -365,9 +378,9 @@ REVERIE_API reverie_result reverie_wait_output(reverie_client* client, uint64_t 
 
 /* Set the style prompt (UTF-8, at most 1000 characters, may be empty), blended over
  * transition_frames (0..10000; 0 = at once). */
-REVERIE_API reverie_result reverie_set_prompt(reverie_client* client, const char* text, int32_t transition_frames);
+LIBREVERIE_EXPORT reverie_result reverie_set_prompt(reverie_client* client, const char* text, int32_t transition_frames);
 
-REVERIE_API reverie_result reverie_set_params(reverie_client* client, int32_t steps, double strength, int64_t seed);
+LIBREVERIE_EXPORT reverie_result reverie_set_params(reverie_client* client, int32_t steps, double strength, int64_t seed);
 
 typedef struct reverie_preset {
     int32_t steps;
@@ -379,15 +392,15 @@ typedef struct reverie_preset {
 } reverie_preset;
 
 /* Apply a named preset (prompt, steps, strength, seed, transition); *applied may be NULL. */
-REVERIE_API reverie_result reverie_load_preset(reverie_client* client, const char* name, reverie_preset* applied);
+LIBREVERIE_EXPORT reverie_result reverie_load_preset(reverie_client* client, const char* name, reverie_preset* applied);
 
 /* Up to cap presets into out; *count gets how many the daemon has (may exceed cap). */
-REVERIE_API reverie_result reverie_list_presets(reverie_client* client, reverie_preset* out, size_t cap,
+LIBREVERIE_EXPORT reverie_result reverie_list_presets(reverie_client* client, reverie_preset* out, size_t cap,
                                                 size_t* count);
 
 /* The stylizer drops its temporal history before the next frame (for a camera cut,
  * prefer REVERIE_FRAME_RESET on the frame itself). */
-REVERIE_API reverie_result reverie_reset_history(reverie_client* client);
+LIBREVERIE_EXPORT reverie_result reverie_reset_history(reverie_client* client);
 
 #define REVERIE_MAX_COUNTERS 16
 
@@ -435,7 +448,7 @@ typedef struct reverie_status {
     uint64_t frames_skipped;          /* no free slot (protocol 10.1) */
 } reverie_status;
 
-REVERIE_API reverie_result reverie_get_status(reverie_client* client, reverie_status* out);
+LIBREVERIE_EXPORT reverie_result reverie_get_status(reverie_client* client, reverie_status* out);
 
 /* ------------------------------------------------------------------ events (EVENT group) */
 
@@ -475,7 +488,7 @@ typedef struct reverie_event {
 
 /* The next event, or REVERIE_NONE_YET. Never blocks. Events the daemon published before
  * the subscription connected are lost (as with any PUB/SUB); unknown types are skipped. */
-REVERIE_API reverie_result reverie_poll_event(reverie_client* client, reverie_event* out);
+LIBREVERIE_EXPORT reverie_result reverie_poll_event(reverie_client* client, reverie_event* out);
 
 /* ------------------------------------------------------------------ console (STEER group) */
 
@@ -494,7 +507,7 @@ REVERIE_API reverie_result reverie_poll_event(reverie_client* client, reverie_ev
  * REVERIE_QUIT (the line was /quit), REVERIE_INVALID_ARGUMENT (a line typed wrong:
  * unknown command, bad number), REVERIE_REJECTED (the daemon refused what the line
  * asked, or the line itself: too long), REVERIE_UNAVAILABLE (no daemon). */
-REVERIE_API reverie_result reverie_console_exec(reverie_client* client, const char* line, char* reply, size_t cap);
+LIBREVERIE_EXPORT reverie_result reverie_console_exec(reverie_client* client, const char* line, char* reply, size_t cap);
 
 #ifdef __cplusplus
 } /* extern "C" */

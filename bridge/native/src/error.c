@@ -43,3 +43,5 @@ const char* reverie_result_name(int result) {
 }
 
 const char* reverie_version(void) { return REVERIE_VERSION_STRING; }
+
+int reverie_abi_version(void) { return REVERIE_ABI_VERSION; }
