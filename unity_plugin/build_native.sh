@@ -31,5 +31,5 @@ if [[ -z "$library" ]]; then
     exit 1
 fi
 mkdir -p "$dest"
-cp -L "$library" "$dest/libreverie.so"   # -L: the real file, not the .so -> .so.0 link
+cp -L "$library" "$dest/libreverie.so"   # -L: the real file, not the .so -> .so.1 link
 echo "$dest/libreverie.so"

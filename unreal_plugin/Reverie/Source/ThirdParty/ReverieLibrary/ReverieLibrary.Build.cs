@@ -48,7 +48,7 @@ public class ReverieLibrary : ModuleRules
 				throw new BuildException("Reverie: " + So + " is missing; run unreal_plugin/build_native.sh first");
 			}
 			PublicAdditionalLibraries.Add(So);
-			// The module binary asks the loader for the library's soname (libreverie.so.0):
+			// The module binary asks the loader for the library's soname (libreverie.so.1, the ABI version):
 			// every libreverie.so* build_native.sh left goes next to it, found by its $ORIGIN rpath.
 			foreach (string Library in Directory.GetFiles(LibDir, "libreverie.so*"))
 			{
