@@ -117,6 +117,12 @@ namespace Reverie
             styleDirty = Application.isPlaying; // sent from Update, at most 4 times a second while typing
         }
 
+        static void LogToConsole(ReverieLogLevel level, string line)
+        {
+            if (level == ReverieLogLevel.Warning) Debug.LogWarning(line);
+            else Debug.Log(line);
+        }
+
         void OnEnable()
         {
             cam = GetComponent<Camera>();
@@ -128,6 +134,7 @@ namespace Reverie
                 enabled = false;
                 return;
             }
+            ReverieClient.SetLogHandler(LogToConsole);  // the library's own lines (connects, refusals) in the Console
             ReverieClient client;
             var options = new ReverieClientOptions { Control = controlEndpoint, ClientName = clientName, Lazy = true };
             var result = ReverieClient.Connect(options, out client);

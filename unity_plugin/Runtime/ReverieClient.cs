@@ -52,6 +52,25 @@ namespace Reverie
 
         /// <summary>Create a client. With options.Lazy (the default) this only checks the
         /// arguments; the first frame call says hello. client is null unless Ok.</summary>
+        static Action<ReverieLogLevel, string> logHandler;
+        static readonly Native.LogCallback logTrampoline = ForwardLog; // kept alive here: the library holds it
+
+        /// <summary>Where the library's log lines go (connected, disconnected and why, refused
+        /// frames): process-wide, from any thread, so the handler must be thread-safe
+        /// (Debug.Log is). null: nowhere.</summary>
+        public static void SetLogHandler(Action<ReverieLogLevel, string> handler)
+        {
+            logHandler = handler;
+            Native.reverie_set_log_callback(handler == null ? null : logTrampoline, IntPtr.Zero);
+        }
+
+        [MonoPInvokeCallback(typeof(Native.LogCallback))] // IL2CPP needs it on a static method
+        static void ForwardLog(IntPtr user, int level, IntPtr message)
+        {
+            var handler = logHandler;
+            if (handler != null) handler((ReverieLogLevel)level, Native.Utf8(message));
+        }
+
         public static ReverieResult Connect(ReverieClientOptions options, out ReverieClient client)
         {
             managedError = null;
@@ -333,5 +352,13 @@ namespace Reverie
             Marshal.Copy(bytes, 0, p, bytes.Length);
             return p;
         }
+    }
+
+    /// <summary>Marks a method that native code calls back; IL2CPP recognizes it by name.</summary>
+    [AttributeUsage(AttributeTargets.Method)]
+    sealed class MonoPInvokeCallbackAttribute : Attribute
+    {
+        public MonoPInvokeCallbackAttribute(Type type) { Type = type; }
+        public Type Type { get; private set; }
     }
 }

@@ -37,6 +37,8 @@ namespace Reverie
 
     [Flags] public enum ConnectFlags : uint { None = 0, Lazy = 1, Takeover = 2 }
 
+    public enum ReverieLogLevel { Info = 0, Warning = 1 }
+
     public enum ReverieEventType
     {
         None = 0, Stats = 1, PromptChanged = 2, ParamsChanged = 3, SessionOpened = 4,
@@ -272,6 +274,9 @@ namespace Reverie
         [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr reverie_last_error(IntPtr client);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern IntPtr reverie_version();
         [DllImport(Library, CallingConvention = Cdecl)] public static extern int reverie_abi_version();
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] public delegate void LogCallback(IntPtr user, int level, IntPtr message);
+        [DllImport(Library, CallingConvention = Cdecl)] public static extern void reverie_set_log_callback(LogCallback fn, IntPtr user);
 
         [DllImport(Library, CallingConvention = Cdecl)] public static extern void reverie_config_init(out ReverieConfig config);
         [DllImport(Library, CallingConvention = Cdecl)] public static extern ReverieResult reverie_connect(ref ReverieConfig config, out IntPtr client);

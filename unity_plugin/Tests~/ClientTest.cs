@@ -5,6 +5,7 @@
 // frame id stamped into pixel (0, 0)) with the stylizer's prompt written into row 1, so a
 // byte-exact comparison shows every plane, the header and the prompt crossed intact.
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -100,8 +101,12 @@ namespace Reverie.Tests
         static int RoundTrip(string control)
         {
             var rng = new Random(1234);
+            var logged = new List<string>();
+            ReverieClient.SetLogHandler((level, line) => { lock (logged) logged.Add(level + " " + line); });
             using (var client = Connect(control))
             {
+                lock (logged) Check.That(logged.Contains("Info reverie: connected to the daemon"), "the log handler heard the connect: " + string.Join("; ", logged));
+                ReverieClient.SetLogHandler(null);
                 Check.Result(ReverieResult.Ok, client.SetPrompt("starry night", 7), "set the first prompt");
                 string echo = "starry night|7";
                 var sizes = new[] { new[] { 160, 96 }, new[] { 96, 64 } };

@@ -19,7 +19,7 @@ namespace Reverie.Tests
         static readonly Type[] Enums =
         {
             typeof(ReverieResult), typeof(ConnectFlags), typeof(MotionFormat), typeof(FrameFlags),
-            typeof(CopyFlags), typeof(ReverieEventType),
+            typeof(CopyFlags), typeof(ReverieEventType), typeof(ReverieLogLevel),
         };
 
         public static int Run()

@@ -46,6 +46,7 @@
  *   - EVENT group (any one thread, typically the game thread): reverie_poll_event.
  *     Never blocks.
  *   - Any thread, any time: reverie_last_error, reverie_result_name, reverie_version, reverie_abi_version,
+ *     reverie_set_log_callback,
  *     reverie_config_init, reverie_default_control_endpoint.
  *   - reverie_connect and reverie_close: no other call on that client may be running.
  * reverie_last_error() is per calling thread (thread-local): it describes the last
@@ -153,6 +154,22 @@ LIBREVERIE_EXPORT const char* reverie_version(void);
 /* The library's REVERIE_ABI_VERSION: a program built against another one must not call
  * anything else. */
 LIBREVERIE_EXPORT int reverie_abi_version(void);
+
+/* ------------------------------------------------------------------ logging */
+
+enum reverie_log_level {
+    REVERIE_LOG_INFO = 0,    /* connected to a daemon */
+    REVERIE_LOG_WARNING = 1, /* disconnected (and why), frames the daemon refused */
+};
+
+/* Called with one line (UTF-8, no newline), from whichever thread the library was on:
+ * it must be thread-safe and quick, and must not call back into the library. */
+typedef void (*reverie_log_fn)(void* user, int level, const char* message);
+
+/* Send the library's log lines to `fn` (NULL: nowhere, the default); process-wide. Frame
+ * refusals are logged once a second at most, with the count of those not logged. Setting
+ * NULL returns once no call to the previous callback is running. Any thread, any time. */
+LIBREVERIE_EXPORT void reverie_set_log_callback(reverie_log_fn fn, void* user);
 
 /* ------------------------------------------------------------------ connecting */
 

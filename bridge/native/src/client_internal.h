@@ -79,6 +79,8 @@ typedef struct rv_shared {
     int connected;
     uint32_t ring_width, ring_height, ring_slots;
     uint64_t frames_submitted, frames_skipped;
+    uint64_t refusal_logged_ns; /* when a frame refusal was last logged (once a second at most) */
+    uint64_t refusals_unlogged; /* refusals since then, not logged */
 } rv_shared;
 
 struct reverie_client {

@@ -5,12 +5,38 @@
 #include <zmq.h>
 
 #include "client_internal.h"
+#include "control.h"
 #include "error.h"
+#include "log.h"
 #include "msg.h"
+
+/* The client-made events are what the log callback hears of: a frame refusal once a second
+ * at most (a game sending NaN every frame must not flood the engine's log). */
+static void log_local(rv_shared* s, int type, uint64_t frame_id, const char* text) {
+    if (type == REVERIE_EVENT_CONNECTED) {
+        rv_log(REVERIE_LOG_INFO, "reverie: connected to the daemon");
+    } else if (type == REVERIE_EVENT_DISCONNECTED) {
+        rv_log(REVERIE_LOG_WARNING, "reverie: disconnected: %s", text);
+    } else if (type == REVERIE_EVENT_FRAME_FAILED) {
+        uint64_t now = rv_now_ns();
+        if (s->refusal_logged_ns != 0 && now - s->refusal_logged_ns < 1000000000ull) {
+            s->refusals_unlogged++;
+            return;
+        }
+        if (s->refusals_unlogged > 0)
+            rv_log(REVERIE_LOG_WARNING, "reverie: frame %llu refused: %s (%llu more refused in the last second)",
+                   (unsigned long long)frame_id, text, (unsigned long long)s->refusals_unlogged);
+        else
+            rv_log(REVERIE_LOG_WARNING, "reverie: frame %llu refused: %s", (unsigned long long)frame_id, text);
+        s->refusal_logged_ns = now;
+        s->refusals_unlogged = 0;
+    }
+}
 
 void rv_events_push_local(reverie_client* c, int type, uint64_t frame_id, const char* text) {
     pthread_mutex_lock(&c->shared_lock);
     rv_shared* s = &c->shared;
+    log_local(s, type, frame_id, text ? text : "");
     if (s->local_count == RV_LOCAL_EVENTS) { /* full: the oldest goes */
         s->local_head = (s->local_head + 1) % RV_LOCAL_EVENTS;
         s->local_count--;

@@ -163,11 +163,22 @@ static void last_error_is_per_thread(void) {
 }
 
 /* With a daemon: wrong output buffer sizes and what the daemon refuses. */
+/* What the log callback heard: its lines, one after another. */
+static char logged[8192];
+static int logged_lines = 0;
+
+static void collect_log(void* user, int level, const char* message) {
+    size_t used = strlen(logged);
+    snprintf(logged + used, sizeof logged - used, "%d %s|%s\n", level, (const char*)user, message);
+    logged_lines++;
+}
+
 static void with_a_daemon(const char* control) {
     reverie_config cfg;
     reverie_config_init(&cfg);
     cfg.control = control;
     reverie_client* c = NULL;
+    reverie_set_log_callback(collect_log, "game");
     expect("connect", reverie_connect(&cfg, &c), REVERIE_OK, NULL);
     if (c == NULL) return;
     reverie_frame_planes p;
@@ -204,6 +215,18 @@ static void with_a_daemon(const char* control) {
         failed_event = reverie_poll_event(c, &ev) == REVERIE_OK && ev.type == REVERIE_EVENT_FRAME_FAILED && ev.frame_id == id;
     checks++;
     if (!failed_event) failures++, printf("FAIL no REVERIE_EVENT_FRAME_FAILED for the NaN frame\n");
+    for (int i = 0; i < 3; i++) { /* refused again within the second: not logged one by one */
+        expect("begin nan again", reverie_begin_frame(c, &p), REVERIE_OK, NULL);
+        ((float*)p.depth)[20] = NAN;
+        expect("submit nan again", reverie_submit_frame(c, &info, &id), REVERIE_OK, NULL);
+        expect("nan frame fails again", reverie_wait_output(c, id, 5000, NULL, 0, 0, 0, NULL), REVERIE_REJECTED, "non-finite");
+    }
+    checks++;
+    if (strstr(logged, "0 game|reverie: connected to the daemon\n") == NULL ||
+        strstr(logged, "1 game|reverie: frame ") == NULL || strstr(logged, "depth has 1 non-finite value(s)") == NULL ||
+        logged_lines != 2)
+        failures++, printf("FAIL the log callback heard %d line(s):\n%s", logged_lines, logged);
+    reverie_set_log_callback(NULL, NULL);
 
     expect("transition too long", reverie_set_prompt(c, "", 10001), REVERIE_REJECTED, "invalid: set_prompt.transition_frames=10001 is outside [0, 10000]");
     expect("strength 2", reverie_set_params(c, REVERIE_KEEP, 2.0, REVERIE_KEEP), REVERIE_REJECTED, "invalid: set_params.strength=2.0 is outside [0.0, 1.0]");

@@ -22,6 +22,20 @@ DEFINE_LOG_CATEGORY(LogReverie);
 
 IMPLEMENT_MODULE(FReverieModule, Reverie)
 
+// libreverie's own lines (connected, disconnected and why, refused frames), from any thread:
+// UE_LOG is thread-safe.
+static void LogFromLibrary(void* /*User*/, int Level, const char* Message)
+{
+	if (Level == REVERIE_LOG_WARNING)
+	{
+		UE_LOG(LogReverie, Warning, TEXT("%s"), UTF8_TO_TCHAR(Message));
+	}
+	else
+	{
+		UE_LOG(LogReverie, Log, TEXT("%s"), UTF8_TO_TCHAR(Message));
+	}
+}
+
 FReverieModule& FReverieModule::Get()
 {
 	return FModuleManager::GetModuleChecked<FReverieModule>(TEXT("Reverie"));
@@ -44,6 +58,7 @@ void FReverieModule::StartupModule()
 	{
 		return;
 	}
+	reverie_set_log_callback(&LogFromLibrary, nullptr);
 	Session = FReverieSession::Create(FString::Printf(TEXT("unreal:%s"), FApp::GetProjectName()));
 	if (!Session)
 	{
@@ -115,6 +130,7 @@ void FReverieModule::ShutdownModule()
 	}
 	if (LibraryHandle)
 	{
+		reverie_set_log_callback(nullptr, nullptr); // returns once no call into this module is running
 		FPlatformProcess::FreeDllHandle(LibraryHandle);
 		LibraryHandle = nullptr;
 	}
