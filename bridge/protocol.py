@@ -66,6 +66,11 @@ MOTION_F16 = 1
 MOTION_FORMATS = {"f32": MOTION_F32, "f16": MOTION_F16}
 MOTION_DTYPES = {MOTION_F32: np.dtype("<f4"), MOTION_F16: np.dtype("<f2")}
 
+# Depth: the sky, and anything at or beyond this distance, is written as this many meters (a
+# finite value: NaN and inf fail the frame). The model reads depth up to it (model/network.py
+# DEPTH_FAR) and the training world puts its sky there (model/world/renderer.py SKY_DEPTH).
+SKY_DEPTH_METERS = 1000
+
 # Frame error codes written into a FAILED slot's header.
 FRAME_OK = 0
 FRAME_ERR_NONFINITE = 1  # NaN or inf in depth or motion

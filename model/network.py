@@ -145,7 +145,8 @@ def flops(config: NetworkConfig, height: int = 256, width: int = 256) -> float:
 def game_planes(color: torch.Tensor, depth: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
     """The engine buffers as network inputs (N, 6, H, W): color in [-1, 1] (from 0..1),
     log depth in [0, 1], motion in units of MOTION_SCALE px, clipped."""
-    depth_feature = torch.log1p(depth.clamp(min=0)) / torch.log1p(torch.tensor(DEPTH_FAR))
+    # Beyond DEPTH_FAR (the protocol's sky depth) is sky: a far plane sent as depth reads as it.
+    depth_feature = torch.log1p(depth.clamp(min=0, max=DEPTH_FAR)) / torch.log1p(torch.tensor(DEPTH_FAR))
     return torch.cat([color * 2 - 1, depth_feature, (motion / MOTION_SCALE).clamp(-1, 1)], dim=1)
 
 

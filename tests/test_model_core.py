@@ -229,3 +229,19 @@ def test_presets_train_whole_frames_and_autocast_bf16_only_where_the_cpu_has_it(
     flags = linux_cpu_flags()
     assert autocast_bf16(cpu) == bool(flags and {"amx_bf16", "avx512_bf16"} & flags)
     assert kernel_reports_bf16(set()) is False
+
+
+def test_the_sky_depth_is_one_number_for_the_protocol_the_world_and_the_network():
+    """Engines write the sky as the protocol's SKY_DEPTH_METERS; the training world renders
+    its sky there and the network reads depth up to it, so a sky from any engine is the
+    sky the model learned, and anything farther reads the same."""
+    import torch
+
+    from reverie.bridge import protocol as P
+    from reverie.model import network
+    from reverie.model.world import renderer
+
+    assert P.SKY_DEPTH_METERS == network.DEPTH_FAR == renderer.SKY_DEPTH
+    depth = torch.tensor([[[[P.SKY_DEPTH_METERS, 1.0e6, float(2**30)]]]])
+    planes = network.game_planes(torch.zeros(1, 3, 1, 3), depth, torch.zeros(1, 2, 1, 3))
+    assert torch.equal(planes[0, 3, 0], torch.ones(3))

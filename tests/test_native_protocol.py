@@ -19,6 +19,7 @@ def native_values() -> dict[str, str]:
 
 
 SCALARS = [
+    "SKY_DEPTH_METERS",
     "PROTOCOL_MAJOR",
     "PROTOCOL_MINOR",
     "MAGIC",

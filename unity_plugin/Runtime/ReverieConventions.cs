@@ -17,9 +17,10 @@ namespace Reverie
         /// on that grid is not resized twice.</summary>
         public const int SizeGrid = 16;
 
-        /// <summary>Depth written for pixels at or beyond the far plane (the sky): the protocol
-        /// needs finite depth, and a NaN/inf fails the frame.</summary>
-        public const float SkyDepthMeters = 1.0e6f;
+        /// <summary>Depth written for the sky and anything at or beyond it: the protocol's one
+        /// convention (REVERIE_SKY_DEPTH_METERS, the distance the model reads depth up to); the
+        /// protocol needs finite depth, and a NaN/inf fails the frame.</summary>
+        public const float SkyDepthMeters = 1000f;
 
         /// <summary>Unity's _ZBufferParams for a camera: (1 - f/n, f/n, x/f, y/f), or with a
         /// reversed depth buffer (D3D11/12, Metal, Vulkan, consoles) (-1 + f/n, 1, x/f, 1/f).

@@ -51,6 +51,7 @@ namespace Reverie.Tests
             Console.WriteLine("const ProtocolMajor " + Native.ProtocolMajor);
             Console.WriteLine("const ProtocolMinor " + Native.ProtocolMinor);
             Console.WriteLine("const AbiVersion " + Native.AbiVersion);
+            Console.WriteLine("const SkyDepthMeters " + ((int)ReverieConventions.SkyDepthMeters).ToString(System.Globalization.CultureInfo.InvariantCulture));
             return 0;
         }
 

@@ -97,5 +97,6 @@ int main(void) {
     printf("const ProtocolMajor %d\n", REVERIE_PROTOCOL_MAJOR);
     printf("const ProtocolMinor %d\n", REVERIE_PROTOCOL_MINOR);
     printf("const AbiVersion %d\n", REVERIE_ABI_VERSION);
+    printf("const SkyDepthMeters %d\n", REVERIE_SKY_DEPTH_METERS);
     return 0;
 }

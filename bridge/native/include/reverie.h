@@ -93,6 +93,10 @@
  * any other call (a plugin that loads the library at run time especially). */
 #define REVERIE_ABI_VERSION 1
 
+/* Depth in meters for the sky and anything at or beyond it (docs/protocol.md 2.3): one
+ * convention for every engine, the distance the model reads depth up to. */
+#define REVERIE_SKY_DEPTH_METERS 1000
+
 /* The export macro is named so that no engine's own macros collide with it (Unreal
  * defines <MODULE>_API for every module, REVERIE_API for a module named Reverie). */
 

@@ -196,7 +196,7 @@ inline double SceneDepthFromDeviceZ(double DeviceZ, const DeviceZToDepth& T)
 
 // Linear view depth in meters as the protocol wants it: finite, at most MaxMeters. The sky
 // (device z 0), anything beyond MaxMeters, behind the camera or not a number becomes
-// MaxMeters, the protocol's "large finite value" (the training world puts its sky at 1000 m).
+// MaxMeters, the protocol's sky depth (REVERIE_SKY_DEPTH_METERS, where the training world puts its sky).
 inline float DepthMeters(double DeviceZ, const DeviceZToDepth& T, double WorldUnitsPerMeter, float MaxMeters)
 {
 	const double Meters = SceneDepthFromDeviceZ(DeviceZ, T) / WorldUnitsPerMeter;

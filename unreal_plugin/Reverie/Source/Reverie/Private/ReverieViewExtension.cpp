@@ -28,7 +28,7 @@ constexpr int32 kCapturesInFlight = 3;
 // A readback older than this (frames) is stale: Reverie was switched off meanwhile.
 constexpr uint64 kMaxCaptureAgeFrames = 8;
 // The depth the protocol gets for the sky: the training world's sky distance (SKY_DEPTH).
-constexpr float kSkyDepthMeters = 1000.0f;
+constexpr float kSkyDepthMeters = static_cast<float>(REVERIE_SKY_DEPTH_METERS); // the protocol's one convention
 
 ReverieMath::Mat4 ToMat4(const FMatrix& M)
 {
