@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reverie.common.paths import user_data_dir
+
 from . import protocol as P
 
 WeightsLoader = Callable[[Path], object]  # loads a weights folder into the network, raising when it does not fit
@@ -383,10 +385,7 @@ def png_problem(path: Path) -> str | None:
 # ---------------------------------------------------------------- where packs live
 def user_styles_dir() -> Path:
     """Where `reverie styles install` puts packs and the daemon finds them."""
-    if os.environ.get("REVERIE_STYLES"):
-        return Path(os.environ["REVERIE_STYLES"]).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "reverie" / "styles"
+    return user_data_dir("styles", "REVERIE_STYLES")
 
 
 def style_dirs(extra: list[Path] | tuple[Path, ...] = (), user: Path | None = None) -> list[Path]:

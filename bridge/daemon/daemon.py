@@ -84,16 +84,17 @@ class DaemonSockets:
             self.auth = None
             if config.curve_keys is not None:
                 self.auth = C.secure_server(self.context, [self.control, self.events], config.curve_keys)
+            socket_files = [p for p in map(self._socket_file, (eps.control, eps.events, eps.frames)) if p is not None]
             umask = os.umask(0o077)  # folders and socket files are born private (bind makes the file)
             try:
-                for path in filter(None, map(self._socket_file, (eps.control, eps.events, eps.frames))):
+                for path in socket_files:
                     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self.control.bind(eps.control)
                 self.events.bind(eps.events)
                 self.frames.bind(eps.frames)
             finally:
                 os.umask(umask)
-            for path in filter(None, map(self._socket_file, (eps.control, eps.events, eps.frames))):
+            for path in socket_files:
                 if stat.S_ISSOCK(os.lstat(path).st_mode):
                     os.chmod(path, 0o600)  # exactly 0600, whatever the umask took away
         except BaseException:

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from reverie.common.paths import user_data_dir
 from reverie.common.stylizer import Frame, Stylizer
 
 from .. import protocol as P
@@ -41,10 +42,7 @@ def user_captures_dir() -> Path:
     """Where a bare `record_start` file name goes: `$REVERIE_CAPTURES`, else
     `$XDG_DATA_HOME/reverie/captures`, else `~/.local/share/reverie/captures` (the rule of
     packs.user_styles_dir)."""
-    if os.environ.get("REVERIE_CAPTURES"):
-        return Path(os.environ["REVERIE_CAPTURES"]).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "reverie" / "captures"
+    return user_data_dir("captures", "REVERIE_CAPTURES")
 
 
 def _invalid(message: str) -> P.ProtocolError:

@@ -184,7 +184,7 @@ class Sessions:
                     its_own |= current.process is not None and process.pid == current.pid
                 else:
                     its_own |= current.process is None and pid == current.stated_pid
-                if self._alive(current) and not takeover and not its_own:
+                if self._gone(current) is None and not takeover and not its_own:
                     if process is not None:
                         process.close()
                     raise P.ProtocolError(
@@ -329,22 +329,10 @@ class Sessions:
         """Close the session of a game whose process is gone or that fell silent."""
         with self._lock:
             session = self._session
-            if session is None:
-                return
-            now = time.monotonic()
-            if session.ring is not None:
-                beat = int(session.ring.header["game_beat_ns"])
-                if beat != session.game_beat:
-                    session.game_beat, session.last_sign = beat, now
-            if session.process is not None and not session.process.alive():
-                log.warning("game client %s (pid %d) died; session closed", session.client, session.pid)
-                self._end(session, "client died")
-            elif now - session.last_sign > self.session_timeout_s:
-                silent = now - session.last_sign
-                log.warning(
-                    "game client %s (pid %d) silent for %.1f s; session closed", session.client, session.pid, silent
-                )
-                self._end(session, f"silent for {silent:.0f} s")
+            reason = None if session is None else self._gone(session)
+            if reason is not None:
+                log.warning("game client %s (pid %d): %s; session closed", session.client, session.pid, reason)
+                self._end(session, reason)
 
     def saw_request(self, peer: Peer | None, fields: dict[str, Any]) -> None:
         """A control request: a sign of life when it comes from the game's process or
@@ -428,10 +416,18 @@ class Sessions:
             self._closing.append(ring)  # the reply waits for it (await_closing)
         session.ring = None
 
-    def _alive(self, session: Session) -> bool:
+    def _gone(self, session: Session) -> str | None:
+        """Why the session's game is gone ("client died", "silent for N s"), None while it
+        is there. A change of its `game_beat_ns` since the last look is a sign of life."""
+        now = time.monotonic()
+        if session.ring is not None:
+            beat = int(session.ring.header["game_beat_ns"])
+            if beat != session.game_beat:
+                session.game_beat, session.last_sign = beat, now
         if session.process is not None and not session.process.alive():
-            return False
-        return time.monotonic() - session.last_sign <= self.session_timeout_s
+            return "client died"
+        silent = now - session.last_sign
+        return f"silent for {silent:.0f} s" if silent > self.session_timeout_s else None
 
     def _end(self, session: Session, reason: str) -> None:
         self._retire_ring(session)
