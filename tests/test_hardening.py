@@ -50,19 +50,25 @@ def wait_for(predicate, timeout_s: float = 5.0) -> bool:
     return predicate()
 
 
-def spawn_game(control: str, body: str, name: str = "doomed") -> subprocess.Popen:
-    """A game in its own process; it prints 'ready' when it reached the point of the test."""
+def spawn_game(control: str, name: str, stated_pid: int | None = None) -> subprocess.Popen:
+    """A game in its own process that streams one frame, prints 'ready' and waits: to be
+    killed or stopped by the test. `stated_pid`: the pid its hello states, if not its own."""
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import os, time
         import numpy as np
         from reverie.bridge import Client
+        if {stated_pid!r} is not None:
+            os.getpid = lambda: {stated_pid!r}
         color = np.full((48, 64, 4), 7, np.uint8)
         depth = np.ones((48, 64), np.float32)
         motion = np.ones((48, 64, 2), np.float32)
-        name = {name!r}
+        game = Client({control!r}, name={name!r})
+        game.wait_output(game.submit(color, depth, motion))
+        print("ready", flush=True)
+        time.sleep(60)
         """
-    ) + textwrap.dedent(body)
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc
@@ -92,18 +98,7 @@ def test_skipped_counts_that_add_past_u64_do_not_kill_the_daemon(start_daemon, e
 def test_a_game_that_lies_about_its_pid_and_crashes_is_reaped(start_daemon, endpoints, rng):
     """pid 1 is alive forever: the session's process comes from the connection instead."""
     daemon = start_daemon(stylizer_spec("Mix"))
-    liar = spawn_game(
-        endpoints.control,
-        f"""
-        import os
-        os.getpid = lambda: 1  # the pid its hello states
-        game = Client({endpoints.control!r}, name=name)
-        game.wait_output(game.submit(color, depth, motion))
-        print("ready", flush=True)
-        time.sleep(60)
-        """,
-        name="liar",
-    )
+    liar = spawn_game(endpoints.control, "liar", stated_pid=1)
     with client_module.ControlClient(endpoints.control) as ctl:
         session = ctl.status()["session"]
         assert session["client"] == "liar" and session["pid"] == liar.pid and session["stated_pid"] == 1
@@ -120,16 +115,7 @@ def test_a_game_that_lies_about_its_pid_and_crashes_is_reaped(start_daemon, endp
 
 def test_a_silent_game_loses_its_session_after_the_timeout(start_daemon, endpoints, rng):
     daemon = start_daemon(stylizer_spec("Mix"), ["--session-timeout", "1"])
-    frozen = spawn_game(
-        endpoints.control,
-        f"""
-        game = Client({endpoints.control!r}, name=name)
-        game.wait_output(game.submit(color, depth, motion))
-        print("ready", flush=True)
-        time.sleep(60)
-        """,
-        name="frozen",
-    )
+    frozen = spawn_game(endpoints.control, "frozen")
     try:
         os.kill(frozen.pid, signal.SIGSTOP)  # alive, but no sign of life
         with client_module.ControlClient(endpoints.control) as ctl:
@@ -202,16 +188,7 @@ def test_client_names_cannot_forge_log_lines(endpoints, rng):
     evil = "evil\nFAKE 2026-01-01 reverie.daemon CRITICAL owned\x1b[2J"
     daemon = LocalDaemon(endpoints, stylizer_spec("Mix")).start()
     try:
-        doomed = spawn_game(
-            endpoints.control,
-            f"""
-            game = Client({endpoints.control!r}, name=name)
-            game.wait_output(game.submit(color, depth, motion))
-            print("ready", flush=True)
-            time.sleep(60)
-            """,
-            name=evil,
-        )
+        doomed = spawn_game(endpoints.control, evil)
         doomed.kill()  # the daemon logs the death, with the name
         doomed.wait()
         with client_module.ControlClient(endpoints.control) as ctl:

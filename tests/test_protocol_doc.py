@@ -354,6 +354,16 @@ class _Wire:
         assert sock.poll(5000), f"no reply to {op}"
         return msgpack.unpackb(sock.recv(), raw=False)
 
+    def subscribe(self) -> zmq.Socket:
+        """A SUB socket on the events endpoint, once its subscription is live: PUB/SUB
+        subscriptions take effect after a moment, shown by the first (once a second) stats
+        event, which waits to be read."""
+        sub = self.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(self.endpoints.events)
+        assert sub.poll(3000), "no event within 3 s"
+        return sub
+
     def close(self) -> None:
         for sock in self.sockets:
             sock.close(linger=0)
@@ -442,11 +452,7 @@ def test_live_events_and_frame_notices_match_the_doc(doc, start_daemon, endpoint
     wire = _Wire(endpoints)
     ring = None
     try:
-        sub = wire.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(endpoints.events)
-        # PUB/SUB: the subscription is live once the first (once a second) stats event arrives.
-        assert sub.poll(3000), "no event within 3 s"
+        sub = wire.subscribe()
         assert msgpack.unpackb(sub.recv(), raw=False)["type"] == "stats"
 
         hello = wire.request("hello", client="doc-test", pid=os.getpid())
@@ -542,10 +548,7 @@ def test_live_segment_and_game_heartbeat_as_the_doc_says(doc, start_daemon, endp
     wire = _Wire(endpoints)
     buf = None
     try:
-        sub = wire.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.connect(endpoints.events)
-        assert sub.poll(3000), "no event within 3 s"
+        sub = wire.subscribe()
         hello = wire.request("hello", client="doc-native", pid=os.getpid())
         assert hello["session_timeout_s"] == timeout_s
         opened = wire.request("open_ring", session=hello["session"], width=64, height=48, slots=3)
